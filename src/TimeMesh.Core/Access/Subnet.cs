@@ -1,0 +1,115 @@
+using System.Globalization;
+using System.Net;
+
+namespace TimeMesh.Core.Access;
+
+/// <summary>
+/// An address prefix as chrony's <c>allow</c>/<c>deny</c> take it: "all", an address ("10.1.2.3" = /32),
+/// a prefix ("10.0.0.0/8", "fd00::/8") or chrony's shortened IPv4 form ("192.168" = 192.168.0.0/16).
+/// IPv4 subnets are kept in IPv4-mapped form; IPv6 subnets never match IPv4 clients.
+/// </summary>
+public readonly record struct Subnet(IpAddress128 Network, int PrefixLength, bool IsIPv4)
+{
+    public static readonly Subnet AllIPv4 = new(IpAddress128.FromIPv4(0), 96, true);
+    public static readonly Subnet AllIPv6 = new(new IpAddress128(0, 0), 0, false);
+
+    /// <summary>Prefix length in the address's own family (0-32 for IPv4, 0-128 for IPv6).</summary>
+    public int FamilyPrefixLength => IsIPv4 ? PrefixLength - 96 : PrefixLength;
+
+    public bool Contains(IpAddress128 address)
+    {
+        if (address.IsIPv4Mapped != IsIPv4) return false;
+        var (maskHigh, maskLow) = Mask(PrefixLength);
+        return (address.High & maskHigh) == Network.High && (address.Low & maskLow) == Network.Low;
+    }
+
+    private static (ulong High, ulong Low) Mask(int prefixLength) => prefixLength switch
+    {
+        0 => (0, 0),
+        < 64 => (ulong.MaxValue << (64 - prefixLength), 0),
+        64 => (ulong.MaxValue, 0),
+        < 128 => (ulong.MaxValue, ulong.MaxValue << (128 - prefixLength)),
+        _ => (ulong.MaxValue, ulong.MaxValue),
+    };
+
+    /// <summary>Parses one subnet; "all" yields two (IPv4 and IPv6).</summary>
+    public static IReadOnlyList<Subnet> ParseSpec(string text)
+    {
+        if (TryParseSpec(text, out var subnets, out string? why)) return subnets;
+        throw new FormatException(why);
+    }
+
+    public static bool TryParseSpec(string text, out IReadOnlyList<Subnet> subnets, out string? why)
+    {
+        subnets = [];
+        why = null;
+        string spec = text.Trim();
+        if (spec.Equals("all", StringComparison.OrdinalIgnoreCase))
+        {
+            subnets = [AllIPv4, AllIPv6];
+            return true;
+        }
+        string addressPart = spec;
+        int? prefix = null;
+        int slash = spec.IndexOf('/');
+        if (slash >= 0)
+        {
+            addressPart = spec[..slash];
+            if (!int.TryParse(spec[(slash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int p))
+            {
+                why = $"'{text}' has no valid prefix length after '/'";
+                return false;
+            }
+            prefix = p;
+        }
+
+        IPAddress? address;
+        int defaultPrefix;
+        if (!addressPart.Contains(':'))
+        {
+            // chrony accepts a shortened IPv4 address: "10" is 10/8, "192.168" is 192.168/16.
+            string[] octets = addressPart.Split('.');
+            if (octets.Length is < 1 or > 4 || octets.Any(o => !byte.TryParse(o, NumberStyles.None, CultureInfo.InvariantCulture, out _)))
+            {
+                why = $"'{text}' is not an IPv4 or IPv6 address or subnet (examples: 192.168.1.0/24, 10.0.0.5, fd00::/8, all)";
+                return false;
+            }
+            defaultPrefix = octets.Length * 8;
+            address = IPAddress.Parse(string.Join('.', octets.Concat(Enumerable.Repeat("0", 4 - octets.Length))));
+            if ((prefix ?? defaultPrefix) > 32)
+            {
+                why = $"'{text}': an IPv4 prefix length is 0-32";
+                return false;
+            }
+        }
+        else
+        {
+            if (!IPAddress.TryParse(addressPart, out address) || address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+            {
+                why = $"'{text}' is not a valid IPv6 address or subnet";
+                return false;
+            }
+            defaultPrefix = 128;
+            if ((prefix ?? defaultPrefix) > 128)
+            {
+                why = $"'{text}': an IPv6 prefix length is 0-128";
+                return false;
+            }
+        }
+
+        subnets = [Create(address, prefix ?? defaultPrefix)];
+        return true;
+    }
+
+    /// <summary>A subnet from an address and a prefix length in that address's family; host bits are cleared.</summary>
+    public static Subnet Create(IPAddress address, int familyPrefixLength)
+    {
+        var value = IpAddress128.FromIPAddress(address);
+        bool isIPv4 = value.IsIPv4Mapped;
+        int prefixLength = isIPv4 ? familyPrefixLength + 96 : familyPrefixLength;
+        var (maskHigh, maskLow) = Mask(prefixLength);
+        return new Subnet(new IpAddress128(value.High & maskHigh, value.Low & maskLow), prefixLength, isIPv4);
+    }
+
+    public override string ToString() => $"{Network}/{FamilyPrefixLength}";
+}
