@@ -1,0 +1,310 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using TimeMesh.Net.Native;
+
+namespace TimeMesh.Net;
+
+/// <summary>
+/// A blocking Linux UDP socket created and driven through libc: recvmmsg/sendmmsg move up to a
+/// <see cref="DatagramBatch"/> of datagrams per system call, with kernel receive timestamps.
+/// Receive and Send may run on different threads; each call needs its own batch. Dispose may be called from
+/// any thread: it wakes a blocked Receive, which then returns 0, and later calls return 0 instead of
+/// throwing ObjectDisposedException. The descriptor is closed only after the last call in progress returned,
+/// so a recycled descriptor number is never read from or written to.
+/// </summary>
+public sealed unsafe class BatchedUdpSocket : IDisposable
+{
+    private const int ClosedFlag = 1;
+    private const int CallUnit = 2;
+
+    private readonly int _fd;
+    private readonly int _family;
+    private int _state;                 // CallUnit * calls in progress | ClosedFlag
+    private long _sendFailures;
+    private int _lastSendErrno;
+
+    private BatchedUdpSocket(int fd, int family, IPEndPoint local, int receiveBuffer, bool timestamps)
+    {
+        _fd = fd;
+        _family = family;
+        LocalEndPoint = local;
+        EffectiveReceiveBufferBytes = receiveBuffer;
+        KernelTimestampsEnabled = timestamps;
+    }
+
+    ~BatchedUdpSocket() => Dispose();
+
+    /// <summary>The bound address with the real port (after binding port 0).</summary>
+    public IPEndPoint LocalEndPoint { get; }
+
+    /// <summary>SO_RCVBUF as read back after setting it (the kernel reports twice the requested bytes).</summary>
+    public int EffectiveReceiveBufferBytes { get; }
+
+    /// <summary>True when SO_TIMESTAMPNS was accepted, so received slots carry kernel timestamps.</summary>
+    public bool KernelTimestampsEnabled { get; }
+
+    /// <summary>The address family of the socket (InterNetwork or InterNetworkV6).</summary>
+    public AddressFamily AddressFamily => _family == LibC.AF_INET ? AddressFamily.InterNetwork : AddressFamily.InterNetworkV6;
+
+    /// <summary>Datagrams that Send dropped because the kernel refused them (or an IPv6 destination on an IPv4 socket).</summary>
+    public long SendFailures => Interlocked.Read(ref _sendFailures);
+
+    /// <summary>The errno of the last datagram the kernel refused in Send (0 if none, -1 for an unsendable address).</summary>
+    public int LastSendErrno => Volatile.Read(ref _lastSendErrno);
+
+    /// <summary>True once Dispose was called.</summary>
+    public bool IsDisposed => (Volatile.Read(ref _state) & ClosedFlag) != 0;
+
+    /// <summary>
+    /// Creates a UDP socket for <paramref name="local"/>'s family, applies <paramref name="options"/> and binds.
+    /// IPv6 sockets get IPV6_V6ONLY=1. Errors are SocketExceptions naming the endpoint and the errno text.
+    /// </summary>
+    public static BatchedUdpSocket Bind(IPEndPoint local, UdpSocketOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        ArgumentNullException.ThrowIfNull(options);
+        Layout.EnsureSupported();
+        int family = local.AddressFamily switch
+        {
+            AddressFamily.InterNetwork => LibC.AF_INET,
+            AddressFamily.InterNetworkV6 => LibC.AF_INET6,
+            _ => throw new ArgumentException($"not an IPv4 or IPv6 endpoint: {local}", nameof(local)),
+        };
+
+        int fd = LibC.Socket(family, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC, LibC.IPPROTO_UDP);
+        if (fd < 0)
+            throw SocketErrors.Exception(Marshal.GetLastPInvokeError(), $"cannot create a UDP socket for {local}");
+        try
+        {
+            if (family == LibC.AF_INET6)
+                SetInt(fd, LibC.IPPROTO_IPV6, LibC.IPV6_V6ONLY, 1, local, "IPV6_V6ONLY");
+            if (options.ReusePort)
+                SetInt(fd, LibC.SOL_SOCKET, LibC.SO_REUSEPORT, 1, local, "SO_REUSEPORT");
+            if (options.ReceiveBufferBytes > 0)
+                SetReceiveBuffer(fd, options.ReceiveBufferBytes, local);
+            bool timestamps = options.KernelTimestamps && TrySetInt(fd, LibC.SOL_SOCKET, LibC.SO_TIMESTAMPNS, 1);
+            SetReceiveTimeout(fd, options.ReceiveTimeout, local);
+
+            byte* address = stackalloc byte[Layout.NameSlotBytes];
+            new Span<byte>(address, Layout.NameSlotBytes).Clear();
+            uint addressLength = PeerAddress.FromEndPoint(local).WriteSockAddr(address, family);
+            if (family == LibC.AF_INET6)
+                *(uint*)(address + 24) = (uint)local.Address.ScopeId;
+            if (LibC.Bind(fd, address, addressLength) != 0)
+                throw SocketErrors.Exception(Marshal.GetLastPInvokeError(), $"cannot bind {local}");
+
+            uint nameLength = Layout.NameSlotBytes;
+            if (LibC.GetSockName(fd, address, &nameLength) != 0)
+                throw SocketErrors.Exception(Marshal.GetLastPInvokeError(), $"getsockname after binding {local}");
+            var bound = new IPEndPoint(local.Address, PeerAddress.FromSockAddr(address, nameLength).Port);
+
+            int effective = GetInt(fd, LibC.SOL_SOCKET, LibC.SO_RCVBUF);
+            return new BatchedUdpSocket(fd, family, bound, effective, timestamps);
+        }
+        catch
+        {
+            LibC.Close(fd);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// recvmmsg with MSG_WAITFORONE: blocks until at least one datagram arrives or the receive timeout passes,
+    /// then takes whatever else is already queued, up to the batch capacity. Returns the count; 0 on timeout,
+    /// on EINTR and after Dispose. For every received slot Destination = Source and OutgoingLength = 0.
+    /// </summary>
+    public int Receive(DatagramBatch batch) => ReceiveCore(batch, LibC.MSG_WAITFORONE);
+
+    /// <summary>Like <see cref="Receive"/> but never blocks (MSG_DONTWAIT): 0 when nothing is waiting.</summary>
+    public int ReceiveNonBlocking(DatagramBatch batch) => ReceiveCore(batch, LibC.MSG_DONTWAIT);
+
+    /// <summary>
+    /// sendmmsg of every slot i &lt; <paramref name="count"/> whose OutgoingLength(i) &gt; 0, each to Destination(i),
+    /// repeating the call after partial sends. A datagram the kernel refuses (unreachable address, wrong family…)
+    /// is skipped and counted in <see cref="SendFailures"/> so one bad peer cannot stop a server. Returns the
+    /// number of datagrams sent (0 after Dispose).
+    /// </summary>
+    public int Send(DatagramBatch batch, int count)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        MMsgHdr* headers = batch.PrepareSend(count, _family, out int packed, out int unsendable);
+        if (unsendable != 0)
+        {
+            Interlocked.Add(ref _sendFailures, unsendable);
+            Volatile.Write(ref _lastSendErrno, -1);
+        }
+        if (packed == 0)
+            return 0;
+        if (!TryEnter())
+            return 0;
+        int sent = 0;
+        try
+        {
+            int position = 0;
+            int interrupts = 0;
+            while (position < packed)
+            {
+                int result = LibC.SendMMsg(_fd, headers + position, (uint)(packed - position), 0);
+                if (result > 0)
+                {
+                    position += result;
+                    sent += result;
+                    continue;
+                }
+                int errno = result < 0 ? Marshal.GetLastPInvokeError() : LibC.EAGAIN;
+                if ((errno == LibC.EINTR || errno == LibC.EAGAIN) && ++interrupts < 16)
+                    continue;
+                if (errno == LibC.EBADF || IsDisposed)
+                    break;
+                // The datagram at 'position' was refused: drop it and carry on with the rest.
+                Interlocked.Increment(ref _sendFailures);
+                Volatile.Write(ref _lastSendErrno, errno);
+                position++;
+                interrupts = 0;
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+        GC.KeepAlive(batch);
+        return sent;
+    }
+
+    /// <summary>
+    /// Stops the socket: wakes a blocked Receive (shutdown), and closes the descriptor once no call is in progress.
+    /// </summary>
+    public void Dispose()
+    {
+        // Hold a call reference while touching the descriptor so it cannot be closed (and its number reused) under us.
+        if (!TryEnter())
+            return;
+        int state = Volatile.Read(ref _state);
+        while (true)
+        {
+            if ((state & ClosedFlag) != 0)
+            {
+                Exit();             // another thread is disposing
+                return;
+            }
+            int seen = Interlocked.CompareExchange(ref _state, state | ClosedFlag, state);
+            if (seen == state)
+                break;
+            state = seen;
+        }
+        GC.SuppressFinalize(this);
+        if (state != CallUnit)
+            LibC.Shutdown(_fd, LibC.SHUT_RDWR);   // wakes blocked receivers (ENOTCONN for unconnected UDP is expected)
+        Exit();                                    // the last call out closes the descriptor
+    }
+
+    private int ReceiveCore(DatagramBatch batch, int flags)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        MMsgHdr* headers = batch.PrepareReceive();
+        if (!TryEnter())
+            return 0;
+        int result;
+        int errno = 0;
+        try
+        {
+            result = LibC.RecvMMsg(_fd, headers, (uint)batch.Capacity, flags, null);
+            if (result < 0)
+                errno = Marshal.GetLastPInvokeError();
+        }
+        finally
+        {
+            Exit();
+        }
+        GC.KeepAlive(batch);
+        if (result > 0)
+        {
+            if (IsDisposed)
+            {
+                batch.InvalidateReceiveHeaders();
+                return 0;   // a shutdown wakes receivers with empty pseudo-datagrams
+            }
+            batch.CompleteReceive(result);
+            return result;
+        }
+        batch.InvalidateReceiveHeaders();
+        if (result == 0 || errno == LibC.EAGAIN || errno == LibC.EINTR || IsDisposed)
+            return 0;
+        throw SocketErrors.Exception(errno, $"recvmmsg on {LocalEndPoint}");
+    }
+
+    private bool TryEnter()
+    {
+        int state = Volatile.Read(ref _state);
+        while (true)
+        {
+            if ((state & ClosedFlag) != 0)
+                return false;
+            int seen = Interlocked.CompareExchange(ref _state, state + CallUnit, state);
+            if (seen == state)
+                return true;
+            state = seen;
+        }
+    }
+
+    private void Exit()
+    {
+        // After ClosedFlag is set no call can enter, so the count reaches zero exactly once.
+        if (Interlocked.Add(ref _state, -CallUnit) == ClosedFlag)
+            LibC.Close(_fd);
+    }
+
+    private static void SetReceiveBuffer(int fd, int bytes, IPEndPoint local)
+    {
+        int max = ReadRmemMax();
+        if (max > 0 && bytes > max && TrySetInt(fd, LibC.SOL_SOCKET, LibC.SO_RCVBUFFORCE, bytes))
+            return;
+        SetInt(fd, LibC.SOL_SOCKET, LibC.SO_RCVBUF, bytes, local, "SO_RCVBUF");
+    }
+
+    private static int ReadRmemMax()
+    {
+        try
+        {
+            return int.TryParse(File.ReadAllText("/proc/sys/net/core/rmem_max").Trim(), out int value) ? value : 0;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return 0;
+        }
+    }
+
+    private static void SetReceiveTimeout(int fd, TimeSpan timeout, IPEndPoint local)
+    {
+        TimeSpec64 value = default;   // zero = block without limit
+        if (timeout > TimeSpan.Zero)
+        {
+            long micros = Math.Max(1, (long)Math.Ceiling(timeout.TotalMicroseconds));
+            value.Seconds = micros / 1_000_000;
+            value.Fraction = micros % 1_000_000;
+        }
+        if (LibC.SetSockOpt(fd, LibC.SOL_SOCKET, LibC.SO_RCVTIMEO, &value, (uint)sizeof(TimeSpec64)) != 0)
+            throw SocketErrors.Exception(Marshal.GetLastPInvokeError(), $"cannot set SO_RCVTIMEO on {local}");
+    }
+
+    private static bool TrySetInt(int fd, int level, int name, int value) =>
+        LibC.SetSockOpt(fd, level, name, &value, sizeof(int)) == 0;
+
+    private static void SetInt(int fd, int level, int name, int value, IPEndPoint local, string what)
+    {
+        if (!TrySetInt(fd, level, name, value))
+            throw SocketErrors.Exception(Marshal.GetLastPInvokeError(), $"cannot set {what} on {local}");
+    }
+
+    private static int GetInt(int fd, int level, int name)
+    {
+        int value = 0;
+        uint length = sizeof(int);
+        return LibC.GetSockOpt(fd, level, name, &value, &length) == 0 ? value : 0;
+    }
+}

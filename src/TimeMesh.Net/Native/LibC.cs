@@ -1,0 +1,155 @@
+using System.Runtime.InteropServices;
+
+namespace TimeMesh.Net.Native;
+
+/// <summary>
+/// The few libc socket calls we need, with Linux (x86_64 / arm64, asm-generic) constants.
+/// Every import is blittable (ints and raw pointers), so the generated stubs do not allocate.
+/// </summary>
+internal static unsafe partial class LibC
+{
+    private const string Lib = "libc";
+
+    // address families, socket types
+    internal const int AF_INET = 2;
+    internal const int AF_INET6 = 10;
+    internal const int SOCK_DGRAM = 2;
+    internal const int SOCK_CLOEXEC = 0x80000;
+    internal const int IPPROTO_UDP = 17;
+    internal const int IPPROTO_IPV6 = 41;
+
+    // socket options (asm-generic/socket.h, used by both x86_64 and arm64)
+    internal const int SOL_SOCKET = 1;
+    internal const int SO_RCVBUF = 8;
+    internal const int SO_REUSEPORT = 15;
+    internal const int SO_RCVTIMEO = 20;      // SO_RCVTIMEO_OLD: struct timeval with 64-bit fields on 64-bit targets
+    internal const int SO_RCVBUFFORCE = 33;
+    internal const int SO_TIMESTAMPNS = 35;   // SO_TIMESTAMPNS_OLD: struct timespec with 64-bit fields
+    internal const int SCM_TIMESTAMPNS = SO_TIMESTAMPNS;
+    internal const int IPV6_V6ONLY = 26;
+
+    // message flags
+    internal const int MSG_CTRUNC = 0x8;
+    internal const int MSG_TRUNC = 0x20;
+    internal const int MSG_DONTWAIT = 0x40;
+    internal const int MSG_WAITFORONE = 0x10000;
+
+    internal const int SHUT_RDWR = 2;
+
+    // errno values (asm-generic/errno-base.h, errno.h)
+    internal const int EPERM = 1;
+    internal const int EINTR = 4;
+    internal const int EBADF = 9;
+    internal const int EAGAIN = 11;           // == EWOULDBLOCK
+    internal const int ENOMEM = 12;
+    internal const int EACCES = 13;
+    internal const int EINVAL = 22;
+    internal const int ENFILE = 23;
+    internal const int EMFILE = 24;
+    internal const int ENOTSOCK = 88;
+    internal const int EMSGSIZE = 90;
+    internal const int EPROTONOSUPPORT = 93;
+    internal const int EOPNOTSUPP = 95;
+    internal const int EAFNOSUPPORT = 97;
+    internal const int EADDRINUSE = 98;
+    internal const int EADDRNOTAVAIL = 99;
+    internal const int ENETDOWN = 100;
+    internal const int ENETUNREACH = 101;
+    internal const int ENOBUFS = 105;
+    internal const int ENOTCONN = 107;
+    internal const int ECONNREFUSED = 111;
+    internal const int EHOSTUNREACH = 113;
+
+    /// <summary>UIO_MAXIOV: the kernel caps the vlen of recvmmsg/sendmmsg at this.</summary>
+    internal const int UIO_MAXIOV = 1024;
+
+    [LibraryImport(Lib, EntryPoint = "socket", SetLastError = true)]
+    internal static partial int Socket(int domain, int type, int protocol);
+
+    [LibraryImport(Lib, EntryPoint = "setsockopt", SetLastError = true)]
+    internal static partial int SetSockOpt(int fd, int level, int name, void* value, uint length);
+
+    [LibraryImport(Lib, EntryPoint = "getsockopt", SetLastError = true)]
+    internal static partial int GetSockOpt(int fd, int level, int name, void* value, uint* length);
+
+    [LibraryImport(Lib, EntryPoint = "bind", SetLastError = true)]
+    internal static partial int Bind(int fd, void* address, uint length);
+
+    [LibraryImport(Lib, EntryPoint = "getsockname", SetLastError = true)]
+    internal static partial int GetSockName(int fd, void* address, uint* length);
+
+    [LibraryImport(Lib, EntryPoint = "recvmmsg", SetLastError = true)]
+    internal static partial int RecvMMsg(int fd, MMsgHdr* messages, uint count, int flags, void* timeout);
+
+    [LibraryImport(Lib, EntryPoint = "sendmmsg", SetLastError = true)]
+    internal static partial int SendMMsg(int fd, MMsgHdr* messages, uint count, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "shutdown", SetLastError = true)]
+    internal static partial int Shutdown(int fd, int how);
+
+    [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
+    internal static partial int Close(int fd);
+}
+
+/// <summary>struct iovec (16 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct IoVec
+{
+    public byte* Base;
+    public nuint Length;
+}
+
+/// <summary>struct msghdr (56 bytes on 64-bit Linux).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct MsgHdr
+{
+    public void* Name;
+    public uint NameLength;
+    public IoVec* Iov;
+    public nuint IovLength;
+    public void* Control;
+    public nuint ControlLength;
+    public int Flags;
+}
+
+/// <summary>struct mmsghdr (64 bytes on 64-bit Linux).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct MMsgHdr
+{
+    public MsgHdr Header;
+    public uint Length;
+}
+
+/// <summary>struct timespec / struct timeval with 64-bit fields (16 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct TimeSpec64
+{
+    public long Seconds;
+    public long Fraction;   // nanoseconds (timespec) or microseconds (timeval)
+}
+
+/// <summary>Sizes and offsets of the C structs, checked once against what the runtime laid out.</summary>
+internal static unsafe class Layout
+{
+    internal const int MsgHdrSize = 56;
+    internal const int MMsgHdrSize = 64;
+    internal const int CMsgHdrSize = 16;      // size_t cmsg_len; int cmsg_level; int cmsg_type
+    internal const int TimeSpecSize = 16;
+    internal const int SockAddrIn4Size = 16;
+    internal const int SockAddrIn6Size = 28;
+    /// <summary>Room kept per slot for a peer's sockaddr (sockaddr_in6 rounded up to 8 bytes).</summary>
+    internal const int NameSlotBytes = 32;
+    /// <summary>Room kept per slot for ancillary data: CMSG_SPACE(timespec) = 32, doubled for headroom.</summary>
+    internal const int ControlSlotBytes = 64;
+
+    /// <summary>Throws PlatformNotSupportedException unless this is 64-bit Linux with the expected layouts.</summary>
+    internal static void EnsureSupported()
+    {
+        if (!OperatingSystem.IsLinux())
+            throw new PlatformNotSupportedException("TimeMesh.Net batched sockets need Linux (recvmmsg/sendmmsg).");
+        if (IntPtr.Size != 8 || !BitConverter.IsLittleEndian || sizeof(MsgHdr) != MsgHdrSize || sizeof(MMsgHdr) != MMsgHdrSize
+            || sizeof(IoVec) != 16 || sizeof(TimeSpec64) != TimeSpecSize)
+            throw new PlatformNotSupportedException(
+                $"unexpected struct layout (pointer {IntPtr.Size}, msghdr {sizeof(MsgHdr)}, mmsghdr {sizeof(MMsgHdr)}): only 64-bit Linux is supported");
+    }
+}
