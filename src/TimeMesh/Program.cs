@@ -1,1 +1,4 @@
-Console.WriteLine("x");
+using System.CommandLine;
+using TimeMesh.Cli;
+
+return await Cli.Build().Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

@@ -1,0 +1,123 @@
+using Akka.Actor;
+using Akka.Event;
+using TimeMesh.Core.RateLimit;
+using TimeMesh.Core.Server;
+using TimeMesh.Net;
+using TimeMesh.Node.Clock;
+using TimeMesh.Node.Config;
+
+namespace TimeMesh.Node.Ntp;
+
+/// <summary>
+/// Owns the NTP sockets and their receive loops: publishes the server snapshot the loops answer from,
+/// restarts a loop that fails (rebinding its socket if the socket died), and reports counters. The
+/// actor is never on the packet path.
+/// </summary>
+public sealed class NtpServerActor : ReceiveActor, IWithTimers
+{
+    private readonly TimeMeshSettings _settings;
+    private readonly IClock _clock;
+    private readonly UdpServerLoop?[] _loops;
+    private readonly BatchedUdpSocket[] _sockets;
+    private readonly LoopCounters[] _counters;
+    private readonly SnapshotHolder _snapshot;
+    private readonly NtpServerHandler _handler;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private int _restarts;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <param name="sockets">Bound sockets, one per loop; the actor owns and closes them.</param>
+    public static Props Props(TimeMeshSettings settings, IReadOnlyList<BatchedUdpSocket> sockets, IClock clock, sbyte precisionLog2) =>
+        Akka.Actor.Props.Create(() => new NtpServerActor(settings, sockets, clock, precisionLog2));
+
+    public NtpServerActor(TimeMeshSettings settings, IReadOnlyList<BatchedUdpSocket> sockets, IClock clock, sbyte precisionLog2)
+    {
+        _settings = settings;
+        _clock = clock;
+        _sockets = sockets.ToArray();
+        _loops = new UdpServerLoop?[_sockets.Length];
+        _counters = _sockets.Select(_ => new LoopCounters()).ToArray();
+        _handler = new NtpServerHandler(new ClientLog(settings.ClientLogLimitBytes, settings.RateLimit, (ulong)Random.Shared.NextInt64()));
+        _snapshot = new SnapshotHolder(new ServerSnapshot
+        {
+            // Until the reference actor speaks, nobody selects us.
+            Reference = ReferenceState.Unsynchronised,
+            Access = settings.Access,
+            PrecisionLog2 = precisionLog2,
+        });
+
+        Receive<NtpServer.ReferenceChanged>(m =>
+        {
+            _snapshot.Current = _snapshot.Current with { Reference = m.Reference };
+        });
+        Receive<NtpServer.GetStats>(_ => Sender.Tell(Stats()));
+        Receive<NtpServer.GetClients>(_ => Sender.Tell(new NtpServer.Clients(_handler.ClientLog.Snapshot(), _clock.NowUnixNs())));
+        Receive<NtpServer.GetSnapshot>(_ => Sender.Tell(_snapshot.Current));
+        Receive<NtpServer.GetListening>(_ => Sender.Tell(new NtpServer.Listening(
+            _sockets.Select(s => s.LocalEndPoint).Distinct().ToArray(),
+            _loops.Length,
+            _sockets.Length > 0 ? _sockets.Min(s => s.EffectiveReceiveBufferBytes) : 0,
+            _sockets.All(s => s.KernelTimestampsEnabled))));
+        Receive<NtpServer.LoopFailed>(OnLoopFailed);
+        Receive<NtpServer.RestartLoop>(m => StartLoop(m.Index));
+    }
+
+    /// <summary>The sockets the loops use now (tests break one to see the loop come back).</summary>
+    internal IReadOnlyList<BatchedUdpSocket> Sockets => _sockets;
+
+    protected override void PreStart()
+    {
+        for (int i = 0; i < _sockets.Length; i++) StartLoop(i);
+        _log.Info("NTP server listening on {0} ({1} loop(s), SO_RCVBUF {2} bytes, kernel timestamps {3})",
+            string.Join(", ", _sockets.Select(s => s.LocalEndPoint).Distinct()), _sockets.Length,
+            _sockets.Min(s => s.EffectiveReceiveBufferBytes), _sockets.All(s => s.KernelTimestampsEnabled) ? "on" : "off");
+    }
+
+    protected override void PostStop()
+    {
+        foreach (var loop in _loops) loop?.Stop();
+        foreach (var socket in _sockets) socket.Dispose();
+        foreach (var loop in _loops) loop?.Join(TimeSpan.FromSeconds(2));
+    }
+
+    private void StartLoop(int index)
+    {
+        if (_loops[index] is not null) return;
+        var socket = _sockets[index];
+        if (socket.IsDisposed)
+        {
+            try
+            {
+                socket = BatchedUdpSocket.Bind(socket.LocalEndPoint, NtpSockets.Options(_settings.NtpServer));
+                _sockets[index] = socket;
+            }
+            catch (Exception e)
+            {
+                _log.Error(e, "cannot rebind NTP socket {0}; retrying in {1}", socket.LocalEndPoint, _settings.NtpServer.LoopRestartDelay);
+                Timers.StartSingleTimer(("restart", index), new NtpServer.RestartLoop(index), _settings.NtpServer.LoopRestartDelay);
+                return;
+            }
+        }
+        var self = Self;
+        var loop = new UdpServerLoop(index, socket, _handler, _snapshot, _clock, _settings.NtpServer.BatchSize, _counters[index],
+            (failed, cause) => self.Tell(new NtpServer.LoopFailed(failed, cause)));
+        _loops[index] = loop;
+        loop.Start();
+    }
+
+    private void OnLoopFailed(NtpServer.LoopFailed m)
+    {
+        if (!ReferenceEquals(_loops[m.Loop.Index], m.Loop)) return;
+        _loops[m.Loop.Index] = null;
+        _restarts++;
+        _log.Error(m.Cause, "NTP receive loop {0} on {1} failed; restarting it in {2}",
+            m.Loop.Index, m.Loop.Socket.LocalEndPoint, _settings.NtpServer.LoopRestartDelay);
+        Timers.StartSingleTimer(("restart", m.Loop.Index), new NtpServer.RestartLoop(m.Loop.Index), _settings.NtpServer.LoopRestartDelay);
+    }
+
+    private ServerStats Stats() =>
+        _counters.Aggregate(ServerStats.Zero, (sum, c) => sum + c.Read())
+        with
+        { ClientLogEvictions = _handler.ClientLog.Evictions, LoopRestarts = _restarts };
+}

@@ -1,0 +1,44 @@
+using System.Net;
+using TimeMesh.Net;
+using TimeMesh.Node.Config;
+
+namespace TimeMesh.Node.Ntp;
+
+/// <summary>Binds the NTP sockets for the configured listen addresses: one per loop.</summary>
+public static class NtpSockets
+{
+    public static UdpSocketOptions Options(NtpServerSettings settings) => new()
+    {
+        ReusePort = settings.LoopsPerSocket > 1,
+        ReceiveBufferBytes = settings.ReceiveBufferBytes,
+        KernelTimestamps = settings.KernelTimestamps,
+        ReceiveTimeout = TimeSpan.FromMilliseconds(250),
+    };
+
+    /// <summary>
+    /// Binds every listen address (loops-per-socket times, with SO_REUSEPORT when more than one).
+    /// A port of 0 is resolved on the first bind so that its siblings share the same port.
+    /// Throws a <see cref="System.Net.Sockets.SocketException"/> naming the address when one cannot be bound.
+    /// </summary>
+    public static IReadOnlyList<BatchedUdpSocket> Bind(IReadOnlyList<IPEndPoint> listen, NtpServerSettings settings)
+    {
+        var options = Options(settings);
+        var sockets = new List<BatchedUdpSocket>();
+        try
+        {
+            foreach (var endpoint in listen)
+            {
+                var first = BatchedUdpSocket.Bind(endpoint, options);
+                sockets.Add(first);
+                for (int i = 1; i < settings.LoopsPerSocket; i++)
+                    sockets.Add(BatchedUdpSocket.Bind(first.LocalEndPoint, options));
+            }
+            return sockets;
+        }
+        catch
+        {
+            foreach (var s in sockets) s.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,57 @@
+using Akka.Actor;
+using Akka.Event;
+using TimeMesh.Core.Server;
+using TimeMesh.Node.Config;
+
+namespace TimeMesh.Node.Ntp;
+
+/// <summary>
+/// Owns the node's reference state (chrony's reference module) and tells the NTP server whenever it
+/// changes. With no synchronised source the state is <c>local stratum N</c> when configured, else
+/// unsynchronised (leap 3). Sources and the mesh report synchronisation here.
+/// </summary>
+public sealed class ReferenceActor : ReceiveActor
+{
+    /// <summary>A source's synchronisation changed; null means it was lost.</summary>
+    public sealed record Synchronised(ReferenceState? Reference);
+
+    public sealed record GetReference
+    {
+        public static readonly GetReference Instance = new();
+    }
+
+    private readonly IActorRef _server;
+    private readonly ReferenceState _fallback;
+    private ReferenceState _current;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+
+    public static Props Props(TimeMeshSettings settings, IActorRef server) =>
+        Akka.Actor.Props.Create(() => new ReferenceActor(settings, server));
+
+    public ReferenceActor(TimeMeshSettings settings, IActorRef server)
+    {
+        _server = server;
+        _fallback = settings.Local is { } local ? ReferenceState.Local(local.Stratum) : ReferenceState.Unsynchronised;
+        _current = _fallback;
+
+        Receive<Synchronised>(m => Publish(m.Reference ?? _fallback));
+        Receive<GetReference>(_ => Sender.Tell(_current));
+    }
+
+    protected override void PreStart()
+    {
+        _server.Tell(new NtpServer.ReferenceChanged(_current));
+        _log.Info(_current.Kind == ReferenceKind.Local
+            ? $"serving the local clock at stratum {_current.Stratum} until a source is synchronised"
+            : "unsynchronised and no local stratum: answering with leap 3 (alarm) so that no client selects this node");
+    }
+
+    private void Publish(ReferenceState next)
+    {
+        if (next == _current) return;
+        if (next.Kind != _current.Kind)
+            _log.Info("reference: {0} -> {1} (stratum {2})", _current.Kind, next.Kind, next.Stratum);
+        _current = next;
+        _server.Tell(new NtpServer.ReferenceChanged(next));
+    }
+}
