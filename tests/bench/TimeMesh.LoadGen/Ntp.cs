@@ -1,0 +1,34 @@
+using System.Buffers.Binary;
+
+namespace TimeMesh.LoadGen;
+
+/// <summary>The two NTP packet shapes the load generator needs.</summary>
+internal static class Ntp
+{
+    public const int PacketBytes = 48;
+
+    /// <summary>A 48-byte NTPv4 client request (LI 0, VN 4, mode 3) whose transmit timestamp is <paramref name="tag"/>.</summary>
+    public static void WriteRequest(Span<byte> packet, ulong tag)
+    {
+        packet[..PacketBytes].Clear();
+        packet[0] = (0 << 6) | (4 << 3) | 3;
+        packet[2] = 6;            // poll 2^6 s, like a client at minpoll
+        packet[3] = 0xEC;         // precision 2^-20 s
+        BinaryPrimitives.WriteUInt64BigEndian(packet[40..], tag);
+    }
+
+    /// <summary>The reply's origin timestamp (our request's transmit field), or 0 when the packet is too short.</summary>
+    public static ulong Origin(ReadOnlySpan<byte> reply) =>
+        reply.Length >= PacketBytes ? BinaryPrimitives.ReadUInt64BigEndian(reply[24..]) : 0;
+
+    /// <summary>A valid server reply: 48 bytes, mode 4, leap != 3 (unsynchronised), stratum 1–15.</summary>
+    public static bool IsValidReply(ReadOnlySpan<byte> reply)
+    {
+        if (reply.Length != PacketBytes)
+            return false;
+        int leap = reply[0] >> 6;
+        int mode = reply[0] & 7;
+        int stratum = reply[1];
+        return mode == 4 && leap != 3 && stratum is >= 1 and <= 15;
+    }
+}

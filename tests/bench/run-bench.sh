@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# Loopback NTP benchmark: chronyd 4.x vs TimeMesh, same load generator, same run.
+#
+#   tests/bench/run-bench.sh [--out FILE] [--duration S] [--windows "1 64 128"] [--rounds N]
+#                            [--chronyd-only] [--no-build]
+#
+# Builds Release once, installs chrony if it is missing, starts chronyd (-x: it never touches the clock)
+# and `timemesh run` on random free loopback ports, pins every server to CPU 0 and the load generator to
+# CPU 1 with taskset, and for each window runs the load against chronyd and TimeMesh alternately.
+# Then reports TimeMesh's VmRSS and the time from process start to the first valid answer for both.
+# Every load run is bounded (duration, request cap, `timeout`); everything started here is killed on exit.
+# Traffic goes to 127.0.0.1 only. Prints a markdown report, also written to --out FILE.
+set -euo pipefail
+
+OUT=""
+DURATION=5
+WINDOWS="1 64 128"
+ROUNDS=1
+CHRONYD_ONLY=0
+BUILD=1
+WARMUP_MS=300
+
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --out) OUT="$2"; shift 2 ;;
+        --duration) DURATION="$2"; shift 2 ;;
+        --windows) WINDOWS="$2"; shift 2 ;;
+        --rounds) ROUNDS="$2"; shift 2 ;;
+        --chronyd-only) CHRONYD_ONLY=1; shift ;;
+        --no-build) BUILD=0; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "run-bench.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+    esac
+done
+[[ "$DURATION" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "--duration must be seconds" >&2; exit 2; }
+[[ "$ROUNDS" =~ ^[1-9][0-9]?$ ]] || { echo "--rounds must be 1-99" >&2; exit 2; }
+for w in $WINDOWS; do [[ "$w" =~ ^[1-9][0-9]{0,4}$ ]] || { echo "bad window '$w'" >&2; exit 2; }; done
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+LOADGEN="$REPO/tests/bench/TimeMesh.LoadGen/bin/Release/net10.0/timemesh-loadgen"
+TIMEMESH="$REPO/src/TimeMesh/bin/Release/net10.0/timemesh"
+WORK="$(mktemp -d /tmp/timemesh-bench.XXXXXX)"
+chmod 755 "$WORK"
+RESULTS="$WORK/results.tsv"
+: > "$RESULTS"
+
+log() { echo "[bench] $*" >&2; }
+die() { echo "[bench] ERROR: $*" >&2; exit 1; }
+
+# ---- process bookkeeping: only what this script started is ever killed, by pid ----
+PIDS=()
+stop_pid() {
+    local pid="$1" i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- CPU pinning ----
+if [[ "$(nproc)" -ge 2 ]]; then
+    SERVER_CPU=0; LOAD_CPU=1
+    PIN_SERVER=(taskset -c "$SERVER_CPU"); PIN_LOAD=(taskset -c "$LOAD_CPU")
+    PINNING="every server on CPU $SERVER_CPU, the load generator on CPU $LOAD_CPU (taskset)"
+else
+    PIN_SERVER=(); PIN_LOAD=()
+    PINNING="no pinning (only $(nproc) CPU)"
+fi
+
+# ---- build once ----
+if [[ "$BUILD" == 1 ]]; then
+    log "building the load generator (Release)"
+    dotnet build -c Release "$REPO/tests/bench/TimeMesh.LoadGen" -nologo -v q >"$WORK/build-loadgen.log" 2>&1 \
+        || { cat "$WORK/build-loadgen.log" >&2; die "load generator build failed"; }
+    if [[ "$CHRONYD_ONLY" == 0 ]]; then
+        log "building timemesh (Release)"
+        dotnet build -c Release "$REPO/src/TimeMesh" -nologo -v q >"$WORK/build-timemesh.log" 2>&1 \
+            || { cat "$WORK/build-timemesh.log" >&2; die "timemesh build failed (src/TimeMesh)"; }
+    fi
+fi
+[[ -x "$LOADGEN" ]] || die "load generator missing: $LOADGEN"
+if [[ "$CHRONYD_ONLY" == 0 && ! -x "$TIMEMESH" ]]; then
+    die "timemesh binary missing: $TIMEMESH (build src/TimeMesh, or pass --chronyd-only)"
+fi
+
+# ---- chrony ----
+if ! command -v chronyd >/dev/null 2>&1; then
+    log "installing chrony"
+    # Keep the package's service from starting: a chronyd started by the package would steer the clock.
+    POLICY=/usr/sbin/policy-rc.d
+    POLICY_MADE=0
+    if [[ ! -e "$POLICY" ]]; then
+        printf '#!/bin/sh\nexit 101\n' > "$POLICY"; chmod 755 "$POLICY"; POLICY_MADE=1
+    fi
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chrony >/dev/null || {
+        [[ "$POLICY_MADE" == 1 ]] && rm -f "$POLICY"; die "could not install chrony"; }
+    [[ "$POLICY_MADE" == 1 ]] && rm -f "$POLICY"
+fi
+CHRONYD="$(command -v chronyd)"
+CHRONY_VERSION="$("$CHRONYD" --version 2>/dev/null | awk '{print $4; exit}')"
+
+# ---- helpers ----
+pick_port() {
+    local p try
+    for try in $(seq 1 100); do
+        p=$((20000 + RANDOM % 40000))
+        if [[ -z "$(ss -Hauln "sport = :$p" 2>/dev/null)" ]]; then echo "$p"; return 0; fi
+    done
+    die "no free port found"
+}
+
+json_get() { # json_get LINE KEY
+    sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$1"
+}
+
+SERVER_PID=""
+start_chronyd() { # start_chronyd PORT NAME -> SERVER_PID
+    local port="$1" dir="$WORK/$2"
+    mkdir -p "$dir"
+    if id _chrony >/dev/null 2>&1; then chown _chrony "$dir"; fi
+    cat > "$dir/chrony.conf" <<EOF
+port $port
+bindaddress 127.0.0.1
+local stratum 1
+allow 127.0.0.1
+cmdport 0
+bindcmdaddress /
+pidfile $dir/chronyd.pid
+driftfile $dir/chrony.drift
+EOF
+    "${PIN_SERVER[@]}" "$CHRONYD" -x -d -f "$dir/chrony.conf" >"$dir/server.log" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+}
+
+start_timemesh() { # start_timemesh PORT NAME -> SERVER_PID
+    local port="$1" dir="$WORK/$2"
+    [[ -x "$TIMEMESH" ]] || die "timemesh binary missing: $TIMEMESH"
+    mkdir -p "$dir/data"
+    cat > "$dir/timemesh.conf" <<EOF
+timemesh {
+  listen = ["127.0.0.1:$port"]
+  allow = ["127.0.0.0/8"]
+  local { stratum = 1 }
+  data-dir = "$dir/data"
+}
+EOF
+    "${PIN_SERVER[@]}" "$TIMEMESH" run --config "$dir/timemesh.conf" >"$dir/server.log" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+}
+
+wait_ready() { # wait_ready PORT NAME PID TIMEOUT_MS
+    local port="$1" name="$2" pid="$3" ms="$4"
+    if ! timeout $(( ms / 1000 + 30 )) "$LOADGEN" --probe --target "127.0.0.1:$port" --timeout-ms "$ms" >"$WORK/$name/ready.txt" 2>&1; then
+        echo "--- $name log ---" >&2; tail -n 30 "$WORK/$name/server.log" >&2 || true
+        kill -0 "$pid" 2>/dev/null || die "$name exited during start-up"
+        die "$name did not answer on 127.0.0.1:$port within $ms ms"
+    fi
+}
+
+vmrss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+run_load() { # run_load SERVER PORT WINDOW ROUND
+    local server="$1" port="$2" window="$3" round="$4" line out="$WORK/load-$1-$3-$4.txt"
+    timeout "$(awk -v d="$DURATION" 'BEGIN{printf "%d", d + 60}')" "${PIN_LOAD[@]}" "$LOADGEN" \
+        --target "127.0.0.1:$port" --window "$window" --duration "$DURATION" --warmup-ms "$WARMUP_MS" \
+        --timeout-ms 200 --spin --label "$server" >"$out" 2>&1 || { cat "$out" >&2; die "load run against $server (window $window) failed"; }
+    line="$(head -n 1 "$out")"
+    [[ "$line" == "{"* ]] || { cat "$out" >&2; die "no result from the load run against $server"; }
+    echo "$line" >> "$WORK/results.jsonl"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$window" "$round" \
+        "$(json_get "$line" responses_per_s)" "$(json_get "$line" loss_pct)" "$(json_get "$line" lost)" \
+        "$(json_get "$line" sent)" "$(json_get "$line" p50_us)" "$(json_get "$line" p99_us)" >> "$RESULTS"
+    log "$(sed -n 2p "$out")"
+}
+
+# ---- throughput: both servers up, loads alternate ----
+SERVERS=(chronyd)
+[[ "$CHRONYD_ONLY" == 0 ]] && SERVERS+=(timemesh)
+declare -A PORT PID
+for s in "${SERVERS[@]}"; do
+    PORT[$s]="$(pick_port)"
+    "start_$s" "${PORT[$s]}" "$s"
+    PID[$s]="$SERVER_PID"
+done
+for s in "${SERVERS[@]}"; do
+    wait_ready "${PORT[$s]}" "$s" "${PID[$s]}" 30000
+    log "$s answers on 127.0.0.1:${PORT[$s]} (pid ${PID[$s]})"
+done
+
+for round in $(seq 1 "$ROUNDS"); do
+    for w in $WINDOWS; do
+        order=("${SERVERS[@]}")
+        if (( round % 2 == 0 )) && [[ ${#SERVERS[@]} -eq 2 ]]; then order=("${SERVERS[1]}" "${SERVERS[0]}"); fi
+        for s in "${order[@]}"; do
+            kill -0 "${PID[$s]}" 2>/dev/null || { tail -n 30 "$WORK/$s/server.log" >&2; die "$s died"; }
+            run_load "$s" "${PORT[$s]}" "$w" "$round"
+        done
+    done
+done
+
+RSS_TM=""; RSS_CHRONY="$(vmrss_kb "${PID[chronyd]}")"
+[[ "$CHRONYD_ONLY" == 0 ]] && RSS_TM="$(vmrss_kb "${PID[timemesh]}")"
+for s in "${SERVERS[@]}"; do stop_pid "${PID[$s]}"; done
+
+# ---- start-up: fresh process -> first valid answer ----
+STARTUP_MS=""
+startup_ms() { # startup_ms SERVER -> STARTUP_MS (runs in this shell so cleanup knows every pid)
+    local server="$1" name="start-$1" port ready start pid probe_pid i
+    port="$(pick_port)"
+    mkdir -p "$WORK/$name"
+    ready="$WORK/$name/probe.ready"; start="$WORK/$name/start.ns"
+    # The probe starts first (its own JIT is not counted); the server starts once the probe is sending.
+    "${PIN_LOAD[@]}" "$LOADGEN" --probe --target "127.0.0.1:$port" --timeout-ms 30000 \
+        --ready-file "$ready" --start-file "$start" >"$WORK/$name/probe.txt" 2>"$WORK/$name/probe.err" &
+    probe_pid=$!
+    PIDS+=("$probe_pid")
+    for i in $(seq 1 200); do [[ -e "$ready" ]] && break; sleep 0.05; done
+    [[ -e "$ready" ]] || die "probe for $server did not start"
+    date +%s%N > "$start"
+    "start_$server" "$port" "$name"
+    pid="$SERVER_PID"
+    if ! wait "$probe_pid"; then
+        cat "$WORK/$name/probe.txt" >&2; tail -n 30 "$WORK/$name/server.log" >&2 || true
+        die "$server gave no valid answer after start"
+    fi
+    stop_pid "$pid"
+    STARTUP_MS="$(json_get "$(head -n 1 "$WORK/$name/probe.txt")" elapsed_ms)"
+    log "$server: first valid answer $STARTUP_MS ms after process start"
+}
+startup_ms chronyd
+START_CHRONY="$STARTUP_MS"
+START_TM=""
+if [[ "$CHRONYD_ONLY" == 0 ]]; then startup_ms timemesh; START_TM="$STARTUP_MS"; fi
+
+# ---- report ----
+report() {
+    echo "## Loopback NTP benchmark"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(uname -m), Linux $(uname -r)); chronyd $CHRONY_VERSION (\`-x\`, \`local stratum 1\`, no ratelimit) vs \`timemesh run\` (\`local { stratum = 1 }\`, no ratelimit)."
+    echo "Pinning: $PINNING. Load: tests/bench/TimeMesh.LoadGen, one thread, sendmmsg/recvmmsg in batches of 64, busy-polling (\`--spin\`),"
+    echo "${DURATION} s per run after a ${WARMUP_MS} ms warm-up, requests unanswered after 200 ms counted lost; $ROUNDS round(s), servers alternating per window."
+    echo
+    echo "| server | window | responses/s | loss | p50 µs | p99 µs |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    # medians over rounds; loss summed over rounds
+    awk -F'\t' '
+        function median(list,   n, a, i, j, t) {
+            n = split(list, a, " ")
+            for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        { k = $1 SUBSEP $2; if (!(k in seen)) { seen[k] = 1; order[++m] = k }
+          rps[k] = rps[k] " " $4; p50[k] = p50[k] " " $8; p99[k] = p99[k] " " $9; lost[k] += $6; sent[k] += $7 }
+        END {
+            for (i = 1; i <= m; i++) { k = order[i]; split(k, f, SUBSEP)
+                printf "| %s | %s | %.0f | %.3f %% (%d of %d) | %.1f | %.1f |\n", f[1], f[2], median(rps[k]), (sent[k] ? 100 * lost[k] / sent[k] : 0), lost[k], sent[k], median(p50[k]), median(p99[k]) }
+        }' "$RESULTS" | sort -t'|' -k2,2 -k3,3n
+    if [[ "$CHRONYD_ONLY" == 0 ]]; then
+        echo
+        echo "| window | TimeMesh/chronyd (responses/s) |"
+        echo "|---:|---:|"
+        awk -F'\t' '
+            { v[$1, $2, $3] = $4; w[$2] = 1; r[$3] = 1 }
+            END {
+                for (win in w) {
+                    n = 0
+                    for (rd in r) if (v["chronyd", win, rd] > 0) ratios[++n] = v["timemesh", win, rd] / v["chronyd", win, rd]
+                    for (i = 2; i <= n; i++) { t = ratios[i]; for (j = i - 1; j >= 1 && ratios[j] > t; j--) ratios[j + 1] = ratios[j]; ratios[j + 1] = t }
+                    med = n % 2 ? ratios[(n + 1) / 2] : (ratios[n / 2] + ratios[n / 2 + 1]) / 2
+                    printf "| %s | %.2f× |\n", win, med
+                    delete ratios
+                }
+            }' "$RESULTS" | sort -t'|' -k2,2n
+        echo
+        echo "TimeMesh VmRSS after the load runs: $(awk -v k="$RSS_TM" 'BEGIN{printf "%.1f", k / 1024}') MB (chronyd: $(awk -v k="$RSS_CHRONY" 'BEGIN{printf "%.1f", k / 1024}') MB)."
+        echo
+        echo "Process start → first valid answer (fresh process, probe every 10 ms): TimeMesh ${START_TM} ms, chronyd ${START_CHRONY} ms."
+    else
+        echo
+        echo "chronyd VmRSS after the load runs: $(awk -v k="$RSS_CHRONY" 'BEGIN{printf "%.1f", k / 1024}') MB."
+        echo
+        echo "Process start → first valid answer (fresh process, probe every 10 ms): chronyd ${START_CHRONY} ms. (TimeMesh not run: --chronyd-only.)"
+    fi
+}
+
+report > "$WORK/report.md"
+cat "$WORK/report.md"
+if [[ -n "$OUT" ]]; then
+    mkdir -p "$(dirname "$OUT")"
+    cp "$WORK/report.md" "$OUT"
+    log "report written to $OUT"
+fi
