@@ -2,13 +2,15 @@
 # Loopback NTP benchmark: chronyd 4.x vs TimeMesh, same load generator, same run.
 #
 #   tests/bench/run-bench.sh [--out FILE] [--duration S] [--windows "1 64 128"] [--rounds N]
-#                            [--chronyd-only] [--no-build]
+#                            [--chronyd-only] [--no-build] [--quiet-wait S]
 #
 # Builds Release once, installs chrony if it is missing, starts chronyd (-x: it never touches the clock)
 # and `timemesh run` on random free loopback ports, pins every server to CPU 0 and the load generator to
 # CPU 1 with taskset, and for each window runs the load against chronyd and TimeMesh alternately.
 # Then reports TimeMesh's VmRSS and the time from process start to the first valid answer for both.
 # Every load run is bounded (duration, request cap, `timeout`); everything started here is killed on exit.
+# Before each load run it waits (at most --quiet-wait S, default 60) for the other CPU use on this machine
+# to fall below 10 %, and the report says how many runs had to go ahead on a busy machine.
 # Traffic goes to 127.0.0.1 only. Prints a markdown report, also written to --out FILE.
 set -euo pipefail
 
@@ -19,6 +21,7 @@ ROUNDS=1
 CHRONYD_ONLY=0
 BUILD=1
 WARMUP_MS=300
+QUIET_WAIT_S=60
 
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 
@@ -30,12 +33,14 @@ while [[ $# -gt 0 ]]; do
         --rounds) ROUNDS="$2"; shift 2 ;;
         --chronyd-only) CHRONYD_ONLY=1; shift ;;
         --no-build) BUILD=0; shift ;;
+        --quiet-wait) QUIET_WAIT_S="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run-bench.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
     esac
 done
 [[ "$DURATION" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "--duration must be seconds" >&2; exit 2; }
 [[ "$ROUNDS" =~ ^[1-9][0-9]?$ ]] || { echo "--rounds must be 1-99" >&2; exit 2; }
+[[ "$QUIET_WAIT_S" =~ ^[0-9]{1,4}$ ]] || { echo "--quiet-wait must be seconds" >&2; exit 2; }
 for w in $WINDOWS; do [[ "$w" =~ ^[1-9][0-9]{0,4}$ ]] || { echo "bad window '$w'" >&2; exit 2; }; done
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -169,6 +174,31 @@ wait_ready() { # wait_ready PORT NAME PID TIMEOUT_MS
     fi
 }
 
+# Busy share of all CPUs over ~1 s, from /proc/stat (user+nice+system+irq+softirq+steal over total).
+cpu_busy_pct() {
+    local a b
+    a=($(head -n 1 /proc/stat)); sleep 1; b=($(head -n 1 /proc/stat))
+    awk -v a="${a[*]}" -v b="${b[*]}" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " "); total = 0
+        for (i = 2; i <= n; i++) total += y[i] - x[i]
+        idle = (y[5] - x[5]) + (y[6] - x[6])
+        printf "%d", total > 0 ? 100 * (total - idle) / total : 0 }'
+}
+
+# Other work on this machine skews every number: wait (bounded) until it is quiet, and note it if it never is.
+NOISY_RUNS=0
+wait_quiet() {
+    local busy=0 i
+    (( QUIET_WAIT_S == 0 )) && return 0
+    for i in $(seq 1 "$QUIET_WAIT_S"); do
+        busy="$(cpu_busy_pct)"
+        (( busy <= 10 )) && return 0
+        (( i == 1 )) && log "machine busy (${busy} % CPU) before a run; waiting up to ${QUIET_WAIT_S} s for quiet"
+    done
+    log "WARNING: machine still ${busy} % busy; running anyway"
+    NOISY_RUNS=$((NOISY_RUNS + 1))
+}
+
 vmrss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 run_load() { # run_load SERVER PORT WINDOW ROUND
@@ -205,6 +235,7 @@ for round in $(seq 1 "$ROUNDS"); do
         if (( round % 2 == 0 )) && [[ ${#SERVERS[@]} -eq 2 ]]; then order=("${SERVERS[1]}" "${SERVERS[0]}"); fi
         for s in "${order[@]}"; do
             kill -0 "${PID[$s]}" 2>/dev/null || { tail -n 30 "$WORK/$s/server.log" >&2; die "$s died"; }
+            wait_quiet
             run_load "$s" "${PORT[$s]}" "$w" "$round"
         done
     done
@@ -252,6 +283,10 @@ report() {
     echo "Pinning: $PINNING. Load: tests/bench/TimeMesh.LoadGen, one thread, sendmmsg/recvmmsg in batches of 64, busy-polling (\`--spin\`),"
     echo "${DURATION} s per run after a ${WARMUP_MS} ms warm-up, requests unanswered after 200 ms counted lost; $ROUNDS round(s), servers alternating per window."
     echo
+    if (( NOISY_RUNS > 0 )); then
+        echo "**Warning:** $NOISY_RUNS load run(s) started while other work kept this machine more than 10 % busy; treat those numbers as noisy."
+        echo
+    fi
     echo "| server | window | responses/s | loss | p50 µs | p99 µs |"
     echo "|---|---:|---:|---:|---:|---:|"
     # medians over rounds; loss summed over rounds

@@ -19,6 +19,7 @@ internal sealed class Options
     public int Batch { get; private set; } = 64;
     public bool Spin { get; private set; }
     public bool Probe { get; private set; }
+    public bool Respond { get; private set; }
     public int IntervalMs { get; private set; } = 10;
     public string? StartFile { get; private set; }
     public string? ReadyFile { get; private set; }
@@ -30,6 +31,7 @@ internal sealed class Options
                          [--max-requests N] [--sockets K] [--batch B] [--spin] [--label TEXT]
         timemesh-loadgen --probe --target IP:PORT [--timeout-ms MS] [--interval-ms MS]
                          [--start-file FILE | --since-unix-ns NS] [--ready-file FILE]
+        timemesh-loadgen --respond --target IP:PORT [--duration S] [--batch B]
 
         Load: keeps N NTPv4 client requests in flight for S seconds (after a warm-up that is not counted),
         replacing a request unanswered after --timeout-ms (counted lost). Total requests are capped at
@@ -40,6 +42,7 @@ internal sealed class Options
         prints the elapsed ms (from this process's start, or from the unix-ns time in --start-file /
         --since-unix-ns, read when the answer arrives) and exits 1 on timeout. --ready-file is created once
         the first request went out, so a script can start the server after the probe is running.
+        Respond: a bare batched NTP responder on IP:PORT for S seconds, to calibrate the load generator.
         """;
 
     public static Options Parse(string[] args)
@@ -67,6 +70,7 @@ internal sealed class Options
                 case "--batch": o.Batch = Int(name, Value(), 1, 1024); break;
                 case "--spin": o.Spin = true; break;
                 case "--probe": o.Probe = true; break;
+                case "--respond": o.Respond = true; break;
                 case "--interval-ms": o.IntervalMs = Int(name, Value(), 1, 10_000); break;
                 case "--start-file": o.StartFile = Value(); break;
                 case "--ready-file": o.ReadyFile = Value(); break;

@@ -20,6 +20,8 @@ catch (ArgumentException e)
 
 if (options.Probe)
     return Prober.Run(options);
+if (options.Respond)
+    return Responder.Run(options);
 
 LoadResult r;
 using (var runner = new LoadRunner(options))
