@@ -8,7 +8,10 @@ internal sealed class ConfigReader(Akka.Configuration.Config root)
 {
     public bool Has(string key) => root.HasPath(key) && !root.GetValue(key).IsEmpty;
 
-    public bool IsObject(string key) => Has(key) && root.GetValue(key).IsObject();
+    /// <summary>The key is set, even to an empty object or list.</summary>
+    public bool Present(string key) => root.HasPath(key);
+
+    public bool IsObject(string key) => root.HasPath(key) && root.GetValue(key).IsObject();
 
     public string? RawString(string key)
     {

@@ -97,7 +97,7 @@ public sealed record TimeMeshSettings
 
     private static IPEndPoint ParseEndpoint(string key, string text)
     {
-        if (IPEndPoint.TryParse(text.Trim(), out var endpoint) && endpoint.Port is > 0 and <= 65535 && text.Contains(':'))
+        if (IPEndPoint.TryParse(text.Trim(), out var endpoint) && endpoint.Port is >= 0 and <= 65535 && text.Contains(':'))
         {
             // "::1:123" would parse as an address without a port; demand brackets for IPv6.
             bool bracketed = text.TrimStart().StartsWith('[');
@@ -105,7 +105,7 @@ public sealed record TimeMeshSettings
                 throw new TimeMeshConfigException(key, text, "IPv6 listen addresses take brackets, e.g. \"[::1]:123\"");
             return endpoint;
         }
-        throw new TimeMeshConfigException(key, text, "allowed: an IP address and port, e.g. \"0.0.0.0:123\" or \"[::]:123\"");
+        throw new TimeMeshConfigException(key, text, "allowed: an IP address and port, e.g. \"0.0.0.0:123\" or \"[::]:123\" (port 0 picks a free port)");
     }
 
     private static IEnumerable<Subnet> ParseSubnets(ConfigReader r, string key)
@@ -121,7 +121,7 @@ public sealed record TimeMeshSettings
     private static LocalSettings? ParseLocal(ConfigReader r)
     {
         const string key = Prefix + "local";
-        if (!r.Has(key)) return null;
+        if (!r.Present(key)) return null;
         if (!r.IsObject(key))
         {
             if (!r.Switch(key, false)) return null;
@@ -133,7 +133,7 @@ public sealed record TimeMeshSettings
     private static RateLimitSettings? ParseRateLimit(ConfigReader r)
     {
         const string key = Prefix + "ratelimit";
-        if (!r.Has(key)) return null;
+        if (!r.Present(key)) return null;
         if (!r.IsObject(key))
         {
             if (!r.Switch(key, false)) return null;

@@ -1,0 +1,151 @@
+using System.Net;
+using Akka.Actor;
+using Akka.TestKit;
+using Akka.TestKit.Xunit2;
+using TimeMesh.Core.Clock;
+using TimeMesh.Core.Protocol;
+using TimeMesh.Core.Server;
+using TimeMesh.Node.Clock;
+using TimeMesh.Node.Config;
+using TimeMesh.Node.Ntp;
+using TimeMesh.Node.Tests.Support;
+
+namespace TimeMesh.Node.Tests;
+
+/// <summary>The NTP server actor and its loops in process, on loopback port 0.</summary>
+public class NtpServerActorTests : TestKit
+{
+    private const long FakeNowUnixNs = 1_795_490_474L * 1_000_000_000 + 123_456_789;
+
+    private static TimeMeshSettings Settings(string extra = "") => TimeMeshSettings.FromConfig(
+        Akka.Configuration.ConfigurationFactory.ParseString($$"""
+            timemesh {
+              listen = ["127.0.0.1:0"]
+              allow = ["127.0.0.1/32"]
+              local { stratum = 10 }
+              ntp-server { kernel-timestamps = off, loop-restart-delay = 100ms }
+              {{extra}}
+            }
+            """));
+
+    private (IActorRef Server, IPEndPoint Endpoint, TestActorRef<NtpServerActor> Ref) StartServer(TimeMeshSettings settings, IClock clock)
+    {
+        var sockets = NtpSockets.Bind(settings.Listen, settings.NtpServer);
+        var server = ActorOfAsTestActorRef<NtpServerActor>(NtpServerActor.Props(settings, sockets, clock, -20));
+        var reference = Sys.ActorOf(ReferenceActor.Props(settings, server));
+        AwaitAssert(() => Assert.Equal(ReferenceKind.Local,
+            server.Ask<ServerSnapshot>(NtpServer.GetSnapshot.Instance, TimeSpan.FromSeconds(3)).Result.Reference.Kind));
+        return (server, sockets[0].LocalEndPoint, server);
+    }
+
+    private ServerStats Stats(IActorRef server) => server.Ask<ServerStats>(NtpServer.GetStats.Instance, TimeSpan.FromSeconds(3)).Result;
+
+    [Fact]
+    public void AnswersFromTheClockAbstractionAndItsCorrection()
+    {
+        var clock = new DisciplinedClock(() => FakeNowUnixNs);
+        var (_, endpoint, _) = StartServer(Settings(), clock);
+
+        var reply = NtpPacket.Parse(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest(42), TimeSpan.FromSeconds(5))!).Header;
+        Assert.Equal(NtpTimestamp.FromUnixNanoseconds(FakeNowUnixNs), reply.ReceiveTime);
+        Assert.Equal(NtpTimestamp.FromUnixNanoseconds(FakeNowUnixNs), reply.TransmitTime);
+        Assert.Equal(-20, reply.PrecisionLog2);
+        Assert.Equal(42ul, reply.OriginTime.Value);
+
+        // The discipline's correction applies to every timestamp served from then on.
+        clock.SetCorrection(new ClockCorrection(FakeNowUnixNs, 1_000_000_000, 0));
+        reply = NtpPacket.Parse(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest(43), TimeSpan.FromSeconds(5))!).Header;
+        Assert.Equal(NtpTimestamp.FromUnixNanoseconds(FakeNowUnixNs + 1_000_000_000), reply.TransmitTime);
+    }
+
+    [Fact]
+    public async Task CountsEveryVerdict()
+    {
+        var (server, endpoint, _) = StartServer(Settings(), DisciplinedClock.System());
+        var timeout = TimeSpan.FromSeconds(2);
+        Assert.NotNull(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest(1), timeout));
+        Assert.Null(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest(2, mode: NtpMode.Control), TimeSpan.FromMilliseconds(300)));
+        Assert.Null(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest(3, mode: NtpMode.Private), TimeSpan.FromMilliseconds(300)));
+        Assert.Null(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest(4, length: 47), TimeSpan.FromMilliseconds(300)));
+        // 127.0.0.2 is loopback too, but only 127.0.0.1/32 is allowed.
+        Assert.Null(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest(5), TimeSpan.FromMilliseconds(300), IPAddress.Parse("127.0.0.2")));
+        AwaitAssert(() =>
+        {
+            var stats = Stats(server);
+            Assert.Equal(5, stats.Received);
+            Assert.Equal(1, stats.Answered);
+            Assert.Equal(2, stats.DroppedUnsupportedMode);
+            Assert.Equal(1, stats.DroppedMalformed);
+            Assert.Equal(1, stats.DroppedAccess);
+        });
+        var clients = await server.Ask<NtpServer.Clients>(NtpServer.GetClients.Instance, timeout);
+        Assert.Equal(IPAddress.Loopback, Assert.Single(clients.Entries).Address.ToIPAddress());
+    }
+
+    [Fact]
+    public void RateLimitedClientsGetAKissOfDeathWhenKodIsOn()
+    {
+        var (server, endpoint, _) = StartServer(Settings("ratelimit { interval = 4, burst = 2, leak = 4, kod = on }"), DisciplinedClock.System());
+        var replies = Enumerable.Range(0, 12)
+            .Select(i => NtpProbe.Ask(endpoint, NtpProbe.ClientRequest((ulong)i + 100), TimeSpan.FromMilliseconds(300)))
+            .Where(r => r is not null)
+            .Select(r => NtpPacket.Parse(r!).Header)
+            .ToList();
+        var kisses = replies.Where(h => h.Stratum == 0).ToList();
+        Assert.Single(kisses);
+        Assert.Equal("RATE", ReferenceIds.ToAscii(kisses[0].ReferenceId));
+        AwaitAssert(() =>
+        {
+            var stats = Stats(server);
+            Assert.Equal(1, stats.KissOfDeathSent);
+            Assert.True(stats.DroppedRateLimit >= 12 - replies.Count);
+        });
+    }
+
+    [Fact]
+    public void AReferenceChangeReachesTheWire()
+    {
+        var (server, endpoint, _) = StartServer(Settings(), DisciplinedClock.System());
+        server.Tell(new NtpServer.ReferenceChanged(new ReferenceState
+        {
+            Kind = ReferenceKind.Synchronised,
+            Leap = LeapIndicator.NoWarning,
+            Stratum = 3,
+            ReferenceId = 0xC0000201,
+            ReferenceTimeUnixNs = RealtimeClock.ReadUnixNanoseconds(),
+            RootDelaySeconds = 0.02,
+            RootDispersionSeconds = 0.001,
+        }));
+        AwaitAssert(() =>
+        {
+            var h = NtpPacket.Parse(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest(7), TimeSpan.FromSeconds(2))!).Header;
+            Assert.Equal(3, h.Stratum);
+            Assert.Equal(0xC0000201u, h.ReferenceId);
+            Assert.Equal(0.02, h.RootDelay.Seconds, 3);
+        });
+    }
+
+    [Fact]
+    public void ALoopWhoseSocketDiesIsRestartedAndServesAgain()
+    {
+        var (server, endpoint, actor) = StartServer(Settings(), DisciplinedClock.System());
+        Assert.NotNull(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest(1), TimeSpan.FromSeconds(2)));
+        actor.UnderlyingActor.Sockets[0].Dispose();
+        AwaitAssert(() => Assert.Equal(1, Stats(server).LoopRestarts), TimeSpan.FromSeconds(10));
+        AwaitAssert(() => Assert.NotNull(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest(2), TimeSpan.FromMilliseconds(500))),
+            TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task SeveralLoopsShareOnePortWithReusePort()
+    {
+        var settings = Settings("ntp-server.loops-per-socket = 3");
+        var (server, endpoint, actor) = StartServer(settings, DisciplinedClock.System());
+        Assert.Equal(3, actor.UnderlyingActor.Sockets.Count);
+        Assert.All(actor.UnderlyingActor.Sockets, s => Assert.Equal(endpoint, s.LocalEndPoint));
+        for (int i = 0; i < 30; i++) Assert.NotNull(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest((ulong)i + 1), TimeSpan.FromSeconds(2)));
+        var listening = await server.Ask<NtpServer.Listening>(NtpServer.GetListening.Instance, TimeSpan.FromSeconds(3));
+        Assert.Equal(3, listening.Loops);
+        Assert.Equal(endpoint, Assert.Single(listening.Endpoints));
+    }
+}

@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using TimeMesh.Core.Protocol;
+using TimeMesh.Node.Tests.Support;
+
+namespace TimeMesh.Node.Tests;
+
+/// <summary>Tests that run real processes share one collection so they do not compete for the two cores.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public class ProcessTests
+{
+    public const string Name = "processes";
+}
+
+[Collection(ProcessTests.Name)]
+public class ExecutableTests
+{
+    private static (int ExitCode, string Output) RunTimemesh(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(TimeMeshProcess.ExecutablePath);
+        foreach (var a in args) info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        string stderr = p.StandardError.ReadToEnd();
+        Assert.True(p.WaitForExit(60_000), "timemesh did not exit");
+        return (p.ExitCode, stdout.Result + stderr);
+    }
+
+    [Theory]
+    [InlineData("local { stratum = 20 }", "timemesh.local.stratum = 20", "from 1 to 15")]
+    [InlineData("allow = [\"10.0.0.0/33\"]", "timemesh.allow = 10.0.0.0/33", "prefix length")]
+    [InlineData("listen = [\"localhost\"]", "timemesh.listen = localhost", "IP address and port")]
+    [InlineData("ratelimit { leak = 9 }", "timemesh.ratelimit.leak = 9", "from 1 to 4")]
+    [InlineData("ratelimit { kod = maybe }", "timemesh.ratelimit.kod = maybe", "on or off")]
+    [InlineData("clientloglimit = lots", "timemesh.clientloglimit = lots", "whole number")]
+    public void ABadConfigValueExitsNonZeroNamingKeyValueAndWhatIsAllowed(string line, string keyAndValue, string allowed)
+    {
+        string dir = Directory.CreateTempSubdirectory("timemesh-badconf").FullName;
+        string file = Path.Combine(dir, "bad.hocon");
+        File.WriteAllText(file, $"timemesh {{\n listen = [\"127.0.0.1:0\"]\n {line}\n data-dir = \"{dir}/data\"\n}}");
+        var (exit, output) = RunTimemesh("run", "--config", file);
+        Assert.Equal(2, exit);
+        Assert.Contains(keyAndValue, output);
+        Assert.Contains(allowed, output);
+    }
+
+    [Fact]
+    public void AMissingConfigFileIsAnError()
+    {
+        var (exit, output) = RunTimemesh("run", "--config", "/nonexistent/timemesh.hocon");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("/nonexistent/timemesh.hocon", output);
+    }
+
+    [Fact]
+    public void ATakenPortIsAnErrorNamingTheAddress()
+    {
+        using var first = TimeMeshProcess.Start("listen = [\"127.0.0.1:0\"]\nallow = [\"127.0.0.1\"]");
+        var endpoint = first.WaitStarted(TimeSpan.FromSeconds(60))[0];
+        using var second = TimeMeshProcess.Start($"listen = [\"{endpoint}\"]\nallow = [\"127.0.0.1\"]");
+        Assert.Equal(1, second.WaitForExit(TimeSpan.FromSeconds(60)));
+        Assert.Contains(endpoint.ToString(), second.Output);
+    }
+
+    [Theory]
+    [InlineData(15)] // SIGTERM
+    [InlineData(2)]  // SIGINT
+    public void ASignalShutsDownThroughCoordinatedShutdown(int signal)
+    {
+        using var node = TimeMeshProcess.Start("listen = [\"127.0.0.1:0\"]\nallow = [\"127.0.0.1\"]\nlocal { stratum = 10 }");
+        var endpoint = node.WaitStarted(TimeSpan.FromSeconds(60))[0];
+        Assert.NotNull(NtpProbe.AskUntilAnswered(endpoint, TimeSpan.FromSeconds(10)));
+        node.Signal(signal);
+        Assert.Equal(0, node.WaitForExit(TimeSpan.FromSeconds(30)));
+        Assert.Contains("CoordinatedShutdown", node.Output);
+    }
+
+    [Fact]
+    public void TheQuickstartConfigServesBothFamiliesOnItsPorts()
+    {
+        // The README's config, as shipped, except that the test picks its own data directory.
+        string quickstart = File.ReadAllText(Path.Combine(RepoRoot(), "hocon", "quickstart.hocon"));
+        var settings = Config.TimeMeshSettings.FromConfig(Akka.Configuration.ConfigurationFactory.ParseString(quickstart));
+        Assert.Equal(["127.0.0.1:11123", "[::1]:11123"], settings.Listen.Select(e => e.ToString()));
+        Assert.Equal(10, settings.Local!.Stratum);
+        Assert.Null(settings.RateLimit);
+        Assert.Equal("data", settings.DataDir);
+        Assert.Equal(524288, settings.ClientLogLimitBytes);
+    }
+
+    internal static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "TimeMesh.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new DirectoryNotFoundException("TimeMesh.sln not found above the test binaries");
+    }
+}
