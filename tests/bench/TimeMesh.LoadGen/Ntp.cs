@@ -31,4 +31,15 @@ internal static class Ntp
         int stratum = reply[1];
         return mode == 4 && leap != 3 && stratum is >= 1 and <= 15;
     }
+
+    /// <summary>A short description of a reply for diagnostics: "48 bytes, mode 4, leap 3, stratum 0, refid INIT".</summary>
+    public static string Describe(ReadOnlySpan<byte> reply)
+    {
+        if (reply.Length < PacketBytes)
+            return $"{reply.Length} bytes";
+        Span<char> refid = stackalloc char[4];
+        for (int i = 0; i < 4; i++)
+            refid[i] = reply[12 + i] is >= 0x20 and < 0x7F ? (char)reply[12 + i] : '.';
+        return $"{reply.Length} bytes, mode {reply[0] & 7}, leap {reply[0] >> 6}, stratum {reply[1]}, refid {refid}";
+    }
 }

@@ -30,6 +30,7 @@ internal static class Prober
         long nextSend = started;
         ulong firstTag = 1, nextTag = 1;
         int attempts = 0, invalid = 0;
+        string firstInvalid = "";
 
         Console.Error.WriteLine($"probe: {o.Target} every {o.IntervalMs} ms for up to {o.TimeoutMs} ms");
         while (true)
@@ -54,7 +55,8 @@ internal static class Prober
                 ulong origin = Ntp.Origin(reply);
                 if (origin < firstTag || origin >= nextTag || !Ntp.IsValidReply(reply))
                 {
-                    invalid++;
+                    if (invalid++ == 0)
+                        firstInvalid = Ntp.Describe(reply) + $" after {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F1} ms";
                     continue;
                 }
                 long answeredUnixNs = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
@@ -78,14 +80,15 @@ internal static class Prober
                     since = "probe-start";
                 }
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{{\"probe\":true,\"target\":\"{o.Target}\",\"ok\":true,\"elapsed_ms\":{elapsedMs:F1},\"since\":\"{since}\",\"probe_ms\":{probeMs:F1},\"attempts\":{attempts},\"invalid\":{invalid}}}"));
+                    $"{{\"probe\":true,\"target\":\"{o.Target}\",\"ok\":true,\"elapsed_ms\":{elapsedMs:F1},\"since\":\"{since}\",\"probe_ms\":{probeMs:F1},\"attempts\":{attempts},\"invalid\":{invalid},\"first_invalid\":\"{firstInvalid}\"}}"));
+                string before = invalid > 0 ? $"; {invalid} invalid replies before it, the first: {firstInvalid}" : "";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"first valid answer from {o.Target} after {elapsedMs:F1} ms (since {since}; {attempts} requests)"));
+                    $"first valid answer from {o.Target} after {elapsedMs:F1} ms (since {since}; {attempts} requests{before})"));
                 return 0;
             }
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{{\"probe\":true,\"target\":\"{o.Target}\",\"ok\":false,\"timeout_ms\":{o.TimeoutMs},\"attempts\":{attempts},\"invalid\":{invalid}}}"));
+            $"{{\"probe\":true,\"target\":\"{o.Target}\",\"ok\":false,\"timeout_ms\":{o.TimeoutMs},\"attempts\":{attempts},\"invalid\":{invalid},\"first_invalid\":\"{firstInvalid}\"}}"));
         Console.WriteLine($"no valid answer from {o.Target} within {o.TimeoutMs} ms ({attempts} requests, {invalid} invalid replies)");
         return 1;
     }
