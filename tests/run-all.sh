@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs every TimeMesh test. Installs what the tests need from Debian when it is missing (chrony for the
+# interop tests), then builds and tests the whole solution in Release. Prints "N passed, N failed" last.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v chronyd >/dev/null 2>&1 || need+=(chrony)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing from Debian: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Installing the package may start a system chronyd that would discipline this machine's clock; the tests
+# run their own with -x only. Stop any chronyd that runs without -x.
+for pid in $(pgrep -x chronyd || true); do
+  if ! tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qE '(^| )-[a-zA-Z]*x'; then
+    echo "stopping system chronyd (pid $pid): tests must never let a daemon steer this machine's clock"
+    (command -v systemctl >/dev/null 2>&1 && systemctl stop chrony >/dev/null 2>&1) || kill "$pid" || true
+  fi
+done
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+dotnet test TimeMesh.sln -c Release 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+# Sum dotnet test's per-assembly lines ("Passed!  - Failed: 0, Passed: 80, Skipped: 0, ...").
+awk '
+  /(Passed|Failed)! +- +Failed: / {
+    for (i = 1; i <= NF; i++) {
+      if ($i == "Failed:")  { v = $(i+1); gsub(/,/, "", v); failed += v }
+      if ($i == "Passed:")  { v = $(i+1); gsub(/,/, "", v); passed += v }
+      if ($i == "Skipped:") { v = $(i+1); gsub(/,/, "", v); skipped += v }
+    }
+    found = 1
+  }
+  END {
+    if (!found) { print "0 passed, 1 failed"; exit }
+    printf "%d passed, %d failed, %d skipped\n", passed, failed, skipped
+  }' "$log"
+if [ "$status" -ne 0 ]; then
+  echo "dotnet test exited with $status" >&2
+  exit "$status"
+fi
+if ! grep -qE '(Passed|Failed)! +- +Failed: ' "$log"; then
+  echo "no test ran" >&2
+  exit 1
+fi
