@@ -83,6 +83,31 @@ public class NtpServerActorTests : TestKit
     }
 
     [Fact]
+    public void TheReceiveLoopAllocatesNothingPerPacket()
+    {
+        var (server, endpoint, _) = StartServer(Settings(), DisciplinedClock.System());
+        using var socket = new System.Net.Sockets.Socket(endpoint.AddressFamily, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        socket.Connect(endpoint);
+        socket.ReceiveTimeout = 2000;
+        var request = NtpProbe.ClientRequest(9);
+        var reply = new byte[64];
+        void RoundTrips(int count)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                socket.Send(request);
+                socket.Receive(reply);
+            }
+        }
+        RoundTrips(2000); // warm up: JIT, first-use statics
+        long before = Stats(server).LoopAllocatedBytes;
+        RoundTrips(20_000);
+        var after = Stats(server);
+        Assert.True(after.Answered >= 22_000);
+        Assert.Equal(0, after.LoopAllocatedBytes - before);
+    }
+
+    [Fact]
     public void RateLimitedClientsGetAKissOfDeathWhenKodIsOn()
     {
         var (server, endpoint, _) = StartServer(Settings("ratelimit { interval = 4, burst = 2, leak = 4, kod = on }"), DisciplinedClock.System());

@@ -16,6 +16,8 @@ internal sealed class LoopCounters
     public long DroppedMalformed;
     public long DroppedUnsupportedMode;
     public long SendFailures;
+    /// <summary>Bytes this loop's thread has allocated since it started, read after each batch: it must stay flat.</summary>
+    public long AllocatedBytes;
 
     public void Count(ServerVerdict verdict)
     {
@@ -39,7 +41,8 @@ internal sealed class LoopCounters
         Volatile.Read(ref DroppedMalformed),
         Volatile.Read(ref DroppedUnsupportedMode),
         Volatile.Read(ref SendFailures),
-        0, 0);
+        0, 0,
+        Volatile.Read(ref AllocatedBytes));
 }
 
 /// <summary>The NTP server's packet counters, summed over its loops (chronyc serverstats).</summary>
@@ -53,9 +56,10 @@ public sealed record ServerStats(
     long DroppedUnsupportedMode,
     long SendFailures,
     long ClientLogEvictions,
-    int LoopRestarts)
+    int LoopRestarts,
+    long LoopAllocatedBytes)
 {
-    public static readonly ServerStats Zero = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    public static readonly ServerStats Zero = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
     public long Dropped => DroppedAccess + DroppedRateLimit + DroppedMalformed + DroppedUnsupportedMode;
 
@@ -69,5 +73,6 @@ public sealed record ServerStats(
         a.DroppedUnsupportedMode + b.DroppedUnsupportedMode,
         a.SendFailures + b.SendFailures,
         a.ClientLogEvictions + b.ClientLogEvictions,
-        a.LoopRestarts + b.LoopRestarts);
+        a.LoopRestarts + b.LoopRestarts,
+        a.LoopAllocatedBytes + b.LoopAllocatedBytes);
 }

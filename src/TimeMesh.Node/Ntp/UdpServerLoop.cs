@@ -113,6 +113,7 @@ internal sealed class UdpServerLoop
                 }
                 int sent = _socket.Send(batch, received);
                 if (sent < replies) Counters.SendFailures += replies - sent;
+                Counters.AllocatedBytes = GC.GetAllocatedBytesForCurrentThread();
             }
         }
         catch (Exception e) when (!_stopping)
