@@ -8,6 +8,7 @@ namespace TimeMesh.LoadGen;
 /// <summary>Results of one load run.</summary>
 internal sealed record LoadResult(
     long Sent, long Answered, long Invalid, long Late, long Lost, long SendFailures,
+    double SentPerCall, double ReceivedPerCall,
     double MeasuredSeconds, double ResponsesPerSecond,
     double P50Us, double P99Us, double P999Us, double MaxUs)
 {
@@ -42,6 +43,7 @@ internal sealed class LoadRunner : IDisposable
     private bool _measuring;
     private long _sent, _answered, _invalid, _late, _lost, _totalSent;
     private long _lastAnswerAt;
+    private long _sendCalls, _sendDatagrams, _receiveCalls, _receiveDatagrams;
 
     public LoadRunner(Options o)
     {
@@ -114,7 +116,10 @@ internal sealed class LoadRunner : IDisposable
         long sendFailures = 0;
         foreach (var s in _sockets)
             sendFailures += s.SendFailures;
-        return new LoadResult(_sent, _answered, _invalid, _late, _lost, sendFailures, seconds, _answered / seconds,
+        return new LoadResult(_sent, _answered, _invalid, _late, _lost, sendFailures,
+            _sendCalls == 0 ? 0 : (double)_sendDatagrams / _sendCalls,
+            _receiveCalls == 0 ? 0 : (double)_receiveDatagrams / _receiveCalls,
+            seconds, _answered / seconds,
             _latency.PercentileMicroseconds(0.50), _latency.PercentileMicroseconds(0.99),
             _latency.PercentileMicroseconds(0.999), _latency.MaxMicroseconds);
     }
@@ -138,6 +143,8 @@ internal sealed class LoadRunner : IDisposable
                 _tx.SetOutgoing(j, Ntp.PacketBytes);
             }
             int sent = _sockets[socketIndex].Send(_tx, count);
+            _sendCalls++;
+            _sendDatagrams += count;
             socketIndex = (socketIndex + 1) % _sockets.Length;
             _totalSent += count;
             if (_measuring)
@@ -153,6 +160,7 @@ internal sealed class LoadRunner : IDisposable
         if (_sockets.Length == 1 && !_o.Spin)
         {
             int n = _sockets[0].Receive(_rx);
+            Count(n);
             if (n > 0)
                 Process(n, Stopwatch.GetTimestamp());
             return;
@@ -161,12 +169,22 @@ internal sealed class LoadRunner : IDisposable
         foreach (var socket in _sockets)
         {
             int n = socket.ReceiveNonBlocking(_rx);
+            Count(n);
             if (n > 0)
                 Process(n, Stopwatch.GetTimestamp());
             total += n;
         }
         if (total == 0)
             Thread.SpinWait(20);
+    }
+
+    /// <summary>Datagrams per receive call that returned something (empty polls are not counted).</summary>
+    private void Count(int n)
+    {
+        if (n <= 0)
+            return;
+        _receiveCalls++;
+        _receiveDatagrams += n;
     }
 
     private void Process(int n, long receivedAt)

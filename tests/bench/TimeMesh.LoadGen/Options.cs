@@ -7,7 +7,7 @@ namespace TimeMesh.LoadGen;
 internal sealed class Options
 {
     public const long HardMaxRequests = 50_000_000;
-    public const double MaxDurationSeconds = 600;
+    public const double MaxDurationSeconds = 3600;
 
     public IPEndPoint Target { get; private set; } = null!;
     public int Window { get; private set; } = 64;
