@@ -135,8 +135,11 @@ pick_port() {
     die "no free port found"
 }
 
-json_get() { # json_get LINE KEY
-    sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$1"
+json_get() { # json_get LINE KEY: a string or number field of the load generator's one-line JSON
+    local v
+    v="$(sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" <<<"$1")"
+    [[ -n "$v" ]] || v="$(sed -n "s/.*\"$2\":\([^,}\"]*\).*/\1/p" <<<"$1")"
+    echo "$v"
 }
 
 SERVER_PID=""
@@ -285,7 +288,7 @@ RSS_TM=""; RSS_CHRONY="$(vmrss_kb "${PID[chronyd]}")"
 for s in "${SERVERS[@]}"; do stop_pid "${PID[$s]}"; done
 
 # ---- start-up: fresh process -> first valid answer ----
-STARTUP_MS=""
+STARTUP_MS=""; STARTUP_INVALID=0; STARTUP_FIRST_INVALID=""
 startup_ms() { # startup_ms SERVER -> STARTUP_MS (runs in this shell so cleanup knows every pid)
     local server="$1" name="start-$1" port ready start pid probe_pid i
     port="$(pick_port)"
@@ -306,13 +309,19 @@ startup_ms() { # startup_ms SERVER -> STARTUP_MS (runs in this shell so cleanup 
         die "$server gave no valid answer after start"
     fi
     stop_pid "$pid"
-    STARTUP_MS="$(json_get "$(head -n 1 "$WORK/$name/probe.txt")" elapsed_ms)"
-    log "$server: first valid answer $STARTUP_MS ms after process start"
+    local first; first="$(head -n 1 "$WORK/$name/probe.txt")"
+    STARTUP_MS="$(json_get "$first" elapsed_ms)"
+    STARTUP_INVALID="$(json_get "$first" invalid)"
+    STARTUP_FIRST_INVALID="$(json_get "$first" first_invalid)"
+    log "$server: first valid answer $STARTUP_MS ms after process start ($STARTUP_INVALID invalid replies before it)"
+}
+describe_invalid() { # text for the invalid replies a server sent before its first valid one
+    if [[ "$STARTUP_INVALID" != 0 ]]; then echo " (after $STARTUP_INVALID invalid replies; the first: $STARTUP_FIRST_INVALID)"; fi
 }
 startup_ms chronyd
-START_CHRONY="$STARTUP_MS"
+START_CHRONY="$STARTUP_MS ms$(describe_invalid)"
 START_TM=""
-if [[ "$CHRONYD_ONLY" == 0 ]]; then startup_ms timemesh; START_TM="$STARTUP_MS"; fi
+if [[ "$CHRONYD_ONLY" == 0 ]]; then startup_ms timemesh; START_TM="$STARTUP_MS ms$(describe_invalid)"; fi
 
 # ---- report ----
 report() {
@@ -364,12 +373,12 @@ report() {
         echo
         echo "TimeMesh VmRSS after the load runs: $(awk -v k="$RSS_TM" 'BEGIN{printf "%.1f", k / 1024}') MB (chronyd: $(awk -v k="$RSS_CHRONY" 'BEGIN{printf "%.1f", k / 1024}') MB)."
         echo
-        echo "Process start → first valid answer (fresh process, probe every 10 ms): TimeMesh ${START_TM} ms, chronyd ${START_CHRONY} ms."
+        echo "Process start → first valid answer (fresh process, probe every 10 ms): TimeMesh ${START_TM}; chronyd ${START_CHRONY}."
     else
         echo
         echo "chronyd VmRSS after the load runs: $(awk -v k="$RSS_CHRONY" 'BEGIN{printf "%.1f", k / 1024}') MB."
         echo
-        echo "Process start → first valid answer (fresh process, probe every 10 ms): chronyd ${START_CHRONY} ms. (TimeMesh not run: --chronyd-only.)"
+        echo "Process start → first valid answer (fresh process, probe every 10 ms): chronyd ${START_CHRONY}. (TimeMesh not run: --chronyd-only.)"
     fi
 }
 

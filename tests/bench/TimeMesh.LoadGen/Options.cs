@@ -57,8 +57,9 @@ internal sealed class Options
             {
                 case "--target":
                     string t = Value();
-                    if (!IPEndPoint.TryParse(t, out var ep) || ep.Port == 0)
-                        throw new ArgumentException($"--target must be IP:PORT (e.g. 127.0.0.1:123 or [::1]:123), not '{t}'");
+                    string address = t.StartsWith("localhost:", StringComparison.OrdinalIgnoreCase) ? "127.0.0.1" + t[9..] : t;
+                    if (!IPEndPoint.TryParse(address, out var ep) || ep.Port == 0)
+                        throw new ArgumentException($"--target must be IP:PORT (e.g. 127.0.0.1:123, localhost:123 or [::1]:123), not '{t}'");
                     o.Target = ep;
                     break;
                 case "--window": o.Window = Int(name, Value(), 1, 65535); break;

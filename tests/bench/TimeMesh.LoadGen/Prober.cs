@@ -17,7 +17,7 @@ internal static class Prober
         using var socket = BatchedUdpSocket.Bind(local, new UdpSocketOptions
         {
             KernelTimestamps = false,
-            ReceiveTimeout = TimeSpan.FromMilliseconds(1),
+            ReceiveTimeout = TimeSpan.FromMilliseconds(10),
         });
         using var tx = new DatagramBatch(1, Ntp.PacketBytes);
         using var rx = new DatagramBatch(8, 512);
@@ -48,7 +48,10 @@ internal static class Prober
                 if (attempts == 1 && o.ReadyFile is not null)
                     File.WriteAllText(o.ReadyFile, "ready\n");
             }
-            int n = socket.Receive(rx);   // wakes every 1 ms
+            // SO_RCVTIMEO ticks in jiffies (4-10 ms), too coarse here: poll, then sleep ~1 ms (hrtimer).
+            int n = socket.ReceiveNonBlocking(rx);
+            if (n == 0)
+                Thread.Sleep(1);
             for (int i = 0; i < n; i++)
             {
                 ReadOnlySpan<byte> reply = rx.Received(i);
