@@ -288,7 +288,7 @@ RSS_TM=""; RSS_CHRONY="$(vmrss_kb "${PID[chronyd]}")"
 for s in "${SERVERS[@]}"; do stop_pid "${PID[$s]}"; done
 
 # ---- start-up: fresh process -> first valid answer ----
-STARTUP_MS=""; STARTUP_INVALID=0; STARTUP_FIRST_INVALID=""
+STARTUP_MS=""; STARTUP_INVALID=0; STARTUP_FIRST_INVALID=""; STARTUP_FIRST_INVALID_MS=""
 startup_ms() { # startup_ms SERVER -> STARTUP_MS (runs in this shell so cleanup knows every pid)
     local server="$1" name="start-$1" port ready start pid probe_pid i
     port="$(pick_port)"
@@ -313,10 +313,11 @@ startup_ms() { # startup_ms SERVER -> STARTUP_MS (runs in this shell so cleanup 
     STARTUP_MS="$(json_get "$first" elapsed_ms)"
     STARTUP_INVALID="$(json_get "$first" invalid)"
     STARTUP_FIRST_INVALID="$(json_get "$first" first_invalid)"
+    STARTUP_FIRST_INVALID_MS="$(json_get "$first" first_invalid_ms)"
     log "$server: first valid answer $STARTUP_MS ms after process start ($STARTUP_INVALID invalid replies before it)"
 }
 describe_invalid() { # text for the invalid replies a server sent before its first valid one
-    if [[ "$STARTUP_INVALID" != 0 ]]; then echo " (after $STARTUP_INVALID invalid replies; the first: $STARTUP_FIRST_INVALID)"; fi
+    if [[ "$STARTUP_INVALID" != 0 ]]; then echo " (before it, from $STARTUP_FIRST_INVALID_MS ms on, $STARTUP_INVALID invalid replies: $STARTUP_FIRST_INVALID)"; fi
 }
 startup_ms chronyd
 START_CHRONY="$STARTUP_MS ms$(describe_invalid)"

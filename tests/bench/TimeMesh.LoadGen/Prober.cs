@@ -31,6 +31,7 @@ internal static class Prober
         ulong firstTag = 1, nextTag = 1;
         int attempts = 0, invalid = 0;
         string firstInvalid = "";
+        long firstInvalidUnixNs = 0;
 
         Console.Error.WriteLine($"probe: {o.Target} every {o.IntervalMs} ms for up to {o.TimeoutMs} ms");
         while (true)
@@ -59,12 +60,15 @@ internal static class Prober
                 if (origin < firstTag || origin >= nextTag || !Ntp.IsValidReply(reply))
                 {
                     if (invalid++ == 0)
-                        firstInvalid = Ntp.Describe(reply) + $" after {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F1} ms";
+                    {
+                        firstInvalid = Ntp.Describe(reply);
+                        firstInvalidUnixNs = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
+                    }
                     continue;
                 }
                 long answeredUnixNs = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
                 double probeMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-                double elapsedMs;
+                double elapsedMs, firstInvalidMs;
                 string since;
                 if (o.StartFile is not null && !File.Exists(o.StartFile))
                 {
@@ -75,16 +79,19 @@ internal static class Prober
                 if (reference is long refNs)
                 {
                     elapsedMs = (answeredUnixNs - refNs) / 1e6;
+                    firstInvalidMs = firstInvalidUnixNs == 0 ? 0 : (firstInvalidUnixNs - refNs) / 1e6;
                     since = "reference";
                 }
                 else
                 {
-                    elapsedMs = (DateTime.UtcNow - sinceProcessStart).TotalMilliseconds;
+                    long startUnixNs = (sinceProcessStart - DateTime.UnixEpoch).Ticks * 100;
+                    elapsedMs = (answeredUnixNs - startUnixNs) / 1e6;
+                    firstInvalidMs = firstInvalidUnixNs == 0 ? 0 : (firstInvalidUnixNs - startUnixNs) / 1e6;
                     since = "probe-start";
                 }
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{{\"probe\":true,\"target\":\"{o.Target}\",\"ok\":true,\"elapsed_ms\":{elapsedMs:F1},\"since\":\"{since}\",\"probe_ms\":{probeMs:F1},\"attempts\":{attempts},\"invalid\":{invalid},\"first_invalid\":\"{firstInvalid}\"}}"));
-                string before = invalid > 0 ? $"; {invalid} invalid replies before it, the first: {firstInvalid}" : "";
+                    $"{{\"probe\":true,\"target\":\"{o.Target}\",\"ok\":true,\"elapsed_ms\":{elapsedMs:F1},\"since\":\"{since}\",\"probe_ms\":{probeMs:F1},\"attempts\":{attempts},\"invalid\":{invalid},\"first_invalid\":\"{firstInvalid}\",\"first_invalid_ms\":{firstInvalidMs:F1}}}"));
+                string before = invalid > 0 ? $"; {invalid} invalid replies before it from {firstInvalidMs:F1} ms on, the first: {firstInvalid}" : "";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"first valid answer from {o.Target} after {elapsedMs:F1} ms (since {since}; {attempts} requests{before})"));
                 return 0;
