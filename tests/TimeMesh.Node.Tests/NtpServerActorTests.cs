@@ -59,6 +59,29 @@ public class NtpServerActorTests : TestKit
     }
 
     [Fact]
+    public void RequestsQueuedBeforeStartAreAnsweredFromTheRealReference()
+    {
+        var settings = Settings();
+        var sockets = NtpSockets.Bind(settings.Listen, settings.NtpServer);
+        var endpoint = sockets[0].LocalEndPoint;
+        using var client = new System.Net.Sockets.Socket(endpoint.AddressFamily, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        client.Connect(endpoint);
+        client.ReceiveTimeout = 5000;
+        for (int i = 0; i < 8; i++) client.Send(NtpProbe.ClientRequest((ulong)i + 1));
+
+        var server = Sys.ActorOf(NtpServerActor.Props(settings, sockets, DisciplinedClock.System(), -20));
+        Sys.ActorOf(ReferenceActor.Props(settings, server));
+        var buffer = new byte[64];
+        for (int i = 0; i < 8; i++)
+        {
+            int n = client.Receive(buffer);
+            var h = NtpPacket.Parse(buffer.AsSpan(0, n)).Header;
+            Assert.Equal(LeapIndicator.NoWarning, h.Leap);
+            Assert.Equal(10, h.Stratum);
+        }
+    }
+
+    [Fact]
     public async Task CountsEveryVerdict()
     {
         var (server, endpoint, _) = StartServer(Settings(), DisciplinedClock.System());

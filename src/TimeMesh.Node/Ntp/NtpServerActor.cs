@@ -41,7 +41,7 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
         _handler = new NtpServerHandler(new ClientLog(settings.ClientLogLimitBytes, settings.RateLimit, (ulong)Random.Shared.NextInt64()));
         _snapshot = new SnapshotHolder(new ServerSnapshot
         {
-            // Until the reference actor speaks, nobody selects us.
+            // Replaced by the reference actor's first word, before any loop runs.
             Reference = ReferenceState.Unsynchronised,
             Access = settings.Access,
             PrecisionLog2 = precisionLog2,
@@ -50,6 +50,9 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
         Receive<NtpServer.ReferenceChanged>(m =>
         {
             _snapshot.Current = _snapshot.Current with { Reference = m.Reference };
+            // The loops start with the first reference, so that requests already queued on the sockets
+            // are answered from what the node really is, never from a placeholder.
+            if (!_loopsStarted) StartLoops();
         });
         Receive<NtpServer.GetStats>(_ => Sender.Tell(Stats()));
         Receive<NtpServer.GetClients>(_ => Sender.Tell(new NtpServer.Clients(_handler.ClientLog.Snapshot(), _clock.NowUnixNs())));
@@ -66,8 +69,11 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
     /// <summary>The sockets the loops use now (tests break one to see the loop come back).</summary>
     internal IReadOnlyList<BatchedUdpSocket> Sockets => _sockets;
 
-    protected override void PreStart()
+    private bool _loopsStarted;
+
+    private void StartLoops()
     {
+        _loopsStarted = true;
         for (int i = 0; i < _sockets.Length; i++) StartLoop(i);
         _log.Info("NTP server listening on {0} ({1} loop(s), SO_RCVBUF {2} bytes, kernel timestamps {3})",
             string.Join(", ", _sockets.Select(s => s.LocalEndPoint).Distinct()), _sockets.Length,
