@@ -15,6 +15,21 @@ public static class ReferenceIds
     public static readonly uint KissRestrict = FromAscii("RSTR");
     public static readonly uint KissNtsNak = FromAscii("NTSN");
 
+    /// <summary>
+    /// The reference id a server reports when synchronised to <paramref name="address"/>: an IPv4 address
+    /// itself, or for IPv6 the first four bytes of the MD5 digest of the address (RFC 5905).
+    /// </summary>
+    public static uint FromAddress(System.Net.IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        Span<byte> bytes = stackalloc byte[16];
+        address.TryWriteBytes(bytes, out int written);
+        if (written == 4) return BinaryPrimitives.ReadUInt32BigEndian(bytes);
+        Span<byte> digest = stackalloc byte[16];
+        System.Security.Cryptography.MD5.HashData(bytes[..written], digest);
+        return BinaryPrimitives.ReadUInt32BigEndian(digest);
+    }
+
     public static uint FromAscii(string code)
     {
         Span<byte> bytes = stackalloc byte[4];

@@ -1,0 +1,113 @@
+using TimeMesh.Core.Clock;
+
+namespace TimeMesh.Core.Discipline;
+
+/// <summary>chrony's makestep, maxslewrate and the drift estimate's starting point.</summary>
+public sealed record DisciplineSettings
+{
+    /// <summary>makestep threshold: step when the offset is larger than this, seconds.</summary>
+    public double MakeStepThresholdSeconds { get; init; } = 1.0;
+    /// <summary>makestep limit: only during the first this many updates; −1 = always; 0 = never step.</summary>
+    public int MakeStepLimit { get; init; } = 3;
+    /// <summary>chrony's maxslewrate, ppm.</summary>
+    public double MaxSlewRatePpm { get; init; } = 83_333;
+    /// <summary>
+    /// An offset is slewed out over this fraction of the interval to the next update (at least): slower
+    /// than that spreads one update's noise into the next, faster needlessly jerks the served rate.
+    /// </summary>
+    public double CorrectionTimeRatio { get; init; } = 1.0;
+    /// <summary>Random-walk of the raw clock's frequency assumed between updates (skew growth), s/s per s.</summary>
+    public double FrequencyWanderPerSecond { get; init; } = 1e-9;
+}
+
+/// <summary>What one update did.</summary>
+public enum DisciplineAction : byte { Slewed, Stepped }
+
+public readonly record struct DisciplineUpdate(
+    DisciplineAction Action,
+    /// <summary>Served − estimated true time just before the update, seconds (positive: we were fast).</summary>
+    double OffsetSeconds,
+    double FrequencyPpm,
+    double SkewPpm);
+
+/// <summary>
+/// The clock discipline for the virtual clock (chrony's reference module): each update names where
+/// the raw clock stands against true time (offset now and frequency); the correction is moved onto that
+/// line, the gap slewed out at a bounded rate, or stepped as makestep allows. The frequency estimate
+/// (the drift) is what the node persists and starts from.
+/// </summary>
+/// <param name="startRawNs">Now, on the raw clock: a known frequency applies from here.</param>
+/// <param name="initialFrequencyPpm">The drift to start from (chrony's driftfile), ppm.</param>
+/// <param name="initialSkewPpm">How much it is to be trusted, ppm.</param>
+public sealed class ClockDiscipline(DisciplineSettings settings, long startRawNs = 0, double initialFrequencyPpm = 0, double initialSkewPpm = ClockDiscipline.UnknownSkewPpm)
+{
+    /// <summary>The skew of a frequency nobody has measured: 2000 ppm.</summary>
+    public const double UnknownSkewPpm = 2000;
+
+    public DisciplineSettings Settings { get; } = settings;
+    public ClockCorrection Correction { get; private set; } = initialFrequencyPpm == 0
+        ? ClockCorrection.Identity
+        : new ClockCorrection(startRawNs, 0, initialFrequencyPpm);
+
+    /// <summary>The correction's frequency: how much the raw clock must be sped up, ppm (chrony's "Frequency", sign flipped: raw slow = positive).</summary>
+    public double FrequencyPpm { get; private set; } = initialFrequencyPpm;
+    public double SkewPpm { get; private set; } = initialSkewPpm;
+    public int Updates { get; private set; }
+    public int Steps { get; private set; }
+    public long LastUpdateNs { get; private set; }
+    public double LastOffsetSeconds { get; private set; }
+    private double _offsetSquares;
+
+    public double RmsOffsetSeconds => Updates == 0 ? 0 : Math.Sqrt(_offsetSquares / Updates);
+
+    /// <summary>Served − estimated true time at <paramref name="rawNowNs"/>, seconds, given the source's view.</summary>
+    public double OffsetSeconds(long rawNowNs, double sourceOffsetSeconds) =>
+        Correction.CorrectionNs(rawNowNs) * 1e-9 - sourceOffsetSeconds;
+
+    /// <param name="rawNowNs">When, on the raw clock.</param>
+    /// <param name="sourceOffsetSeconds">True − raw at that instant (from the selected/combined sources).</param>
+    /// <param name="sourceFrequency">d(true − raw)/dt (s/s).</param>
+    /// <param name="sourceSkew">Uncertainty of that frequency (s/s).</param>
+    /// <param name="nextUpdateSeconds">Expected time to the next update (the poll interval).</param>
+    public DisciplineUpdate Update(long rawNowNs, double sourceOffsetSeconds, double sourceFrequency, double sourceSkew, double nextUpdateSeconds)
+    {
+        // Frequency: combine the previous estimate (its skew grown by the wander since) with the new one.
+        double sinceLast = LastUpdateNs == 0 ? 0 : (rawNowNs - LastUpdateNs) * 1e-9;
+        double oldSkew = SkewPpm * 1e-6 + Settings.FrequencyWanderPerSecond * sinceLast;
+        double newSkew = Math.Max(sourceSkew, 1e-12);
+        double wOld = 1 / (oldSkew * oldSkew), wNew = 1 / (newSkew * newSkew);
+        double frequency = (wOld * FrequencyPpm * 1e-6 + wNew * sourceFrequency) / (wOld + wNew);
+        double skew = Math.Sqrt(1 / (wOld + wNew));
+
+        long currentNs = Correction.CorrectionNs(rawNowNs);
+        long targetNs = (long)Math.Round(sourceOffsetSeconds * 1e9);
+        long gapNs = currentNs - targetNs;
+        double offset = gapNs * 1e-9;
+
+        bool step = Math.Abs(offset) > Settings.MakeStepThresholdSeconds
+            && Settings.MakeStepLimit != 0
+            && (Settings.MakeStepLimit < 0 || Updates < Settings.MakeStepLimit);
+        if (step)
+        {
+            Correction = new ClockCorrection(rawNowNs, targetNs, frequency * 1e6);
+            Steps++;
+        }
+        else
+        {
+            double byRate = Math.Abs(offset) / (Settings.MaxSlewRatePpm * 1e-6);
+            double byInterval = Settings.CorrectionTimeRatio * Math.Max(nextUpdateSeconds, 0);
+            long durationNs = (long)(Math.Max(byRate, byInterval) * 1e9);
+            Correction = durationNs <= 0
+                ? new ClockCorrection(rawNowNs, targetNs, frequency * 1e6)
+                : new ClockCorrection(rawNowNs, targetNs, frequency * 1e6, gapNs, durationNs);
+        }
+
+        FrequencyPpm = frequency * 1e6;
+        SkewPpm = skew * 1e6;
+        Updates++;
+        LastUpdateNs = rawNowNs;
+        LastOffsetSeconds = offset;
+        _offsetSquares += offset * offset;
+        return new DisciplineUpdate(step ? DisciplineAction.Stepped : DisciplineAction.Slewed, offset, FrequencyPpm, SkewPpm);
+    }
+}

@@ -1,0 +1,196 @@
+using System.Buffers.Binary;
+using TimeMesh.Core.Protocol;
+
+namespace TimeMesh.Core.Sources;
+
+/// <summary>What became of a reply.</summary>
+public enum ReplyOutcome : byte
+{
+    /// <summary>A good sample.</summary>
+    Sample,
+    /// <summary>Not a packet, or not a server reply.</summary>
+    Malformed,
+    /// <summary>Its origin timestamp matches no request in flight: a duplicate, a late reply or a spoof.</summary>
+    Bogus,
+    /// <summary>A valid reply from a server that is not synchronised (leap 3 or stratum 16).</summary>
+    Unsynchronised,
+    KissRate,
+    /// <summary>DENY or RSTR: the source is no longer polled.</summary>
+    KissDeny,
+    KissOther,
+}
+
+/// <summary>
+/// The protocol half of one source (chrony's ntp_core as a client): when to poll, the request, the
+/// anti-spoofing check of the reply, kiss-o'-death, the reachability register, and the sample.
+/// All times are the raw clock's Unix nanoseconds, passed in by the driver.
+/// </summary>
+public sealed class NtpSourcePoller
+{
+    /// <summary>Spacing of iburst and burst requests (chrony: 2 s), shortened when the poll interval is shorter.</summary>
+    public const long BurstSpacingNs = 2_000_000_000;
+    public const int IBurstCount = 4;
+    public const int BurstCount = 4;
+    /// <summary>RFC 5905 PHI: how fast an unrefreshed measurement loses accuracy, s/s.</summary>
+    public const double Phi = 15e-6;
+
+    private readonly Func<ulong> _random;
+    private ulong _cookie;
+    private long _sentNs;
+    private bool _pending;
+    private int _samplesSincePollChange;
+    private int _burstRemaining;
+    private int _minPollLog2;
+
+    public NtpSourcePoller(int id, SourceSettings settings, long startNs, Func<ulong> random)
+    {
+        Id = id;
+        Settings = settings;
+        _random = random;
+        _minPollLog2 = settings.MinPollLog2;
+        PollLog2 = settings.MinPollLog2;
+        NextPollNs = startNs;
+        _burstRemaining = settings.IBurst ? IBurstCount : 1;
+    }
+
+    public int Id { get; }
+    public SourceSettings Settings { get; }
+    public int PollLog2 { get; private set; }
+    /// <summary>The last 8 polls, newest in bit 0: 1 = a valid reply came.</summary>
+    public byte Reach { get; private set; }
+    public long NextPollNs { get; private set; }
+    /// <summary>The server told us to go away (DENY, RSTR).</summary>
+    public bool Demobilised { get; private set; }
+    public int ConsecutiveMisses { get; private set; }
+    public long LastReplyNs { get; private set; }
+    public long RequestsSent { get; private set; }
+    public long RepliesReceived { get; private set; }
+    public long BogusReplies { get; private set; }
+    public long KissesReceived { get; private set; }
+    public NtpSample? LastSample { get; private set; }
+
+    /// <summary>Whether the source answered recently enough to be considered (maxunreach).</summary>
+    public bool IsReachable => !Demobilised && Reach != 0 && ConsecutiveMisses < Settings.MaxUnreach;
+
+    private long PollIntervalNs => PollLog2 >= 0 ? 1_000_000_000L << PollLog2 : 1_000_000_000L >> -PollLog2;
+
+    /// <summary>
+    /// If a poll is due at <paramref name="nowNs"/>, writes a client request into <paramref name="request"/>
+    /// (48 bytes) and returns true; the driver sends it from a fresh random port and calls
+    /// <see cref="RequestSent"/> with the time it went out.
+    /// </summary>
+    public bool TryPoll(long nowNs, Span<byte> request)
+    {
+        if (Demobilised || nowNs < NextPollNs) return false;
+        if (_pending)
+        {
+            // The previous request was never answered.
+            ConsecutiveMisses++;
+            if (ConsecutiveMisses >= 2) PollLog2 = Math.Max(_minPollLog2, PollLog2 - 1);
+        }
+        Reach = (byte)(Reach << 1);
+
+        if (_burstRemaining <= 0 && Settings.Burst && IsReachable) _burstRemaining = BurstCount;
+        long interval = PollIntervalNs;
+        if (_burstRemaining > 1)
+        {
+            _burstRemaining--;
+            interval = Math.Min(BurstSpacingNs, interval);
+        }
+        else
+        {
+            _burstRemaining = 0;
+        }
+        NextPollNs = nowNs + interval;
+
+        // The transmit field carries a random cookie, not our time (as chrony does): the reply must echo
+        // it, which an off-path attacker cannot guess, and it tells observers nothing about our clock.
+        _cookie = _random() | 1;
+        new NtpHeader(LeapIndicator.Unsynchronised, 4, NtpMode.Client, 0, (sbyte)PollLog2, 0x20,
+            NtpShort.Zero, NtpShort.Zero, 0, NtpTimestamp.Zero, NtpTimestamp.Zero, NtpTimestamp.Zero,
+            new NtpTimestamp(_cookie)).Write(request);
+        _pending = true;
+        _sentNs = nowNs;
+        RequestsSent++;
+        return true;
+    }
+
+    /// <summary>The raw time the request left (read right before the send).</summary>
+    public void RequestSent(long sentNs) => _sentNs = sentNs;
+
+    /// <param name="localPrecisionLog2">Our clock's precision, for the sample's dispersion.</param>
+    public ReplyOutcome HandleReply(ReadOnlySpan<byte> reply, long receivedNs, sbyte localPrecisionLog2, out NtpSample sample)
+    {
+        sample = default;
+        if (!NtpPacket.TryParse(reply, out var packet, out _)) return ReplyOutcome.Malformed;
+        var h = packet.Header;
+        if (h.Mode != NtpMode.Server) return ReplyOutcome.Malformed;
+        if (!_pending || h.OriginTime.Value != _cookie)
+        {
+            BogusReplies++;
+            return ReplyOutcome.Bogus;
+        }
+        _pending = false;
+        RepliesReceived++;
+        LastReplyNs = receivedNs;
+
+        if (h.Stratum == 0)
+        {
+            KissesReceived++;
+            if (h.ReferenceId == ReferenceIds.KissRate)
+            {
+                // Back off: poll less often from now on, never below what the server asked for.
+                PollLog2 = Math.Min(Settings.MaxPollLog2, Math.Max(PollLog2 + 1, h.PollLog2));
+                _minPollLog2 = Math.Max(_minPollLog2, Math.Min(PollLog2, Settings.MaxPollLog2));
+                _burstRemaining = 0;
+                NextPollNs = Math.Max(NextPollNs, receivedNs + PollIntervalNs);
+                return ReplyOutcome.KissRate;
+            }
+            if (h.ReferenceId == ReferenceIds.KissDeny || h.ReferenceId == ReferenceIds.KissRestrict)
+            {
+                Demobilised = true;
+                Reach = 0;
+                return ReplyOutcome.KissDeny;
+            }
+            return ReplyOutcome.KissOther;
+        }
+        if (h.Leap == LeapIndicator.Unsynchronised || h.Stratum >= 16) return ReplyOutcome.Unsynchronised;
+        if (h.ReceiveTime.IsZero || h.TransmitTime.IsZero) return ReplyOutcome.Malformed;
+
+        long t1 = _sentNs;
+        long t2 = h.ReceiveTime.ToUnixNanoseconds(t1);
+        long t3 = h.TransmitTime.ToUnixNanoseconds(t1);
+        long t4 = receivedNs;
+        double offset = ((t2 - t1) + (t3 - t4)) * 0.5e-9;
+        double precision = Math.Pow(2, h.PrecisionLog2) + Math.Pow(2, localPrecisionLog2);
+        double delay = Math.Max((t4 - t1 - (t3 - t2)) * 1e-9, precision);
+        double dispersion = precision + Phi * delay;
+        sample = new NtpSample(t1 + (t4 - t1) / 2, offset, delay, dispersion, h.RootDelay.Seconds, h.RootDispersion.Seconds,
+            h.Stratum, h.Leap, h.ReferenceId);
+        LastSample = sample;
+        Reach |= 1;
+        ConsecutiveMisses = 0;
+        return ReplyOutcome.Sample;
+    }
+
+    /// <summary>Adapts the poll interval to how well the statistics fit (chrony's polltarget idea).</summary>
+    public void AdjustPoll(int samplesInFit, int pollTarget)
+    {
+        if (_burstRemaining > 0) return;
+        _samplesSincePollChange++;
+        int before = PollLog2;
+        // Lengthen only after a few samples at the current interval have confirmed the fit; shorten at once.
+        if (samplesInFit >= pollTarget && _samplesSincePollChange >= pollTarget / 2) PollLog2 = Math.Min(Settings.MaxPollLog2, PollLog2 + 1);
+        else if (samplesInFit < pollTarget / 2) PollLog2 = Math.Max(_minPollLog2, PollLog2 - 1);
+        if (PollLog2 != before) _samplesSincePollChange = 0;
+    }
+
+    /// <summary>The next poll should come no later than <paramref name="atNs"/> (after a poll change).</summary>
+    public void PollNoLaterThan(long atNs)
+    {
+        if (NextPollNs > atNs) NextPollNs = atNs;
+    }
+
+    internal static ulong ReadCookie(ReadOnlySpan<byte> request) =>
+        BinaryPrimitives.ReadUInt64BigEndian(request[NtpHeader.TransmitTimeOffset..]);
+}

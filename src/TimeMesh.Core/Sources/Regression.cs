@@ -1,0 +1,114 @@
+namespace TimeMesh.Core.Sources;
+
+/// <summary>Result of a weighted linear fit y = Intercept + Slope·x over the last <see cref="Count"/> points.</summary>
+public readonly record struct RegressionFit(
+    double Intercept,
+    double Slope,
+    double SlopeStdError,
+    double InterceptStdError,
+    double ResidualStdDev,
+    int Count,
+    int Runs);
+
+/// <summary>
+/// Weighted least squares with chrony's idea of a runs test: the oldest points are dropped while the
+/// signs of the residuals run in too few runs to be noise (the clock's frequency moved), so the fit
+/// follows a wandering clock without giving up the averaging of a steady one.
+/// </summary>
+public static class Regression
+{
+    public const int MinPoints = 3;
+
+    /// <summary>Fits the last points of <paramref name="x"/>/<paramref name="y"/>/<paramref name="variance"/>.</summary>
+    /// <param name="variance">Relative variance of each point (weight = 1 / variance).</param>
+    public static RegressionFit FitWithRunsTest(ReadOnlySpan<double> x, ReadOnlySpan<double> y, ReadOnlySpan<double> variance)
+    {
+        int n = x.Length;
+        if (n == 0) return default;
+        if (n < MinPoints) return Fit(x, y, variance);
+        int start = 0;
+        RegressionFit fit;
+        Span<double> residuals = n <= 256 ? stackalloc double[n] : new double[n];
+        while (true)
+        {
+            fit = Fit(x[start..], y[start..], variance[start..]);
+            int m = n - start;
+            if (m <= MinPoints) break;
+            for (int i = 0; i < m; i++) residuals[i] = y[start + i] - (fit.Intercept + fit.Slope * x[start + i]);
+            int runs = CountRuns(residuals[..m], out int positives, out int negatives);
+            fit = fit with { Runs = runs };
+            if (runs >= MinimumRuns(positives, negatives)) break;
+            // Too few runs: the oldest points no longer fit a line. Drop a quarter of them and retry.
+            start += Math.Max(1, m / 4);
+            if (n - start < MinPoints) start = n - MinPoints;
+        }
+        return fit;
+    }
+
+    public static RegressionFit Fit(ReadOnlySpan<double> x, ReadOnlySpan<double> y, ReadOnlySpan<double> variance)
+    {
+        int n = x.Length;
+        if (n == 0) return default;
+        double sw = 0, swx = 0, swy = 0;
+        for (int i = 0; i < n; i++)
+        {
+            double w = 1 / variance[i];
+            sw += w;
+            swx += w * x[i];
+            swy += w * y[i];
+        }
+        double mx = swx / sw, my = swy / sw;
+        if (n == 1) return new RegressionFit(y[0], 0, double.PositiveInfinity, 0, 0, 1, 1);
+        double sxx = 0, sxy = 0;
+        for (int i = 0; i < n; i++)
+        {
+            double w = 1 / variance[i];
+            double dx = x[i] - mx;
+            sxx += w * dx * dx;
+            sxy += w * dx * (y[i] - my);
+        }
+        double slope = sxx > 0 ? sxy / sxx : 0;
+        double intercept = my - slope * mx;
+        if (n == 2) return new RegressionFit(intercept, slope, double.PositiveInfinity, 0, 0, 2, 2);
+        double ssr = 0, ssrUnweighted = 0;
+        for (int i = 0; i < n; i++)
+        {
+            double r = y[i] - (intercept + slope * x[i]);
+            ssr += r * r / variance[i];
+            ssrUnweighted += r * r;
+        }
+        // Variance of a unit-weight point; the weights are relative, so this carries the scale.
+        double s2 = ssr / (n - 2);
+        double slopeSe = sxx > 0 ? Math.Sqrt(s2 / sxx) : double.PositiveInfinity;
+        double interceptSe = Math.Sqrt(s2 * (1.0 / sw + (sxx > 0 ? mx * mx / sxx : 0)));
+        return new RegressionFit(intercept, slope, slopeSe, interceptSe, Math.Sqrt(ssrUnweighted / (n - 2)), n, 0);
+    }
+
+    internal static int CountRuns(ReadOnlySpan<double> residuals, out int positives, out int negatives)
+    {
+        positives = negatives = 0;
+        int runs = 0;
+        int lastSign = 0;
+        foreach (double r in residuals)
+        {
+            int sign = r >= 0 ? 1 : -1;
+            if (sign > 0) positives++; else negatives++;
+            if (sign != lastSign) runs++;
+            lastSign = sign;
+        }
+        return runs;
+    }
+
+    /// <summary>
+    /// The fewest runs that random signs produce with 95 % probability (Wald–Wolfowitz, normal
+    /// approximation, one-sided): fewer means the residuals are correlated.
+    /// </summary>
+    internal static int MinimumRuns(int positives, int negatives)
+    {
+        int n = positives + negatives;
+        if (positives == 0 || negatives == 0) return n > 4 ? 2 : 1;
+        double mean = 2.0 * positives * negatives / n + 1;
+        double variance = (mean - 1) * (mean - 2) / (n - 1);
+        return (int)Math.Floor(mean - 1.645 * Math.Sqrt(Math.Max(variance, 0)));
+    }
+}

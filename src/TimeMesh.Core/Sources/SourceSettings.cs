@@ -1,0 +1,23 @@
+namespace TimeMesh.Core.Sources;
+
+/// <summary>One <c>server</c> entry (chrony.conf's server directive and its options).</summary>
+public sealed record SourceSettings
+{
+    public const int DefaultMinPollLog2 = 6;
+    public const int DefaultMaxPollLog2 = 10;
+    public const int MinPollFloor = -6;
+    public const int MaxPollCeiling = 24;
+
+    public required string Address { get; init; }
+    public int Port { get; init; } = 123;
+    public bool IBurst { get; init; }
+    public bool Burst { get; init; }
+    public int MinPollLog2 { get; init; } = DefaultMinPollLog2;
+    public int MaxPollLog2 { get; init; } = DefaultMaxPollLog2;
+    public bool Prefer { get; init; }
+
+    /// <summary>Polls without a valid reply after which the source may not be selected (chrony's maxunreach idea).</summary>
+    public int MaxUnreach { get; init; } = 4;
+
+    public string Name => Port == 123 ? Address : $"{Address}:{Port}";
+}

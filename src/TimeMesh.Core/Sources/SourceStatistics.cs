@@ -1,0 +1,125 @@
+namespace TimeMesh.Core.Sources;
+
+/// <summary>What a source's samples say about the raw clock, at the time of the newest sample.</summary>
+public readonly record struct SourceEstimate(
+    long TimeNs,
+    /// <summary>Source time − raw time at <see cref="TimeNs"/>, seconds.</summary>
+    double OffsetSeconds,
+    /// <summary>d(offset)/dt: the raw clock's frequency error, negated (s/s).</summary>
+    double Frequency,
+    /// <summary>Standard error of <see cref="Frequency"/> (s/s).</summary>
+    double Skew,
+    double OffsetStdError,
+    /// <summary>Scatter of the samples about the fit, seconds (chronyc sourcestats "Std Dev").</summary>
+    double StdDev,
+    int Samples,
+    int Runs,
+    double SpanSeconds,
+    /// <summary>The smallest round-trip delay among recent samples: the least disturbed path.</summary>
+    double MinDelaySeconds)
+{
+    public double OffsetAt(long timeNs) => OffsetSeconds + Frequency * (timeNs - TimeNs) * 1e-9;
+}
+
+/// <summary>
+/// Per-source sample history and its regression (chrony's sourcestats): a weighted line through the
+/// offsets, with samples whose delay exceeds the minimum weighted down (they carry queueing noise),
+/// and old samples dropped when the runs test says the clock has wandered off the line.
+/// </summary>
+public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMaxSamples)
+{
+    public const int DefaultMaxSamples = 64;
+    /// <summary>Skew assumed while there are too few samples for a frequency estimate: 2000 ppm.</summary>
+    public const double UnknownSkew = 2e-3;
+
+    private readonly List<NtpSample> _samples = new(maxSamples);
+
+    public IReadOnlyList<NtpSample> Samples => _samples;
+    public SourceEstimate? Estimate { get; private set; }
+    public NtpSample? Last => _samples.Count > 0 ? _samples[^1] : null;
+
+    public void Clear()
+    {
+        _samples.Clear();
+        Estimate = null;
+    }
+
+    /// <param name="priorFrequency">The frequency to assume while fewer than three samples exist (the drift estimate).</param>
+    /// <param name="priorSkew">Its uncertainty.</param>
+    public SourceEstimate Add(NtpSample sample, double priorFrequency, double priorSkew)
+    {
+        if (_samples.Count > 0 && sample.LocalTimeNs <= _samples[^1].LocalTimeNs)
+        {
+            // Out of order (a step of the raw clock): start over rather than fit across it.
+            Clear();
+        }
+        if (_samples.Count == maxSamples)
+        {
+            _samples.RemoveAt(0);
+        }
+        _samples.Add(sample);
+        Estimate = Compute(priorFrequency, priorSkew);
+        return Estimate.Value;
+    }
+
+    /// <summary>Shifts every sample's offset by <paramref name="seconds"/> (the raw clock was stepped).</summary>
+    public void ShiftOffsets(double seconds)
+    {
+        for (int i = 0; i < _samples.Count; i++)
+            _samples[i] = _samples[i] with { OffsetSeconds = _samples[i].OffsetSeconds + seconds };
+        if (_samples.Count > 0) Estimate = Estimate!.Value with { OffsetSeconds = Estimate.Value.OffsetSeconds + seconds };
+    }
+
+    private SourceEstimate Compute(double priorFrequency, double priorSkew)
+    {
+        int n = _samples.Count;
+        var newest = _samples[^1];
+        double minDelay = double.MaxValue;
+        for (int i = 0; i < n; i++) minDelay = Math.Min(minDelay, _samples[i].DelaySeconds);
+        // The scale of the delay noise: mean excess over the minimum.
+        double excess = 0;
+        for (int i = 0; i < n; i++) excess += _samples[i].DelaySeconds - minDelay;
+        double delayScale = Math.Max(excess / n, 1e-9);
+
+        Span<double> x = n <= 256 ? stackalloc double[n] : new double[n];
+        Span<double> y = n <= 256 ? stackalloc double[n] : new double[n];
+        Span<double> v = n <= 256 ? stackalloc double[n] : new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            var s = _samples[i];
+            x[i] = (s.LocalTimeNs - newest.LocalTimeNs) * 1e-9;
+            y[i] = s.OffsetSeconds;
+            double d = (s.DelaySeconds - minDelay) / delayScale;
+            v[i] = 1 + d * d;
+        }
+
+        if (n < Regression.MinPoints)
+        {
+            // Too few for a slope: take the best sample's offset carried forward on the prior frequency.
+            int best = 0;
+            for (int i = 1; i < n; i++) if (v[i] < v[best]) best = i;
+            double offsetNow = y[best] + priorFrequency * (0 - x[best]);
+            return new SourceEstimate(newest.LocalTimeNs, offsetNow, priorFrequency, Math.Max(priorSkew, 1e-9),
+                Math.Abs(newest.DelaySeconds) / 2, 0, n, n, -x[0], minDelay);
+        }
+
+        var fit = Regression.FitWithRunsTest(x, y, v);
+        int dropped = n - fit.Count;
+        double span = -x[dropped];
+        // As chrony does, samples the runs test rejected are gone for good: the clock has moved on.
+        if (dropped > 0) _samples.RemoveRange(0, dropped);
+        double recentMinDelay = double.MaxValue;
+        for (int i = Math.Max(0, _samples.Count - 8); i < _samples.Count; i++) recentMinDelay = Math.Min(recentMinDelay, _samples[i].DelaySeconds);
+        return new SourceEstimate(
+            newest.LocalTimeNs,
+            fit.Intercept,
+            fit.Slope,
+            double.IsFinite(fit.SlopeStdError) ? fit.SlopeStdError : UnknownSkew,
+            fit.InterceptStdError,
+            fit.ResidualStdDev,
+            fit.Count,
+            fit.Runs,
+            span,
+            recentMinDelay);
+    }
+}

@@ -1,0 +1,263 @@
+using TimeMesh.Core.Clock;
+using TimeMesh.Core.Discipline;
+using TimeMesh.Core.Protocol;
+using TimeMesh.Core.Server;
+
+namespace TimeMesh.Core.Sources;
+
+public sealed record SyncSettings
+{
+    public SelectionSettings Selection { get; init; } = new();
+    public DisciplineSettings Discipline { get; init; } = new();
+    /// <summary>chrony's polltarget: samples the fit should hold before the poll interval lengthens.</summary>
+    public int PollTarget { get; init; } = 8;
+    /// <summary>Our clock's precision, log2 s.</summary>
+    public sbyte PrecisionLog2 { get; init; } = -20;
+}
+
+/// <summary>
+/// The NTP client side of a node, sans I/O (chronyd as a client): its sources, their statistics, the
+/// selection and the clock discipline. A driver — the node's actor or the simulator — asks it for due
+/// requests, sends them from fresh random ports, hands back replies with their receive times, and
+/// applies <see cref="Correction"/> to the clock and <see cref="Reference"/> to what it serves.
+/// Every time is the raw clock's Unix ns.
+/// </summary>
+public sealed class SyncEngine
+{
+    private sealed class Source(NtpSourcePoller poller, uint referenceId)
+    {
+        public NtpSourcePoller Poller { get; } = poller;
+        public SourceStatistics Stats { get; } = new();
+        public uint ReferenceId { get; } = referenceId;
+        public int Id => Poller.Id;
+    }
+
+    private readonly SyncSettings _settings;
+    private readonly List<Source> _sources = new();
+    private readonly ClockDiscipline _discipline;
+    private ulong _random;
+    private int _nextId;
+
+    public SyncEngine(SyncSettings settings, long startRawNs, ulong seed, double initialFrequencyPpm = 0, double initialSkewPpm = ClockDiscipline.UnknownSkewPpm)
+    {
+        _settings = settings;
+        _random = seed == 0 ? 0x9E3779B97F4A7C15 : seed;
+        _discipline = new ClockDiscipline(settings.Discipline, startRawNs, initialFrequencyPpm, initialSkewPpm);
+        StartRawNs = startRawNs;
+    }
+
+    public long StartRawNs { get; }
+    public ClockCorrection Correction => _discipline.Correction;
+    public ClockDiscipline Discipline => _discipline;
+    /// <summary>What to serve while synchronised; null when no source is selected.</summary>
+    public ReferenceState? Reference { get; private set; }
+    public SelectionResult? LastSelection { get; private set; }
+    public int? SelectedId => LastSelection?.SelectedId;
+    /// <summary>Changes whenever the correction or the reference changes, so a driver publishes only news.</summary>
+    public int Version { get; private set; }
+    public long StepCount => _discipline.Steps;
+    public string? NotSynchronisedReason => Reference is null ? LastSelection?.NoSelectionReason ?? "no sample yet" : null;
+
+    public ulong NextRandom()
+    {
+        _random ^= _random >> 12;
+        _random ^= _random << 25;
+        _random ^= _random >> 27;
+        return _random * 0x2545F4914F6CDD1D;
+    }
+
+    public int AddSource(SourceSettings settings, uint referenceId, long nowRawNs)
+    {
+        int id = _nextId++;
+        _sources.Add(new Source(new NtpSourcePoller(id, settings, nowRawNs, NextRandom), referenceId));
+        return id;
+    }
+
+    public void RemoveSource(int id, long nowRawNs)
+    {
+        _sources.RemoveAll(s => s.Id == id);
+        Reselect(nowRawNs, updateClock: false);
+    }
+
+    public IEnumerable<int> SourceIds => _sources.Select(s => s.Id);
+
+    public SourceSettings SourceSettings(int id) => Find(id).Poller.Settings;
+
+    public NtpSourcePoller Poller(int id) => Find(id).Poller;
+
+    /// <summary>The earliest time a poll is due.</summary>
+    public long NextPollNs => _sources.Count == 0 ? long.MaxValue : _sources.Where(s => !s.Poller.Demobilised).Select(s => s.Poller.NextPollNs).DefaultIfEmpty(long.MaxValue).Min();
+
+    /// <summary>
+    /// Writes the request of one source whose poll is due into <paramref name="request"/>; call until
+    /// it returns false. Reachability changes re-run the selection, so a dead source is left.
+    /// </summary>
+    public bool TryPoll(long nowRawNs, Span<byte> request, out int sourceId)
+    {
+        foreach (var s in _sources)
+        {
+            bool wasReachable = s.Poller.IsReachable;
+            if (!s.Poller.TryPoll(nowRawNs, request)) continue;
+            if (wasReachable != s.Poller.IsReachable) Reselect(nowRawNs, updateClock: false);
+            sourceId = s.Id;
+            return true;
+        }
+        sourceId = -1;
+        return false;
+    }
+
+    public void RequestSent(int sourceId, long sentRawNs) => Find(sourceId).Poller.RequestSent(sentRawNs);
+
+    public ReplyOutcome HandleReply(int sourceId, ReadOnlySpan<byte> reply, long receivedRawNs)
+    {
+        var source = _sources.FirstOrDefault(s => s.Id == sourceId);
+        if (source is null) return ReplyOutcome.Bogus;
+        bool wasReachable = source.Poller.IsReachable;
+        var outcome = source.Poller.HandleReply(reply, receivedRawNs, _settings.PrecisionLog2, out var sample);
+        if (outcome != ReplyOutcome.Sample)
+        {
+            if (wasReachable != source.Poller.IsReachable) Reselect(receivedRawNs, updateClock: false);
+            return outcome;
+        }
+        var estimate = source.Stats.Add(sample, _discipline.FrequencyPpm * 1e-6, _discipline.SkewPpm * 1e-6);
+        source.Poller.AdjustPoll(estimate.Samples, _settings.PollTarget);
+        Reselect(receivedRawNs, updateClock: true, updatedSourceId: sourceId);
+        return outcome;
+    }
+
+    private Source Find(int id) => _sources.First(s => s.Id == id);
+
+    private double RootDistance(Source s, long nowNs)
+    {
+        var e = s.Stats.Estimate!.Value;
+        var last = s.Stats.Last!.Value;
+        double age = Math.Max(0, (nowNs - e.TimeNs) * 1e-9);
+        return (last.RootDelaySeconds + e.MinDelaySeconds) / 2 + last.RootDispersionSeconds + last.DispersionSeconds
+            + (NtpSourcePoller.Phi + e.Skew) * age + e.StdDev;
+    }
+
+    private void Reselect(long nowNs, bool updateClock, int? updatedSourceId = null)
+    {
+        var candidates = _sources.Select(s =>
+        {
+            var e = s.Stats.Estimate;
+            var last = s.Stats.Last;
+            bool usable = e is not null && last is not null && s.Poller.IsReachable;
+            return new SelectionCandidate(
+                s.Id,
+                usable,
+                usable ? e!.Value.OffsetAt(nowNs) : 0,
+                usable ? e!.Value.Frequency : 0,
+                usable ? e!.Value.Skew : 1,
+                usable ? RootDistance(s, nowNs) : double.MaxValue,
+                usable ? e!.Value.StdDev : 0,
+                last?.Stratum ?? 16,
+                s.Poller.Settings.Prefer,
+                last?.Leap ?? LeapIndicator.Unsynchronised);
+        }).ToList();
+        var previous = Reference;
+        var selection = SourceSelection.Select(candidates, _settings.Selection, LastSelection?.SelectedId);
+        LastSelection = selection;
+        if (!selection.HasSelection)
+        {
+            Reference = null;
+            if (previous is not null) Version++;
+            return;
+        }
+
+        var selected = Find(selection.SelectedId!.Value);
+        bool contributes = updatedSourceId is { } u && selection.States.TryGetValue(u, out var state) && state is SourceState.Selected or SourceState.Combined;
+        if (updateClock && contributes)
+        {
+            // Slew over the time to the selected source's next request (2 s during a burst, the poll
+            // interval otherwise), so a correction is done by the time the next measurement checks it.
+            double interval = Math.Max(0, (selected.Poller.NextPollNs - nowNs) * 1e-9);
+            _discipline.Update(nowNs, selection.OffsetSeconds, selection.Frequency, selection.Skew, interval);
+            Version++;
+        }
+
+        var e = selected.Stats.Estimate!.Value;
+        var last = selected.Stats.Last!.Value;
+        long servedNow = _discipline.Correction.Apply(nowNs);
+        var reference = new ReferenceState
+        {
+            Kind = ReferenceKind.Synchronised,
+            Leap = selection.Leap,
+            Stratum = (byte)Math.Min(15, last.Stratum + 1),
+            ReferenceId = selected.ReferenceId,
+            ReferenceTimeUnixNs = updateClock && contributes ? servedNow : previous?.ReferenceTimeUnixNs ?? servedNow,
+            RootDelaySeconds = last.RootDelaySeconds + e.MinDelaySeconds,
+            RootDispersionSeconds = last.RootDispersionSeconds + last.DispersionSeconds + e.StdDev
+                + Math.Abs(_discipline.Correction.RemainingSlewNs(nowNs)) * 1e-9,
+            DispersionRate = NtpSourcePoller.Phi + _discipline.SkewPpm * 1e-6,
+        };
+        if (reference != previous)
+        {
+            Reference = reference;
+            Version++;
+        }
+    }
+
+    // ---- reports (chronyc sources, sourcestats, tracking) ----
+
+    public IReadOnlyList<SourceReport> Sources(long nowRawNs) => _sources.Select(s =>
+    {
+        var last = s.Stats.Last;
+        var state = LastSelection?.States.GetValueOrDefault(s.Id, SourceState.Unusable) ?? SourceState.Unusable;
+        if (!s.Poller.IsReachable) state = SourceState.Unusable;
+        double measured = 0, adjusted = 0, error = 0;
+        if (last is { } l)
+        {
+            // Against the served clock: the raw offset less the correction then (measured) or now (adjusted).
+            measured = l.OffsetSeconds - _discipline.Correction.CorrectionNs(l.LocalTimeNs) * 1e-9;
+            adjusted = s.Stats.Estimate!.Value.OffsetAt(nowRawNs) - _discipline.Correction.CorrectionNs(nowRawNs) * 1e-9;
+            error = l.DelaySeconds / 2 + l.DispersionSeconds + l.RootDelaySeconds / 2 + l.RootDispersionSeconds;
+        }
+        return new SourceReport(s.Id, s.Poller.Settings.Name, '^', state, last?.Stratum ?? 0, s.Poller.PollLog2, s.Poller.Reach,
+            last is null ? null : (nowRawNs - s.Poller.LastReplyNs) * 1e-9, adjusted, measured, error);
+    }).ToList();
+
+    public IReadOnlyList<SourceStatsReport> SourceStats(long nowRawNs) => _sources.Select(s =>
+    {
+        var e = s.Stats.Estimate;
+        if (e is null) return new SourceStatsReport(s.Id, s.Poller.Settings.Name, 0, 0, 0, 0, 0, 0, 0);
+        double servedFrequency = e.Value.Frequency - _discipline.FrequencyPpm * 1e-6;
+        double offset = e.Value.OffsetAt(nowRawNs) - _discipline.Correction.CorrectionNs(nowRawNs) * 1e-9;
+        return new SourceStatsReport(s.Id, s.Poller.Settings.Name, e.Value.Samples, e.Value.Runs, e.Value.SpanSeconds,
+            servedFrequency * 1e6, e.Value.Skew * 1e6, offset, e.Value.StdDev);
+    }).ToList();
+
+    public TrackingReport Tracking(long nowRawNs)
+    {
+        var reference = Reference;
+        string name = "";
+        double systemOffset = 0, residual = 0, interval = 0;
+        if (LastSelection?.SelectedId is { } id && _sources.FirstOrDefault(s => s.Id == id) is { } selected)
+        {
+            name = selected.Poller.Settings.Name;
+            interval = Math.Pow(2, selected.Poller.PollLog2);
+            if (LastSelection.HasSelection)
+            {
+                systemOffset = _discipline.Correction.RemainingSlewNs(nowRawNs) * 1e-9;
+                residual = (LastSelection.Frequency - _discipline.FrequencyPpm * 1e-6) * 1e6;
+            }
+        }
+        return new TrackingReport(
+            reference?.ReferenceId ?? 0,
+            name,
+            reference?.Stratum ?? 0,
+            reference?.ReferenceTimeUnixNs ?? 0,
+            systemOffset,
+            _discipline.LastOffsetSeconds,
+            _discipline.RmsOffsetSeconds,
+            -_discipline.FrequencyPpm,
+            residual,
+            _discipline.SkewPpm,
+            reference?.RootDelaySeconds ?? 0,
+            reference?.RootDispersionAt(_discipline.Correction.Apply(nowRawNs)) ?? 0,
+            interval,
+            reference?.Leap ?? LeapIndicator.Unsynchronised,
+            reference is not null,
+            NotSynchronisedReason);
+    }
+}

@@ -1,0 +1,157 @@
+using TimeMesh.Core.Discipline;
+using TimeMesh.Core.Protocol;
+using TimeMesh.Core.RateLimit;
+using TimeMesh.Core.Sources;
+
+namespace TimeMesh.Simulator;
+
+/// <summary>
+/// The scenario suite, anchored on chrony's test/simulation tier: chrony's settings and pass bars unless
+/// a scenario says otherwise. Defaults: one stratum-1 server, client offset 0.1 s, frequency error
+/// 100 ppm, wander 1e-9/s, delay 100 µs + exponential jitter 100 µs each way, 10 000 s.
+/// </summary>
+public static class Scenarios
+{
+    private static readonly SimServerSpec DefaultServer = new();
+    private static readonly SourceSettings Default = new() { Address = "sim" };
+    private static readonly SourceSettings WithIBurst = Default with { IBurst = true };
+
+    private static SimServerSpec Jitter(double seconds) => new()
+    {
+        Up = new SimLink { JitterSeconds = seconds },
+        Down = new SimLink { JitterSeconds = seconds },
+    };
+
+    public static IReadOnlyList<Scenario> All { get; } =
+    [
+        new Scenario
+        {
+            Id = "001",
+            Title = "default: one stratum-1 server",
+            Servers = [DefaultServer],
+            Bars = new PassBars { MaxSyncSeconds = 210, MaxOffsetSeconds = 1e-3, RmsOffsetSeconds = 80e-6, RmsFrequencyErrorPpm = 10 },
+            ChronyReference = "sync ≤ 210 s, max 1 ms, RMS 300 µs bar; chrony measures RMS 109 ± 14 µs, ntpd 256 µs. Our bar: RMS ≤ 80 µs",
+        },
+        new Scenario
+        {
+            Id = "002",
+            Title = "iburst with a known frequency (drift file)",
+            DurationSeconds = 2_000,
+            SourceTemplate = WithIBurst,
+            KnownDrift = (100, 0.05),
+            Servers = [DefaultServer],
+            Bars = new PassBars { MaxSyncSeconds = 6, MaxOffsetSeconds = 1e-3, RmsOffsetSeconds = 300e-6 },
+            ChronyReference = "iburst: sync ≤ 6 s",
+        },
+        new Scenario
+        {
+            Id = "003a",
+            Title = "frequency error +500 ppm",
+            ClientFrequencyPpm = 500,
+            Servers = [DefaultServer],
+            Bars = new PassBars { MaxSyncSeconds = 1_000, MaxOffsetSeconds = 1e-3, RmsOffsetSeconds = 300e-6 },
+            ChronyReference = "sync ≤ 1000 s",
+        },
+        new Scenario
+        {
+            Id = "003b",
+            Title = "frequency error −500 ppm",
+            ClientFrequencyPpm = -500,
+            Servers = [DefaultServer],
+            Bars = new PassBars { MaxSyncSeconds = 1_000, MaxOffsetSeconds = 1e-3, RmsOffsetSeconds = 300e-6 },
+            ChronyReference = "sync ≤ 1000 s",
+        },
+        new Scenario
+        {
+            Id = "004a",
+            Title = "offset +100 s with makestep 1 3",
+            ClientOffsetSeconds = 100,
+            SourceTemplate = WithIBurst,
+            Sync = new SyncSettings { Discipline = new DisciplineSettings { MakeStepThresholdSeconds = 1, MakeStepLimit = 3 } },
+            Servers = [DefaultServer],
+            Bars = new PassBars { MaxSyncSeconds = 210, ExactSteps = 1, MaxOffsetSeconds = 1e-3, RmsOffsetSeconds = 300e-6 },
+            ChronyReference = "one step, then synchronised",
+        },
+        new Scenario
+        {
+            Id = "004b",
+            Title = "offset −100 s with makestep 1 3",
+            ClientOffsetSeconds = -100,
+            SourceTemplate = WithIBurst,
+            Sync = new SyncSettings { Discipline = new DisciplineSettings { MakeStepThresholdSeconds = 1, MakeStepLimit = 3 } },
+            Servers = [DefaultServer],
+            Bars = new PassBars { MaxSyncSeconds = 210, ExactSteps = 1, MaxOffsetSeconds = 1e-3, RmsOffsetSeconds = 300e-6 },
+            ChronyReference = "one step, then synchronised",
+        },
+        new Scenario
+        {
+            Id = "005a",
+            Title = "five servers, two falsetickers at +0.5 s",
+            Servers = [DefaultServer, DefaultServer, DefaultServer, DefaultServer with { OffsetSeconds = 0.5 }, DefaultServer with { OffsetSeconds = 0.5 }],
+            Bars = new PassBars { MaxSyncSeconds = 1_000, MaxOffsetSeconds = 1e-3, RmsOffsetSeconds = 300e-6 },
+            ChronyReference = "5 servers, 2 falsetickers: must sync to the truth",
+        },
+        new Scenario
+        {
+            Id = "005b",
+            Title = "five servers, three falsetickers (+0.5, +1.0, −0.5 s)",
+            Servers = [DefaultServer, DefaultServer, DefaultServer with { OffsetSeconds = 0.5 }, DefaultServer with { OffsetSeconds = 1.0 }, DefaultServer with { OffsetSeconds = -0.5 }],
+            Bars = new PassBars { MaxSyncSeconds = null, NoSyncReasonContains = "no majority" },
+            ChronyReference = "5 servers, 3 falsetickers: must not sync",
+        },
+        new Scenario
+        {
+            Id = "006",
+            Title = "jitter 10 ms",
+            Servers = [Jitter(10e-3)],
+            Bars = new PassBars { MaxSyncSeconds = 1_000, SyncOffsetSeconds = 10e-3, MaxOffsetSeconds = 20e-3, RmsOffsetSeconds = 5e-3 },
+            ChronyReference = "our bars: sync ≤ 1000 s, max 20 ms, RMS 5 ms (chrony: 475 µs RMS at 1 ms jitter)",
+        },
+        new Scenario
+        {
+            Id = "007",
+            Title = "asymmetric jitter (1 ms up, 100 µs down)",
+            Servers = [new SimServerSpec { Up = new SimLink { JitterSeconds = 1e-3 }, Down = new SimLink { JitterSeconds = 100e-6 } }],
+            Bars = new PassBars { MaxSyncSeconds = 1_000, SyncOffsetSeconds = 2e-3, MaxOffsetSeconds = 5e-3, RmsOffsetSeconds = 1e-3 },
+            ChronyReference = "our bars: max 5 ms, RMS 1 ms",
+        },
+        new Scenario
+        {
+            Id = "008",
+            Title = "33 % packet loss",
+            Servers = [new SimServerSpec { Up = new SimLink { LossProbability = 0.18 }, Down = new SimLink { LossProbability = 0.18 } }],
+            Bars = new PassBars { MaxSyncSeconds = 10_000, MaxOffsetSeconds = 1e-3, RmsOffsetSeconds = 300e-6 },
+            ChronyReference = "33 % loss: sync ≤ 10 000 s",
+        },
+        new Scenario
+        {
+            Id = "009",
+            Title = "a 1200 s outage every 10 000 s",
+            DurationSeconds = 40_000,
+            Servers = [DefaultServer with { Outages = new OutageSchedule(10_000, 1_200, 5_000) }],
+            Bars = new PassBars { MaxSyncSeconds = 1_000, MeasureFromSeconds = 4_000, MaxOffsetSeconds = 0.1, RmsOffsetSeconds = 2e-3 },
+            ChronyReference = "max 0.1 s, RMS 2 ms (measured from 4000 s, over three outages)",
+        },
+        new Scenario
+        {
+            Id = "010",
+            Title = "server answers RATE kiss-o'-death (ratelimit interval 6 with kod)",
+            DurationSeconds = 5_000,
+            SourceTemplate = Default with { IBurst = true, MinPollLog2 = 2, MaxPollLog2 = 10 },
+            Servers = [DefaultServer with { RateLimit = new RateLimitSettings(6, 2, 4, true) }],
+            Bars = new PassBars { MaxSyncSeconds = 1_000, MinFinalPollLog2 = 6, MaxKissesReceived = 10, MaxOffsetSeconds = 1e-3 },
+            ChronyReference = "the client backs off to the server's interval",
+        },
+        new Scenario
+        {
+            Id = "011",
+            Title = "a leap second announced by 2 of 3 servers",
+            DurationSeconds = 3_000,
+            Servers = [DefaultServer with { Leap = LeapIndicator.InsertSecond }, DefaultServer with { Leap = LeapIndicator.InsertSecond }, DefaultServer],
+            Bars = new PassBars { MaxSyncSeconds = 1_000, ServedLeap = LeapIndicator.InsertSecond },
+            ChronyReference = "the majority's announcement is passed on",
+        },
+    ];
+
+    public static Scenario Get(string id) => All.FirstOrDefault(s => s.Id == id) ?? throw new ArgumentException($"no scenario '{id}'; known: {string.Join(", ", All.Select(s => s.Id))}");
+}
