@@ -1,0 +1,199 @@
+using TimeMesh.Core.Protocol;
+using TimeMesh.Core.Sources;
+
+namespace TimeMesh.Core.Tests;
+
+public class SourceStatisticsTests
+{
+    private const long Second = 1_000_000_000;
+    private const long T0 = 1_800_000_000L * Second;
+
+    private static NtpSample Sample(long timeNs, double offset, double delay = 0.010) =>
+        new(timeNs, offset, delay, 1e-6, 0, 1e-4, 1, LeapIndicator.NoWarning, 0x47505300);
+
+    /// <summary>Noise that alternates in sign: as many runs as samples, so the runs test never drops any.</summary>
+    private static double Alternating(int i, double amplitude) => i % 2 == 0 ? amplitude : -amplitude;
+
+    [Fact]
+    public void OneSampleUsesThePriorFrequencyAndSkew()
+    {
+        var stats = new SourceStatistics();
+        var e = stats.Add(Sample(T0, 0.010), priorFrequency: 12e-6, priorSkew: 3e-6);
+
+        Assert.Equal(1, e.Samples);
+        Assert.Equal(T0, e.TimeNs);
+        Assert.Equal(0.010, e.OffsetSeconds, 12);
+        Assert.Equal(12e-6, e.Frequency);
+        Assert.Equal(3e-6, e.Skew);
+        Assert.Equal(0.010 + 12e-6 * 100, e.OffsetAt(T0 + 100 * Second), 12);
+    }
+
+    [Fact]
+    public void TwoSamplesCarryTheLessDelayedOneForwardOnThePriorFrequency()
+    {
+        var stats = new SourceStatistics();
+        stats.Add(Sample(T0, 0.010, delay: 0.010), 1e-5, 1e-6);
+        // The newer sample went through a queue: 40 ms more delay, and an offset to match.
+        var e = stats.Add(Sample(T0 + 10 * Second, 0.030, delay: 0.050), 1e-5, 1e-6);
+
+        Assert.Equal(2, e.Samples);
+        Assert.Equal(T0 + 10 * Second, e.TimeNs);
+        Assert.Equal(1e-5, e.Frequency);
+        // The first sample, moved 10 s on at 10 ppm; not the 30 ms of the delayed one.
+        Assert.Equal(0.010 + 1e-4, e.OffsetSeconds, 12);
+        Assert.Equal(10, e.SpanSeconds, 9);
+        Assert.Equal(0.010, e.MinDelaySeconds);
+    }
+
+    [Fact]
+    public void ThreeSamplesEstimateTheirOwnFrequency()
+    {
+        var stats = new SourceStatistics();
+        SourceEstimate e = default;
+        for (int i = 0; i < 3; i++) e = stats.Add(Sample(T0 + i * 16 * Second, 0.001 + 5e-5 * i * 16), 0, 2e-3);
+
+        Assert.Equal(5e-5, e.Frequency, 10);
+        Assert.Equal(0.001 + 5e-5 * 32, e.OffsetSeconds, 10);
+        Assert.Equal(3, e.Samples);
+    }
+
+    [Fact]
+    public void EstimatesTheFrequencyOfAClock100PpmFast()
+    {
+        // The raw clock gains 100 µs per second: source − raw falls by 100 ppm. 0.1 ms of alternating noise.
+        var stats = new SourceStatistics();
+        SourceEstimate e = default;
+        for (int i = 0; i < 40; i++)
+        {
+            long t = T0 + i * 16 * Second;
+            e = stats.Add(Sample(t, 0.020 - 100e-6 * i * 16 + Alternating(i, 1e-4)), 0, 2e-3);
+        }
+
+        Assert.Equal(40, e.Samples);
+        Assert.InRange(e.Frequency, -100e-6 - 0.2e-6, -100e-6 + 0.2e-6);
+        Assert.InRange(e.Skew, 1e-9, 0.2e-6);
+        Assert.InRange(e.OffsetSeconds, 0.020 - 100e-6 * 39 * 16 - 1.2e-4, 0.020 - 100e-6 * 39 * 16 + 1.2e-4);
+        Assert.InRange(e.StdDev, 0.5e-4, 1.5e-4);
+        Assert.Equal(39 * 16, e.SpanSeconds, 9);
+    }
+
+    [Fact]
+    public void AStrayDelayedSampleIsWeightedDown()
+    {
+        var stats = new SourceStatistics();
+        SourceEstimate e = default;
+        for (int i = 0; i < 20; i++)
+        {
+            long t = T0 + i * 16 * Second;
+            bool stray = i == 15;
+            // The stray one waited 100 ms in a queue on the way back: its offset is 50 ms low.
+            e = stats.Add(Sample(t, stray ? -0.050 : 0.0 + Alternating(i, 1e-5), delay: stray ? 0.110 : 0.010), 0, 2e-3);
+        }
+
+        Assert.Equal(20, e.Samples);
+        Assert.InRange(e.OffsetSeconds, -2e-4, 2e-4);
+        Assert.InRange(e.Frequency, -1e-6, 1e-6);
+    }
+
+    [Fact]
+    public void KeepsAtMostDefaultMaxSamples()
+    {
+        var stats = new SourceStatistics();
+        for (int i = 0; i < 100; i++)
+            stats.Add(Sample(T0 + i * 64 * Second, 0.005 + Alternating(i, 1e-5)), 0, 2e-3);
+
+        Assert.Equal(SourceStatistics.DefaultMaxSamples, stats.Samples.Count);
+        Assert.Equal(64, stats.Estimate!.Value.Samples);
+        // The oldest 36 are gone; the newest is the last added.
+        Assert.Equal(T0 + 36 * 64 * Second, stats.Samples[0].LocalTimeNs);
+        Assert.Equal(T0 + 99 * 64 * Second, stats.Last!.Value.LocalTimeNs);
+        Assert.Equal(63 * 64, stats.Estimate!.Value.SpanSeconds, 9);
+    }
+
+    [Fact]
+    public void ASmallerCapIsHonoured()
+    {
+        var stats = new SourceStatistics(maxSamples: 8);
+        for (int i = 0; i < 20; i++) stats.Add(Sample(T0 + i * Second, Alternating(i, 1e-5)), 0, 2e-3);
+
+        Assert.Equal(8, stats.Samples.Count);
+        Assert.Equal(T0 + 12 * Second, stats.Samples[0].LocalTimeNs);
+    }
+
+    [Fact]
+    public void AnOutOfOrderSampleStartsOver()
+    {
+        var stats = new SourceStatistics();
+        for (int i = 0; i < 6; i++) stats.Add(Sample(T0 + i * 16 * Second, 0.001 + Alternating(i, 1e-5)), 0, 2e-3);
+        Assert.Equal(6, stats.Samples.Count);
+
+        // The raw clock went back: the new sample is older than the newest held.
+        var e = stats.Add(Sample(T0 + 40 * Second, 0.2), 7e-6, 1e-6);
+
+        Assert.Single(stats.Samples);
+        Assert.Equal(1, e.Samples);
+        Assert.Equal(0.2, e.OffsetSeconds, 12);
+        Assert.Equal(7e-6, e.Frequency);
+    }
+
+    [Fact]
+    public void ASampleAtTheSameInstantAlsoStartsOver()
+    {
+        var stats = new SourceStatistics();
+        stats.Add(Sample(T0, 0.001), 0, 2e-3);
+        stats.Add(Sample(T0 + Second, 0.001), 0, 2e-3);
+        stats.Add(Sample(T0 + Second, 0.003), 0, 2e-3);
+
+        Assert.Single(stats.Samples);
+        Assert.Equal(0.003, stats.Last!.Value.OffsetSeconds);
+    }
+
+    [Fact]
+    public void ShiftOffsetsMovesEverySampleAndTheEstimate()
+    {
+        var stats = new SourceStatistics();
+        for (int i = 0; i < 10; i++) stats.Add(Sample(T0 + i * 16 * Second, 0.001 + 2e-5 * i * 16 + Alternating(i, 1e-5)), 0, 2e-3);
+        var before = stats.Estimate!.Value;
+        double[] offsets = stats.Samples.Select(s => s.OffsetSeconds).ToArray();
+
+        stats.ShiftOffsets(-0.5);
+
+        var after = stats.Estimate!.Value;
+        Assert.Equal(offsets.Select(o => o - 0.5), stats.Samples.Select(s => s.OffsetSeconds));
+        Assert.Equal(before.OffsetSeconds - 0.5, after.OffsetSeconds, 12);
+        Assert.Equal(before.Frequency, after.Frequency);
+        Assert.Equal(before.Samples, after.Samples);
+
+        // The next sample fits the shifted line: nothing is dropped and the frequency holds.
+        var next = stats.Add(Sample(T0 + 10 * 16 * Second, 0.001 + 2e-5 * 160 - 0.5 + Alternating(10, 1e-5)), 0, 2e-3);
+        Assert.Equal(11, next.Samples);
+        Assert.Equal(2e-5, next.Frequency, 7);
+    }
+
+    [Fact]
+    public void ShiftOffsetsOfAnEmptyHistoryDoesNothing()
+    {
+        var stats = new SourceStatistics();
+        stats.ShiftOffsets(1.0);
+        Assert.Null(stats.Estimate);
+        Assert.Empty(stats.Samples);
+    }
+
+    [Fact]
+    public void AFrequencyChangeDropsTheOldSamplesForGood()
+    {
+        var stats = new SourceStatistics();
+        SourceEstimate e = default;
+        // 30 samples at 0 ppm, then 20 at +50 ppm (the raw clock's oscillator warmed up).
+        for (int i = 0; i < 50; i++)
+        {
+            long t = T0 + i * 16 * Second;
+            double offset = (i < 30 ? 0 : 50e-6 * (i - 29) * 16) + Alternating(i, 1e-6);
+            e = stats.Add(Sample(t, offset), 0, 2e-3);
+        }
+
+        Assert.True(e.Samples <= 25, $"samples {e.Samples}");
+        Assert.Equal(e.Samples, stats.Samples.Count);
+        Assert.Equal(50e-6, e.Frequency, 7);
+    }
+}
