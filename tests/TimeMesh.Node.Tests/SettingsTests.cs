@@ -45,8 +45,56 @@ public class SettingsTests
         Assert.Equal(new RateLimitSettings(-2, 16, 3, true), s.RateLimit);
     }
 
+    [Fact]
+    public void UpstreamKeysMirrorChrony()
+    {
+        var s = Parse("""
+            server = [ { address = "127.0.0.1", port = 11124, iburst = on, minpoll = 0, maxpoll = 2, prefer = on },
+                       { address = "ntp.example.org" } ]
+            pool = [ { address = "pool.example.org", maxsources = 3, iburst = on } ]
+            makestep { threshold = 0.5, limit = -1 }
+            minsources = 2
+            maxdistance = 1.5
+            clock = system
+            """);
+        var u = s.Upstream;
+        Assert.Equal(2, u.Servers.Count);
+        var first = u.Servers[0];
+        Assert.Equal(("127.0.0.1", 11124, true, 0, 2, true), (first.Address, first.Port, first.IBurst, first.MinPollLog2, first.MaxPollLog2, first.Prefer));
+        Assert.Equal(("ntp.example.org", 123, false, 6, 10), (u.Servers[1].Address, u.Servers[1].Port, u.Servers[1].IBurst, u.Servers[1].MinPollLog2, u.Servers[1].MaxPollLog2));
+        var pool = Assert.Single(u.Pools);
+        Assert.Equal(("pool.example.org", 3, true), (pool.Address, pool.MaxSources, pool.Template.IBurst));
+        Assert.Equal(0.5, u.Sync.Discipline.MakeStepThresholdSeconds);
+        Assert.Equal(-1, u.Sync.Discipline.MakeStepLimit);
+        Assert.Equal(2, u.Sync.Selection.MinSources);
+        Assert.Equal(1.5, u.Sync.Selection.MaxDistanceSeconds);
+        Assert.Equal(ClockMode.System, u.Clock);
+    }
+
+    [Fact]
+    public void UpstreamDefaultsAreChronys()
+    {
+        var u = Parse("").Upstream;
+        Assert.False(u.HasSources);
+        Assert.Equal(ClockMode.Virtual, u.Clock);
+        Assert.Equal(1.0, u.Sync.Discipline.MakeStepThresholdSeconds);
+        Assert.Equal(3, u.Sync.Discipline.MakeStepLimit);
+        Assert.Equal(83333, u.Sync.Discipline.MaxSlewRatePpm);
+        Assert.Equal(1, u.Sync.Selection.MinSources);
+        Assert.Equal(3.0, u.Sync.Selection.MaxDistanceSeconds);
+        Assert.Equal(0, Parse("makestep = off").Upstream.Sync.Discipline.MakeStepLimit);
+    }
+
     [Theory]
     [InlineData("listen = []", "timemesh.listen")]
+    [InlineData("server = [ { port = 5 } ]", "timemesh.server[0].address")]
+    [InlineData("server = [ { address = \"a\", minpoll = 4, maxpoll = 3 } ]", "timemesh.server[0].maxpoll")]
+    [InlineData("server = [ { address = \"a\", port = 70000 } ]", "timemesh.server[0].port")]
+    [InlineData("server = \"10.0.0.1\"", "timemesh.server")]
+    [InlineData("pool = [ { address = \"p\", maxsources = 0 } ]", "timemesh.pool[0].maxsources")]
+    [InlineData("clock = sundial", "timemesh.clock")]
+    [InlineData("maxdistance = far", "timemesh.maxdistance")]
+    [InlineData("makestep { threshold = -1 }", "timemesh.makestep.threshold")]
     [InlineData("listen = [\"::1:123\"]", "timemesh.listen")]
     [InlineData("listen = [\"127.0.0.1:1\", \"127.0.0.1:1\"]", "timemesh.listen")]
     [InlineData("allow = \"10.0.0.0/8\"", "timemesh.allow")]

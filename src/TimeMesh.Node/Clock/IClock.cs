@@ -3,37 +3,53 @@ using TimeMesh.Core.Clock;
 namespace TimeMesh.Node.Clock;
 
 /// <summary>
-/// The node's one door to time. Raw readings come from the OS realtime clock (or the kernel's receive
-/// timestamps, which are on the same clock); the node serves the disciplined time derived from them.
+/// The node's one door to time. Three timescales: the OS clock (CLOCK_REALTIME, what kernel packet
+/// timestamps are on), the raw clock the discipline measures against (the OS clock with any steering we
+/// did to it taken out), and the served clock (raw plus the discipline's correction).
 /// </summary>
 public interface IClock
 {
-    /// <summary>The OS realtime clock, Unix nanoseconds, uncorrected.</summary>
-    long ReadRawUnixNs();
+    /// <summary>CLOCK_REALTIME now, Unix ns.</summary>
+    long ReadOsUnixNs();
 
-    /// <summary>The disciplined time of a raw reading.</summary>
-    long Discipline(long rawUnixNs);
+    /// <summary>The raw-clock value of an OS-clock reading.</summary>
+    long RawFromOs(long osUnixNs);
 
-    /// <summary>The disciplined time now.</summary>
-    long NowUnixNs() => Discipline(ReadRawUnixNs());
+    /// <summary>The served-clock value of an OS-clock reading (a kernel receive timestamp, say).</summary>
+    long ServedFromOs(long osUnixNs);
+
+    long ReadRawUnixNs() => RawFromOs(ReadOsUnixNs());
+
+    /// <summary>The served time now.</summary>
+    long NowUnixNs() => ServedFromOs(ReadOsUnixNs());
 
     ClockCorrection Correction { get; }
 }
 
-/// <summary>A clock whose software correction can be replaced atomically (the discipline's handle).</summary>
-public sealed class DisciplinedClock(Func<long> readRawUnixNs) : IClock
+/// <summary>
+/// The clock with the discipline's correction. In virtual mode (the default) the OS clock is the raw
+/// clock and the correction is applied in software. In system mode the kernel clock itself is steered to
+/// follow the correction, so the OS clock is what is served and the raw clock is recovered from it.
+/// </summary>
+public sealed class DisciplinedClock(Func<long> readOsUnixNs, bool kernelSteered = false) : IClock
 {
     private sealed record Holder(ClockCorrection Value);
     private volatile Holder _correction = new(ClockCorrection.Identity);
 
-    /// <summary>The OS realtime clock.</summary>
+    /// <summary>The OS realtime clock, corrected in software.</summary>
     public static DisciplinedClock System() => new(RealtimeClock.ReadUnixNanoseconds);
 
-    public long ReadRawUnixNs() => readRawUnixNs();
+    public bool KernelSteered { get; } = kernelSteered;
 
-    public long Discipline(long rawUnixNs) => _correction.Value.Apply(rawUnixNs);
+    public long ReadOsUnixNs() => readOsUnixNs();
 
-    public long NowUnixNs() => Discipline(ReadRawUnixNs());
+    public long RawFromOs(long osUnixNs) => KernelSteered ? osUnixNs - _correction.Value.CorrectionNs(osUnixNs) : osUnixNs;
+
+    public long ServedFromOs(long osUnixNs) => KernelSteered ? osUnixNs : _correction.Value.Apply(osUnixNs);
+
+    public long ReadRawUnixNs() => RawFromOs(ReadOsUnixNs());
+
+    public long NowUnixNs() => ServedFromOs(ReadOsUnixNs());
 
     public ClockCorrection Correction => _correction.Value;
 

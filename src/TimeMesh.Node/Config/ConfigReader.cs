@@ -4,8 +4,37 @@ using Akka.Configuration;
 namespace TimeMesh.Node.Config;
 
 /// <summary>Reads typed values from HOCON, turning every bad value into a <see cref="TimeMeshConfigException"/>.</summary>
-internal sealed class ConfigReader(Akka.Configuration.Config root)
+internal sealed class ConfigReader(Akka.Configuration.Config root, string displayPrefix = "")
 {
+    /// <summary>A reader over one element of a list of objects, naming its keys "list[i].key" in errors.</summary>
+    public IReadOnlyList<ConfigReader> ObjectList(string key, string allowed)
+    {
+        if (!root.HasPath(key)) return [];
+        var value = root.GetValue(key);
+        if (value.IsEmpty) return [];
+        if (value.IsString() || value.IsObject())
+            throw new TimeMeshConfigException(displayPrefix + key, value.IsObject() ? "{...}" : value.GetString(), "expected a list of objects: " + allowed);
+        var items = value.GetArray();
+        var readers = new List<ConfigReader>();
+        for (int i = 0; i < items.Count; i++)
+        {
+            if (!items[i].IsObject())
+                throw new TimeMeshConfigException($"{displayPrefix}{key}[{i}]", items[i].GetString(), "expected an object: " + allowed);
+            readers.Add(new ConfigReader(new Akka.Configuration.Config(new Akka.Configuration.Hocon.HoconRoot(items[i])), $"{displayPrefix}{key}[{i}]."));
+        }
+        return readers;
+    }
+
+    public double Number(string key, double min, double max, double fallback)
+    {
+        string allowed = $"allowed: a number from {min} to {max}";
+        if (!Has(key)) return fallback;
+        string raw = RawString(key)!;
+        if (!double.TryParse(raw, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double value) || value < min || value > max)
+            throw new TimeMeshConfigException(displayPrefix + key, raw, allowed);
+        return value;
+    }
+
     public bool Has(string key) => root.HasPath(key) && !root.GetValue(key).IsEmpty;
 
     /// <summary>The key is set, even to an empty object or list.</summary>
@@ -25,7 +54,7 @@ internal sealed class ConfigReader(Akka.Configuration.Config root)
     public string String(string key, string allowed)
     {
         string? raw = RawString(key);
-        if (string.IsNullOrWhiteSpace(raw) || IsObject(key)) throw new TimeMeshConfigException(key, raw, allowed);
+        if (string.IsNullOrWhiteSpace(raw) || IsObject(key)) throw new TimeMeshConfigException(displayPrefix + key, raw, allowed);
         return raw;
     }
 
@@ -36,14 +65,14 @@ internal sealed class ConfigReader(Akka.Configuration.Config root)
         if (value.IsEmpty) return [];
         // Akka's HOCON does not call an empty array an array; a string or an object is what we refuse.
         if (value.IsString() || value.IsObject())
-            throw new TimeMeshConfigException(key, value.IsObject() ? "{...}" : value.GetString(), "expected a list: " + allowed);
+            throw new TimeMeshConfigException(displayPrefix + key, value.IsObject() ? "{...}" : value.GetString(), "expected a list: " + allowed);
         try
         {
             return root.GetStringList(key).ToArray();
         }
         catch (Exception)
         {
-            throw new TimeMeshConfigException(key, RawString(key), "expected a list: " + allowed);
+            throw new TimeMeshConfigException(displayPrefix + key, RawString(key), "expected a list: " + allowed);
         }
     }
 
@@ -53,11 +82,11 @@ internal sealed class ConfigReader(Akka.Configuration.Config root)
         if (!Has(key))
         {
             if (fallback is { } f) return f;
-            throw new TimeMeshConfigException(key, null, allowed);
+            throw new TimeMeshConfigException(displayPrefix + key, null, allowed);
         }
         string raw = RawString(key)!;
         if (!long.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value) || value < min || value > max)
-            throw new TimeMeshConfigException(key, raw, allowed);
+            throw new TimeMeshConfigException(displayPrefix + key, raw, allowed);
         return value;
     }
 
@@ -72,9 +101,9 @@ internal sealed class ConfigReader(Akka.Configuration.Config root)
         }
         catch (Exception)
         {
-            throw new TimeMeshConfigException(key, raw, allowed);
+            throw new TimeMeshConfigException(displayPrefix + key, raw, allowed);
         }
-        if (value is null || value < min || value > max) throw new TimeMeshConfigException(key, raw, allowed);
+        if (value is null || value < min || value > max) throw new TimeMeshConfigException(displayPrefix + key, raw, allowed);
         return value.Value;
     }
 
@@ -86,7 +115,7 @@ internal sealed class ConfigReader(Akka.Configuration.Config root)
         {
             "on" or "true" or "yes" => true,
             "off" or "false" or "no" => false,
-            _ => throw new TimeMeshConfigException(key, raw, "allowed: on or off"),
+            _ => throw new TimeMeshConfigException(displayPrefix + key, raw, "allowed: on or off"),
         };
     }
 
@@ -101,9 +130,9 @@ internal sealed class ConfigReader(Akka.Configuration.Config root)
         }
         catch (Exception)
         {
-            throw new TimeMeshConfigException(key, raw, allowed);
+            throw new TimeMeshConfigException(displayPrefix + key, raw, allowed);
         }
-        if (value < min || value > max) throw new TimeMeshConfigException(key, raw, allowed);
+        if (value < min || value > max) throw new TimeMeshConfigException(displayPrefix + key, raw, allowed);
         return value;
     }
 }

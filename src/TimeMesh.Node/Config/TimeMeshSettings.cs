@@ -2,7 +2,9 @@ using System.Net;
 using System.Reflection;
 using Akka.Configuration;
 using TimeMesh.Core.Access;
+using TimeMesh.Core.Discipline;
 using TimeMesh.Core.RateLimit;
+using TimeMesh.Core.Sources;
 
 namespace TimeMesh.Node.Config;
 
@@ -20,6 +22,28 @@ public sealed record NtpServerSettings(
     bool KernelTimestamps,
     TimeSpan LoopRestartDelay);
 
+/// <summary>How the node's served clock is steered.</summary>
+public enum ClockMode
+{
+    /// <summary>The OS clock plus a software correction: no privileges, the OS clock is never touched.</summary>
+    Virtual,
+    /// <summary>The kernel clock through adjtimex (needs CAP_SYS_TIME); opt-in.</summary>
+    System,
+}
+
+/// <summary>chrony's pool directive: a name resolved into up to <see cref="MaxSources"/> servers.</summary>
+public sealed record PoolSettings(string Address, int MaxSources, SourceSettings Template);
+
+/// <summary>Where the node takes its time from and how it disciplines its clock.</summary>
+public sealed record UpstreamSettings(
+    IReadOnlyList<SourceSettings> Servers,
+    IReadOnlyList<PoolSettings> Pools,
+    SyncSettings Sync,
+    ClockMode Clock)
+{
+    public bool HasSources => Servers.Count > 0 || Pools.Count > 0;
+}
+
 /// <summary>
 /// The node's settings, parsed once from HOCON (the embedded reference.conf under the user's file) and
 /// validated: code reads these, never raw keys.
@@ -33,6 +57,7 @@ public sealed record TimeMeshSettings
     public required long ClientLogLimitBytes { get; init; }
     public required string DataDir { get; init; }
     public required NtpServerSettings NtpServer { get; init; }
+    public required UpstreamSettings Upstream { get; init; }
 
     private const string Prefix = "timemesh.";
 
@@ -92,6 +117,73 @@ public sealed record TimeMeshSettings
                 (int)r.Bytes(Prefix + "ntp-server.receive-buffer", 65536, 1L << 30),
                 r.Switch(Prefix + "ntp-server.kernel-timestamps", true),
                 r.Duration(Prefix + "ntp-server.loop-restart-delay", TimeSpan.Zero, TimeSpan.FromMinutes(10))),
+            Upstream = ParseUpstream(r),
+        };
+    }
+
+    private static UpstreamSettings ParseUpstream(ConfigReader r)
+    {
+        const string sourceKeys = "{ address = \"192.0.2.1\", port = 123, iburst = on, minpoll = 6, maxpoll = 10, prefer = off }";
+        var servers = r.ObjectList(Prefix + "server", sourceKeys).Select(s => ParseSource(s, s.String("address", "allowed: a host name or IP address"))).ToList();
+        var pools = r.ObjectList(Prefix + "pool", "{ address = \"pool.example.org\", maxsources = 4, iburst = on }")
+            .Select(p => new PoolSettings(
+                p.String("address", "allowed: a host name"),
+                (int)p.Integer("maxsources", 1, 16, 4),
+                ParseSource(p, p.String("address", "allowed: a host name"))))
+            .ToList();
+
+        var discipline = new DisciplineSettings();
+        const string makestep = Prefix + "makestep";
+        if (r.Present(makestep) && !r.IsObject(makestep))
+        {
+            if (!r.Switch(makestep, true)) discipline = discipline with { MakeStepLimit = 0 };
+        }
+        else if (r.Present(makestep))
+        {
+            discipline = discipline with
+            {
+                MakeStepThresholdSeconds = r.Number(makestep + ".threshold", 0, 1e9, discipline.MakeStepThresholdSeconds),
+                MakeStepLimit = (int)r.Integer(makestep + ".limit", -1, int.MaxValue, discipline.MakeStepLimit),
+            };
+        }
+        discipline = discipline with { MaxSlewRatePpm = r.Number(Prefix + "maxslewrate", 1, 500_000, discipline.MaxSlewRatePpm) };
+
+        var selection = new SelectionSettings();
+        selection = selection with
+        {
+            MinSources = (int)r.Integer(Prefix + "minsources", 1, 64, selection.MinSources),
+            MaxDistanceSeconds = r.Number(Prefix + "maxdistance", 1e-6, 1e6, selection.MaxDistanceSeconds),
+            MaxJitterSeconds = r.Number(Prefix + "maxjitter", 1e-9, 1e6, selection.MaxJitterSeconds),
+            CombineLimit = r.Number(Prefix + "combinelimit", 0, 1e6, selection.CombineLimit),
+            ReselectDistanceSeconds = r.Number(Prefix + "reselectdist", 0, 1e3, selection.ReselectDistanceSeconds),
+        };
+        var sync = new SyncSettings { Selection = selection, Discipline = discipline };
+        sync = sync with { PollTarget = (int)r.Integer(Prefix + "polltarget", 6, 60, sync.PollTarget) };
+
+        string clock = r.String(Prefix + "clock", "allowed: virtual or system");
+        var mode = clock.ToLowerInvariant() switch
+        {
+            "virtual" => ClockMode.Virtual,
+            "system" => ClockMode.System,
+            _ => throw new TimeMeshConfigException(Prefix + "clock", clock, "allowed: virtual (default; the OS clock is never touched) or system (adjtimex, needs CAP_SYS_TIME)"),
+        };
+        return new UpstreamSettings(servers, pools, sync, mode);
+    }
+
+    private static SourceSettings ParseSource(ConfigReader s, string address)
+    {
+        int minPoll = (int)s.Integer("minpoll", SourceSettings.MinPollFloor, SourceSettings.MaxPollCeiling, SourceSettings.DefaultMinPollLog2);
+        int maxPoll = (int)s.Integer("maxpoll", minPoll, SourceSettings.MaxPollCeiling, Math.Max(minPoll, SourceSettings.DefaultMaxPollLog2));
+        return new SourceSettings
+        {
+            Address = address,
+            Port = (int)s.Integer("port", 1, 65535, 123),
+            IBurst = s.Switch("iburst", false),
+            Burst = s.Switch("burst", false),
+            MinPollLog2 = minPoll,
+            MaxPollLog2 = maxPoll,
+            Prefer = s.Switch("prefer", false),
+            MaxUnreach = (int)s.Integer("maxunreach", 1, 100_000, 4),
         };
     }
 

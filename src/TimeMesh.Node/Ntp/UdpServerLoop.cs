@@ -73,13 +73,13 @@ internal sealed class UdpServerLoop
                     if (_socket.IsDisposed && !_stopping) throw new ObjectDisposedException(_thread.Name, "the socket was closed under a running loop");
                     continue;
                 }
-                long rawNow = _clock.ReadRawUnixNs();
+                long osNow = _clock.ReadOsUnixNs();
                 ServerSnapshot snapshot = _snapshot.Current;
                 int replies = 0;
                 for (int i = 0; i < received; i++)
                 {
-                    long rawReceive = batch.KernelTimestampUnixNanoseconds(i);
-                    long receiveUnixNs = _clock.Discipline(rawReceive != 0 ? rawReceive : rawNow);
+                    long kernelReceive = batch.KernelTimestampUnixNanoseconds(i);
+                    long receiveUnixNs = _clock.ServedFromOs(kernelReceive != 0 ? kernelReceive : osNow);
                     ServerVerdict verdict;
                     int replyLength = 0;
                     if (batch.IsTruncated(i))

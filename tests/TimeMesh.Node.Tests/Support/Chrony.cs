@@ -28,8 +28,25 @@ public sealed class Chrony : IDisposable
             throw new InvalidOperationException($"{ChronydPath} or {ChronycPath} is missing: install Debian's chrony (the test command .ci/run does)");
     }
 
+    /// <summary>
+    /// Starts chronyd -x -d as an upstream server on a loopback address: <c>local stratum 1</c>, allowing
+    /// loopback, serving <paramref name="port"/> (0: a free one is picked).
+    /// </summary>
+    public static Chrony StartServer(string bindAddress, int port, int stratum = 1) =>
+        Start([$"port {port}", $"bindaddress {bindAddress}", $"local stratum {stratum}", "allow 127.0.0.0/8", "allow ::1"], serverPort: port);
+
+    /// <summary>A free UDP port on loopback (bound and released: good enough for a test).</summary>
+    public static int FreeUdpPort()
+    {
+        using var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        s.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        return ((System.Net.IPEndPoint)s.LocalEndPoint!).Port;
+    }
+
     /// <summary>Starts chronyd -x -d as a client of the given server lines.</summary>
-    public static Chrony StartClient(params string[] serverLines)
+    public static Chrony StartClient(params string[] serverLines) => Start([.. serverLines, "port 0"], serverPort: 0);
+
+    private static Chrony Start(string[] lines, int serverPort)
     {
         RequireInstalled();
         string dir = Path.Combine(Path.GetTempPath(), "chrony-test-" + Guid.NewGuid().ToString("N")[..8]);
@@ -37,10 +54,9 @@ public sealed class Chrony : IDisposable
         // chronyd refuses a command socket in a directory others can reach.
         File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         string conf = Path.Combine(dir, "chrony.conf");
-        File.WriteAllLines(conf, serverLines.Concat([
+        File.WriteAllLines(conf, lines.Concat([
             $"bindcmdaddress {Path.Combine(dir, "chronyd.sock")}",
             "cmdport 0",
-            "port 0",
             $"pidfile {Path.Combine(dir, "chronyd.pid")}",
         ]));
         var info = new ProcessStartInfo(ChronydPath)
@@ -56,7 +72,23 @@ public sealed class Chrony : IDisposable
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        return new Chrony(dir, process);
+        var chrony = new Chrony(dir, process);
+        if (serverPort != 0) chrony.WaitListening(serverPort);
+        return chrony;
+    }
+
+    private void WaitListening(int port)
+    {
+        // chronyd binds its port right after start; wait until its command socket exists as a sign of life.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (DateTime.UtcNow < deadline && !File.Exists(Socket)) Thread.Sleep(50);
+        if (_process.HasExited) throw new InvalidOperationException($"chronyd exited at start (port {port})");
+    }
+
+    public void Kill()
+    {
+        if (!_process.HasExited) _process.Kill();
+        _process.WaitForExit(5000);
     }
 
     public string Chronyc(params string[] args)

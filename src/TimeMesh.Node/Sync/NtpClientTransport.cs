@@ -1,0 +1,60 @@
+using System.Net;
+using System.Net.Sockets;
+using Akka.Actor;
+using TimeMesh.Net;
+using TimeMesh.Node.Clock;
+
+namespace TimeMesh.Node.Sync;
+
+/// <summary>
+/// Sends one client request from a fresh socket on a random ephemeral port (RFC 9109) and waits a
+/// bounded time for the reply, taking its kernel receive timestamp. Runs off the actor's thread and
+/// reports back with messages; nothing here decides anything.
+/// </summary>
+internal static class NtpClientTransport
+{
+    public static void Exchange(IActorRef replyTo, int sourceId, IPEndPoint server, byte[] request, IClock clock, TimeSpan timeout)
+    {
+        Task.Factory.StartNew(() =>
+        {
+            try
+            {
+                var local = new IPEndPoint(server.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
+                using var socket = BatchedUdpSocket.Bind(local, new UdpSocketOptions
+                {
+                    ReceiveBufferBytes = 65536,
+                    KernelTimestamps = true,
+                    ReceiveTimeout = TimeSpan.FromMilliseconds(Math.Clamp(timeout.TotalMilliseconds, 10, 250)),
+                });
+                using var batch = new DatagramBatch(4, 2048);
+                request.CopyTo(batch.Outgoing(0));
+                batch.SetOutgoing(0, request.Length);
+                var destination = PeerAddress.FromEndPoint(server);
+                batch.SetDestination(0, destination);
+                long sent = clock.ReadRawUnixNs();
+                if (socket.Send(batch, 1) != 1) return;
+                replyTo.Tell(new SyncProtocol.RequestSent(sourceId, sent));
+
+                var deadline = DateTime.UtcNow + timeout;
+                while (DateTime.UtcNow < deadline)
+                {
+                    int n = socket.Receive(batch);
+                    long now = clock.ReadOsUnixNs();
+                    for (int i = 0; i < n; i++)
+                    {
+                        // Only the server we asked may answer this port.
+                        var source = batch.Source(i);
+                        if (source.High != destination.High || source.Low != destination.Low || source.Port != destination.Port) continue;
+                        long kernel = batch.KernelTimestampUnixNanoseconds(i);
+                        replyTo.Tell(new SyncProtocol.ReplyReceived(sourceId, batch.Received(i).ToArray(), clock.RawFromOs(kernel != 0 ? kernel : now)));
+                        return;
+                    }
+                }
+            }
+            catch (SocketException)
+            {
+                // Unreachable network, no route: the poll simply goes unanswered.
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+}

@@ -1,0 +1,212 @@
+using System.Net;
+using Akka.Actor;
+using Akka.Event;
+using TimeMesh.Core.Protocol;
+using TimeMesh.Core.Sources;
+using TimeMesh.Node.Clock;
+using TimeMesh.Node.Config;
+using TimeMesh.Node.Ntp;
+
+namespace TimeMesh.Node.Sync;
+
+/// <summary>
+/// Drives the core's <see cref="SyncEngine"/> for the upstream servers and pools (chronyd as a client):
+/// resolves names, fires polls on a timer, sends each request from a fresh port, feeds replies back,
+/// applies the engine's correction to the clock, tells the reference actor what to serve, and answers
+/// the data of chronyc sources, sourcestats and tracking.
+/// </summary>
+public sealed class SyncActor : ReceiveActor, IWithTimers
+{
+    private readonly UpstreamSettings _settings;
+    private readonly DisciplinedClock _clock;
+    private readonly IActorRef _reference;
+    private readonly IClockSteering? _steering;
+    private readonly Func<string, Task<IPAddress[]>> _resolve;
+    private readonly SyncEngine _engine;
+    private readonly Dictionary<int, IPEndPoint> _endpoints = new();
+    private readonly Dictionary<int, int> _poolOf = new();
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private int _publishedVersion = -1;
+    private bool _wasSynchronised;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static readonly TimeSpan PoolRefreshInterval = TimeSpan.FromMinutes(10);
+
+    private readonly TimeSpan _poolRefreshInterval;
+
+    /// <param name="resolve">Name resolution (DNS by default; tests give their own).</param>
+    /// <param name="poolRefreshInterval">How often pools are checked for dead or false sources (10 min by default).</param>
+    public static Props Props(UpstreamSettings settings, DisciplinedClock clock, IActorRef reference, sbyte precisionLog2,
+        IClockSteering? steering = null, Func<string, Task<IPAddress[]>>? resolve = null, TimeSpan? poolRefreshInterval = null) =>
+        Akka.Actor.Props.Create(() => new SyncActor(settings, clock, reference, precisionLog2, steering, resolve, poolRefreshInterval));
+
+    public SyncActor(UpstreamSettings settings, DisciplinedClock clock, IActorRef reference, sbyte precisionLog2,
+        IClockSteering? steering, Func<string, Task<IPAddress[]>>? resolve, TimeSpan? poolRefreshInterval)
+    {
+        _poolRefreshInterval = poolRefreshInterval ?? PoolRefreshInterval;
+        _settings = settings;
+        _clock = clock;
+        _reference = reference;
+        _steering = steering;
+        _resolve = resolve ?? (name => Dns.GetHostAddressesAsync(name));
+        _engine = new SyncEngine(settings.Sync with { PrecisionLog2 = precisionLog2 }, clock.ReadRawUnixNs(), (ulong)Random.Shared.NextInt64() | 1);
+
+        Receive<SyncProtocol.Resolved>(OnResolved);
+        Receive<SyncProtocol.Poll>(_ => Poll());
+        Receive<SyncProtocol.RequestSent>(m => _engine.RequestSent(m.SourceId, m.SentRawNs));
+        Receive<SyncProtocol.ReplyReceived>(OnReply);
+        Receive<SyncProtocol.RefreshPools>(_ => RefreshPools());
+        Receive<SyncProtocol.GetSources>(_ => Sender.Tell(new SyncProtocol.Sources(_engine.Sources(_clock.ReadRawUnixNs()))));
+        Receive<SyncProtocol.GetSourceStats>(_ => Sender.Tell(new SyncProtocol.SourceStats(_engine.SourceStats(_clock.ReadRawUnixNs()))));
+        Receive<SyncProtocol.GetTracking>(_ => Sender.Tell(new SyncProtocol.Tracking(_engine.Tracking(_clock.ReadRawUnixNs()))));
+        Receive<SyncProtocol.EndSlew>(m => _steering?.EndSlew(m.Generation));
+    }
+
+    protected override void PreStart()
+    {
+        var self = Self;
+        foreach (var server in _settings.Servers) Resolve(server.Address, -1, self);
+        for (int i = 0; i < _settings.Pools.Count; i++) Resolve(_settings.Pools[i].Address, i, self);
+        if (_settings.Pools.Count > 0) Timers.StartPeriodicTimer("pools", SyncProtocol.RefreshPools.Instance, _poolRefreshInterval);
+    }
+
+    private void Resolve(string name, int poolIndex, IActorRef self)
+    {
+        if (poolIndex < 0 && IPAddress.TryParse(name, out var literal))
+        {
+            self.Tell(new SyncProtocol.Resolved(name, -1, [literal], null));
+            return;
+        }
+        _resolve(name).ContinueWith(t => t.IsCompletedSuccessfully
+            ? new SyncProtocol.Resolved(name, poolIndex, t.Result, null)
+            : new SyncProtocol.Resolved(name, poolIndex, [], t.Exception?.GetBaseException().Message ?? "cancelled"))
+            .PipeTo(self);
+    }
+
+    private void OnResolved(SyncProtocol.Resolved m)
+    {
+        if (m.Error is not null || m.Addresses.Count == 0)
+        {
+            _log.Warning("cannot resolve {0}: {1}; trying again in 60 s", m.Name, m.Error ?? "no addresses");
+            // The pool upkeep re-resolves pending servers and pools that are short of sources.
+            Timers.StartSingleTimer("resolve-retry", SyncProtocol.RefreshPools.Instance, TimeSpan.FromSeconds(60));
+            if (m.PoolIndex < 0) _pendingServers.Add(m.Name);
+            return;
+        }
+        long now = _clock.ReadRawUnixNs();
+        if (m.PoolIndex < 0)
+        {
+            _pendingServers.Remove(m.Name);
+            var settings = _settings.Servers.First(s => s.Address == m.Name);
+            Add(settings, m.Addresses[0], -1, now);
+        }
+        else
+        {
+            var pool = _settings.Pools[m.PoolIndex];
+            var used = _poolOf.Where(p => p.Value == m.PoolIndex).Select(p => _endpoints[p.Key].Address).ToHashSet();
+            var nowUtc = DateTime.UtcNow;
+            foreach (var address in m.Addresses.Where(a => !used.Contains(a) && !(_rejected.TryGetValue(a, out var until) && until > nowUtc)))
+            {
+                if (_poolOf.Count(p => p.Value == m.PoolIndex) >= pool.MaxSources) break;
+                Add(pool.Template with { Address = address.ToString() }, address, m.PoolIndex, now);
+            }
+        }
+        SchedulePoll();
+    }
+
+    private readonly HashSet<string> _pendingServers = new();
+    private readonly Dictionary<IPAddress, DateTime> _rejected = new();
+    private TimeSpan RejectionTime => _poolRefreshInterval * 6;
+
+    private void Add(SourceSettings settings, IPAddress address, int poolIndex, long now)
+    {
+        int id = _engine.AddSource(settings with { Address = settings.Address }, ReferenceIds.FromAddress(address), now);
+        _endpoints[id] = new IPEndPoint(address, settings.Port);
+        if (poolIndex >= 0) _poolOf[id] = poolIndex;
+        _log.Info("source {0} ({1}) added{2}", settings.Name, _endpoints[id], poolIndex >= 0 ? $" from pool {_settings.Pools[poolIndex].Address}" : "");
+    }
+
+    /// <summary>chrony's pool upkeep: drop pool sources that stopped answering or were voted falsetickers, then top up.</summary>
+    private void RefreshPools()
+    {
+        long now = _clock.ReadRawUnixNs();
+        var states = _engine.LastSelection?.States;
+        foreach (var (id, poolIndex) in _poolOf.ToList())
+        {
+            var poller = _engine.Poller(id);
+            bool dead = poller.RequestsSent >= 8 && !poller.IsReachable;
+            bool falseticker = states is not null && states.TryGetValue(id, out var state) && state == SourceState.Falseticker;
+            if (!dead && !falseticker && !poller.Demobilised) continue;
+            _log.Info("pool {0}: replacing {1} ({2})", _settings.Pools[poolIndex].Address, _endpoints[id], falseticker ? "falseticker" : "unreachable");
+            _engine.RemoveSource(id, now);
+            // Not to be taken again from the pool for a while: a fresh name lookup likely returns it.
+            _rejected[_endpoints[id].Address] = DateTime.UtcNow + RejectionTime;
+            _endpoints.Remove(id);
+            _poolOf.Remove(id);
+        }
+        var self = Self;
+        for (int i = 0; i < _settings.Pools.Count; i++)
+        {
+            if (_poolOf.Count(p => p.Value == i) < _settings.Pools[i].MaxSources) Resolve(_settings.Pools[i].Address, i, self);
+        }
+        foreach (var name in _pendingServers.ToList()) Resolve(name, -1, self);
+        Publish();
+    }
+
+    private void Poll()
+    {
+        long now = _clock.ReadRawUnixNs();
+        var request = new byte[NtpHeader.Length];
+        while (_engine.TryPoll(now, request, out int id))
+        {
+            var poller = _engine.Poller(id);
+            // Wait for the reply at most until shortly before the next poll, and never more than 2 s.
+            double waitSeconds = Math.Clamp((poller.NextPollNs - now) * 1e-9 * 0.9, 0.05, 2.0);
+            NtpClientTransport.Exchange(Self, id, _endpoints[id], request, _clock, TimeSpan.FromSeconds(waitSeconds));
+            request = new byte[NtpHeader.Length];
+        }
+        Publish();
+        SchedulePoll();
+    }
+
+    private void SchedulePoll()
+    {
+        long next = _engine.NextPollNs;
+        if (next == long.MaxValue) return;
+        var delay = TimeSpan.FromTicks(Math.Max(0, (next - _clock.ReadRawUnixNs()) / 100));
+        Timers.StartSingleTimer("poll", SyncProtocol.Poll.Instance, delay);
+    }
+
+    private void OnReply(SyncProtocol.ReplyReceived m)
+    {
+        var outcome = _engine.HandleReply(m.SourceId, m.Reply, m.ReceivedRawNs);
+        if (outcome is ReplyOutcome.KissDeny) _log.Warning("source {0} sent a DENY/RSTR kiss-o'-death: no longer polled", _endpoints.GetValueOrDefault(m.SourceId));
+        if (outcome is ReplyOutcome.KissRate) _log.Info("source {0} sent a RATE kiss-o'-death: polling less often", _endpoints.GetValueOrDefault(m.SourceId));
+        Publish();
+        SchedulePoll();
+    }
+
+    /// <summary>Applies news from the engine: the clock's correction and what the node serves.</summary>
+    private void Publish()
+    {
+        if (_engine.Version == _publishedVersion) return;
+        _publishedVersion = _engine.Version;
+        var correction = _engine.Correction;
+        if (_steering is not null)
+        {
+            var end = _steering.Apply(correction, _clock.ReadOsUnixNs());
+            if (end is { } e) Timers.StartSingleTimer("slew-end", new SyncProtocol.EndSlew(e.Generation), e.After);
+        }
+        _clock.SetCorrection(correction);
+        _reference.Tell(new ReferenceActor.Synchronised(_engine.Reference));
+        bool synchronised = _engine.Reference is not null;
+        if (synchronised != _wasSynchronised)
+        {
+            _wasSynchronised = synchronised;
+            var selected = _engine.SelectedId is { } id ? _endpoints.GetValueOrDefault(id)?.ToString() : null;
+            if (synchronised) _log.Info("synchronised to {0} at stratum {1}", selected, _engine.Reference!.Stratum);
+            else _log.Warning("lost synchronisation: {0}", _engine.NotSynchronisedReason);
+        }
+    }
+}

@@ -1,0 +1,47 @@
+using System.Net;
+using TimeMesh.Core.Sources;
+
+namespace TimeMesh.Node.Sync;
+
+/// <summary>The sync actor's protocol: the data of chronyc sources, sourcestats and tracking.</summary>
+public static class SyncProtocol
+{
+    public sealed record GetSources
+    {
+        public static readonly GetSources Instance = new();
+    }
+
+    public sealed record Sources(IReadOnlyList<SourceReport> Entries);
+
+    public sealed record GetSourceStats
+    {
+        public static readonly GetSourceStats Instance = new();
+    }
+
+    public sealed record SourceStats(IReadOnlyList<SourceStatsReport> Entries);
+
+    public sealed record GetTracking
+    {
+        public static readonly GetTracking Instance = new();
+    }
+
+    public sealed record Tracking(TrackingReport Report);
+
+    internal sealed record Poll
+    {
+        public static readonly Poll Instance = new();
+    }
+
+    internal sealed record RequestSent(int SourceId, long SentRawNs);
+
+    internal sealed record ReplyReceived(int SourceId, byte[] Reply, long ReceivedRawNs);
+
+    internal sealed record Resolved(string Name, int PoolIndex, IReadOnlyList<IPAddress> Addresses, string? Error);
+
+    internal sealed record RefreshPools
+    {
+        public static readonly RefreshPools Instance = new();
+    }
+
+    internal sealed record EndSlew(int Generation);
+}

@@ -1,0 +1,158 @@
+using System.Net;
+using Akka.Actor;
+using Akka.TestKit.Xunit2;
+using TimeMesh.Core.Protocol;
+using TimeMesh.Core.Sources;
+using TimeMesh.Node.Clock;
+using TimeMesh.Node.Config;
+using TimeMesh.Node.Ntp;
+using TimeMesh.Node.Sync;
+using TimeMesh.Node.Tests.Support;
+
+namespace TimeMesh.Node.Tests;
+
+/// <summary>A TimeMesh node synchronising to real chronyd servers on loopback, and chronyd following it.</summary>
+[Collection(ProcessTests.Name)]
+public class UpstreamSyncTests : TestKit
+{
+    private static Akka.Configuration.Config NodeConfig(string body) =>
+        Akka.Configuration.ConfigurationFactory.ParseString($"timemesh {{\n{body}\n data-dir = \"{Path.Combine(Path.GetTempPath(), "tm-sync-" + Guid.NewGuid().ToString("N")[..8])}\"\n}}");
+
+    private static async Task<TrackingReport> Tracking(IActorRef sync) =>
+        (await sync.Ask<SyncProtocol.Tracking>(SyncProtocol.GetTracking.Instance, TimeSpan.FromSeconds(5))).Report;
+
+    [Fact]
+    public async Task SyncsToChronydAtStratumTwoAndChronydFollowsAtStratumThree()
+    {
+        int upstreamPort = Chrony.FreeUdpPort();
+        using var upstream = Chrony.StartServer("127.0.0.1", upstreamPort);
+        await using var node = TimeMeshNode.Start(NodeConfig($$"""
+              listen = ["127.0.0.1:0"]
+              allow = ["127.0.0.0/8"]
+              server = [ { address = "127.0.0.1", port = {{upstreamPort}}, iburst = on, minpoll = 0, maxpoll = 2 } ]
+            """));
+        Assert.NotNull(node.Sync);
+
+        // Synchronised at stratum 2, within 100 µs of chronyd (both read this machine's clock).
+        TrackingReport tracking = await Tracking(node.Sync!);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline && !(tracking.Synchronised && tracking.LastOffsetSeconds != 0 && Math.Abs(tracking.LastOffsetSeconds) < 100e-6 && Math.Abs(tracking.SystemTimeOffsetSeconds) < 100e-6))
+        {
+            await Task.Delay(500);
+            tracking = await Tracking(node.Sync!);
+        }
+        Assert.True(tracking.Synchronised, "not synchronised: " + tracking.NotSynchronisedReason);
+        Assert.Equal(2, tracking.Stratum);
+        Assert.Equal(0x7F000001u, tracking.ReferenceId);
+        Assert.True(Math.Abs(tracking.LastOffsetSeconds) < 100e-6, $"last offset {tracking.LastOffsetSeconds * 1e6:0.0} µs");
+        Assert.True(Math.Abs(tracking.SystemTimeOffsetSeconds) < 100e-6, $"system time offset {tracking.SystemTimeOffsetSeconds * 1e6:0.0} µs");
+
+        var sources = (await node.Sync!.Ask<SyncProtocol.Sources>(SyncProtocol.GetSources.Instance, TimeSpan.FromSeconds(5))).Entries;
+        var source = Assert.Single(sources);
+        Assert.Equal(SourceState.Selected, source.State);
+        Assert.Equal(1, source.Stratum);
+        Assert.NotEqual(0, source.Reach);
+
+        // What the node serves follows: stratum 2, reference id 127.0.0.1.
+        var reply = NtpPacket.Parse(NtpProbe.Ask(node.Endpoints[0], NtpProbe.ClientRequest(77), TimeSpan.FromSeconds(5))!).Header;
+        Assert.Equal(2, reply.Stratum);
+        Assert.Equal(0x7F000001u, reply.ReferenceId);
+        Assert.Equal(LeapIndicator.NoWarning, reply.Leap);
+
+        // A chronyd client of the node ends up at stratum 3.
+        using var client = Chrony.StartClient($"server 127.0.0.1 port {node.Endpoints[0].Port} iburst minpoll 0 maxpoll 2");
+        string clientTracking = "";
+        deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            clientTracking = client.Chronyc("-n", "tracking");
+            if (clientTracking.Contains("Stratum         : 3")) break;
+            await Task.Delay(500);
+        }
+        Assert.Contains("Stratum         : 3", clientTracking);
+    }
+
+    [Fact]
+    public async Task LosingTheOnlyServerFallsBackToLocalStratumWithinMaxunreachPolls()
+    {
+        int upstreamPort = Chrony.FreeUdpPort();
+        var upstream = Chrony.StartServer("127.0.0.1", upstreamPort);
+        await using var node = TimeMeshNode.Start(NodeConfig($$"""
+              listen = ["127.0.0.1:0"]
+              allow = ["127.0.0.0/8"]
+              local { stratum = 10 }
+              server = [ { address = "127.0.0.1", port = {{upstreamPort}}, iburst = on, minpoll = 0, maxpoll = 1, maxunreach = 3 } ]
+            """));
+        await AwaitSynchronised(node.Sync!, TimeSpan.FromSeconds(60));
+        upstream.Kill();
+        upstream.Dispose();
+
+        // Polls are 1-2 s apart: within a few seconds the source is unreachable and the node serves its
+        // local clock at stratum 10 again (never the dead server's stratum 2).
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        NtpHeader reply = default;
+        while (DateTime.UtcNow < deadline)
+        {
+            reply = NtpPacket.Parse(NtpProbe.Ask(node.Endpoints[0], NtpProbe.ClientRequest(5), TimeSpan.FromSeconds(2))!).Header;
+            if (reply.Stratum == 10) break;
+            await Task.Delay(250);
+        }
+        Assert.Equal(10, reply.Stratum);
+        Assert.Equal(ReferenceIds.Local, reply.ReferenceId);
+        var tracking = await Tracking(node.Sync!);
+        Assert.False(tracking.Synchronised);
+        Assert.NotNull(tracking.NotSynchronisedReason);
+    }
+
+    [Fact]
+    public async Task APoolIsResolvedIntoMaxsourcesServersAndADeadOneIsReplaced()
+    {
+        int port = Chrony.FreeUdpPort();
+        using var a = Chrony.StartServer("127.0.0.1", port);
+        var b = Chrony.StartServer("127.0.0.2", port);
+        using var c = Chrony.StartServer("127.0.0.3", port);
+        var settings = TimeMeshSettings.FromConfig(NodeConfig($$"""
+              listen = ["127.0.0.1:0"]
+              allow = ["127.0.0.0/8"]
+              pool = [ { address = "pool.test", port = {{port}}, maxsources = 2, iburst = on, minpoll = 0, maxpoll = 1, maxunreach = 2 } ]
+            """));
+        // The test's own resolver: the pool name stands for three loopback servers.
+        var resolved = 0;
+        Task<IPAddress[]> Resolve(string name)
+        {
+            Assert.Equal("pool.test", name);
+            Interlocked.Increment(ref resolved);
+            return Task.FromResult(new[] { IPAddress.Parse("127.0.0.1"), IPAddress.Parse("127.0.0.2"), IPAddress.Parse("127.0.0.3") });
+        }
+        var reference = CreateTestProbe();
+        var sync = Sys.ActorOf(SyncActor.Props(settings.Upstream, DisciplinedClock.System(), reference.Ref, -20, null, Resolve, TimeSpan.FromSeconds(2)));
+
+        await AwaitSynchronised(sync, TimeSpan.FromSeconds(60));
+        var names = (await sync.Ask<SyncProtocol.Sources>(SyncProtocol.GetSources.Instance, TimeSpan.FromSeconds(5))).Entries.Select(s => s.Name).ToList();
+        Assert.Equal(["127.0.0.1", "127.0.0.2"], names.Select(n => n.Split(':')[0]).OrderBy(n => n));
+
+        b.Kill();
+        b.Dispose();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        List<string> now = names;
+        while (DateTime.UtcNow < deadline)
+        {
+            now = (await sync.Ask<SyncProtocol.Sources>(SyncProtocol.GetSources.Instance, TimeSpan.FromSeconds(5))).Entries.Select(s => s.Name.Split(':')[0]).OrderBy(n => n).ToList();
+            if (now.SequenceEqual(["127.0.0.1", "127.0.0.3"])) break;
+            await Task.Delay(500);
+        }
+        Assert.Equal(["127.0.0.1", "127.0.0.3"], now);
+        Assert.True(resolved >= 2);
+    }
+
+    private static async Task AwaitSynchronised(IActorRef sync, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if ((await Tracking(sync)).Synchronised) return;
+            await Task.Delay(250);
+        }
+        Assert.Fail("not synchronised in time: " + (await Tracking(sync)).NotSynchronisedReason);
+    }
+}
