@@ -34,7 +34,14 @@ public static class Regression
             fit = Fit(x[start..], y[start..], variance[start..]);
             int m = n - start;
             if (m <= MinPoints) break;
-            for (int i = 0; i < m; i++) residuals[i] = y[start + i] - (fit.Intercept + fit.Slope * x[start + i]);
+            double largest = 0;
+            for (int i = 0; i < m; i++)
+            {
+                residuals[i] = y[start + i] - (fit.Intercept + fit.Slope * x[start + i]);
+                largest = Math.Max(largest, Math.Abs(residuals[i]));
+            }
+            // A line that fits to rounding error has no runs to judge: keep it whole.
+            if (largest <= 1e-12 * (1 + Math.Abs(fit.Intercept))) break;
             int runs = CountRuns(residuals[..m], out int positives, out int negatives);
             fit = fit with { Runs = runs };
             if (runs >= MinimumRuns(positives, negatives)) break;

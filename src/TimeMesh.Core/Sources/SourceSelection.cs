@@ -110,8 +110,10 @@ public static class SourceSelection
 
         var pool = survivors.Any(c => c.Prefer) ? survivors.Where(c => c.Prefer).ToList() : survivors;
         var best = pool.OrderBy(c => c.Stratum).ThenBy(c => c.RootDistanceSeconds).ThenBy(c => c.Id).First();
-        if (currentSelectedId is { } current && pool.FirstOrDefault(c => c.Id == current) is { Id: var id } incumbent && id == current)
+        int incumbentIndex = currentSelectedId is { } current ? pool.FindIndex(c => c.Id == current) : -1;
+        if (incumbentIndex >= 0)
         {
+            var incumbent = pool[incumbentIndex];
             bool clearlyBetter = best.Stratum < incumbent.Stratum
                 || (best.Stratum == incumbent.Stratum && best.RootDistanceSeconds + settings.ReselectDistanceSeconds < incumbent.RootDistanceSeconds);
             if (!clearlyBetter) best = incumbent;
