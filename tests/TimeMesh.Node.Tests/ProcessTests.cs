@@ -88,6 +88,19 @@ public class ExecutableTests
         Assert.Equal(524288, settings.ClientLogLimitBytes);
     }
 
+    [Fact]
+    public void EveryShippedHoconExampleIsValid()
+    {
+        var files = Directory.GetFiles(Path.Combine(RepoRoot(), "hocon"), "*.hocon");
+        Assert.NotEmpty(files);
+        foreach (var file in files)
+        {
+            var config = Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(file));
+            var settings = Config.TimeMeshSettings.FromConfig(config);
+            Assert.NotEmpty(settings.Listen);
+        }
+    }
+
     internal static string RepoRoot()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
