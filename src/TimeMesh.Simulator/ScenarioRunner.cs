@@ -115,7 +115,12 @@ public static class ScenarioRunner
             now = key.Item1;
             clock.AdvanceTo(now);
             while (stepIndex < steps.Count && (now - EpochNs) * 1e-9 >= steps[stepIndex].AtSeconds)
-                clock.Step(steps[stepIndex++].StepSeconds);
+            {
+                double step = steps[stepIndex++].StepSeconds;
+                clock.Step(step);
+                // The node notices a step of the OS clock against its monotonic clock and tells the engine.
+                engine.RawClockStepped((long)Math.Round(step * 1e9));
+            }
             double trueSeconds = (now - EpochNs) * 1e-9;
 
             switch (ev.Kind)

@@ -151,6 +151,15 @@ public static class Scenarios
             Bars = new PassBars { MaxSyncSeconds = 1_000, ServedLeap = LeapIndicator.InsertSecond },
             ChronyReference = "the majority's announcement is passed on",
         },
+        new Scenario
+        {
+            Id = "012",
+            Title = "the OS clock is stepped +0.5 s at 5000 s and −0.3 s at 8000 s by someone else",
+            ClockSteps = [(5_000, 0.5), (8_000, -0.3)],
+            Servers = [DefaultServer],
+            Bars = new PassBars { MaxSyncSeconds = 210, MaxOffsetSeconds = 1e-3, RmsOffsetSeconds = 300e-6 },
+            ChronyReference = "ours: the served time does not move (the step is seen against the monotonic clock)",
+        },
     ];
 
     public static Scenario Get(string id) => All.FirstOrDefault(s => s.Id == id) ?? throw new ArgumentException($"no scenario '{id}'; known: {string.Join(", ", All.Select(s => s.Id))}");

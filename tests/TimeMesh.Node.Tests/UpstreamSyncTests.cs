@@ -145,6 +145,29 @@ public class UpstreamSyncTests : TestKit
         Assert.True(resolved >= 2);
     }
 
+    [Fact]
+    public void AStepOfTheOsClockBySomeoneElseDoesNotMoveTheServedTime()
+    {
+        long monotonic = 5_000_000_000;
+        long osOffset = 1_795_490_000L * 1_000_000_000;
+        var clock = new DisciplinedClock(() => monotonic + osOffset);
+        // A loopback port nobody answers on: the test only needs the engine, not a server.
+        var settings = TimeMeshSettings.FromConfig(NodeConfig($$"""
+              listen = ["127.0.0.1:0"]
+              server = [ { address = "127.0.0.1", port = {{Chrony.FreeUdpPort()}} } ]
+            """));
+        var reference = CreateTestProbe();
+        var sync = Sys.ActorOf(SyncActor.Props(settings.Upstream, clock, reference.Ref, -20, null,
+            _ => Task.FromResult(Array.Empty<IPAddress>()), null, () => monotonic));
+        AwaitCondition(() => sync.Ask<SyncProtocol.Tracking>(SyncProtocol.GetTracking.Instance).Result is not null);
+        long servedBefore = clock.NowUnixNs();
+
+        osOffset += 500_000_000; // someone sets the OS clock half a second ahead
+        AwaitAssert(() => Assert.InRange(clock.NowUnixNs() - servedBefore, -1_000, 1_000), TimeSpan.FromSeconds(5));
+        osOffset -= 2_000_000_000; // and then two seconds back
+        AwaitAssert(() => Assert.InRange(clock.NowUnixNs() - servedBefore, -1_000, 1_000), TimeSpan.FromSeconds(5));
+    }
+
     private static async Task AwaitSynchronised(IActorRef sync, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;

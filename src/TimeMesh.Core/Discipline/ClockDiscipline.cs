@@ -64,6 +64,17 @@ public sealed class ClockDiscipline(DisciplineSettings settings, long startRawNs
     public double OffsetSeconds(long rawNowNs, double sourceOffsetSeconds) =>
         Correction.CorrectionNs(rawNowNs) * 1e-9 - sourceOffsetSeconds;
 
+    /// <summary>
+    /// The raw clock jumped by <paramref name="deltaNs"/> (someone stepped the OS clock): the correction
+    /// absorbs it, so the served time does not move.
+    /// </summary>
+    public void RawClockStepped(long deltaNs)
+    {
+        var c = Correction;
+        Correction = c with { BaseRawUnixNs = c.BaseRawUnixNs + deltaNs, OffsetNs = c.OffsetNs - deltaNs };
+        if (LastUpdateNs != 0) LastUpdateNs += deltaNs;
+    }
+
     /// <param name="rawNowNs">When, on the raw clock.</param>
     /// <param name="sourceOffsetSeconds">True − raw at that instant (from the selected/combined sources).</param>
     /// <param name="sourceFrequency">d(true − raw)/dt (s/s).</param>

@@ -173,6 +173,18 @@ public sealed class NtpSourcePoller
         return ReplyOutcome.Sample;
     }
 
+    /// <summary>
+    /// The raw clock was stepped: move the schedule with it, and forget the request in flight (its
+    /// send time is on the old scale, so its reply would make a false sample).
+    /// </summary>
+    public void RawClockStepped(long deltaNs)
+    {
+        NextPollNs += deltaNs;
+        if (LastReplyNs != 0) LastReplyNs += deltaNs;
+        if (LastSample is { } s) LastSample = s with { LocalTimeNs = s.LocalTimeNs + deltaNs, OffsetSeconds = s.OffsetSeconds - deltaNs * 1e-9 };
+        _pending = false;
+    }
+
     /// <summary>Adapts the poll interval to how well the statistics fit (chrony's polltarget idea).</summary>
     public void AdjustPoll(int samplesInFit, int pollTarget)
     {

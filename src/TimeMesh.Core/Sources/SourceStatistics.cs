@@ -62,12 +62,24 @@ public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMa
         return Estimate.Value;
     }
 
-    /// <summary>Shifts every sample's offset by <paramref name="seconds"/> (the raw clock was stepped).</summary>
+    /// <summary>Shifts every sample's offset by <paramref name="seconds"/>.</summary>
     public void ShiftOffsets(double seconds)
     {
         for (int i = 0; i < _samples.Count; i++)
             _samples[i] = _samples[i] with { OffsetSeconds = _samples[i].OffsetSeconds + seconds };
         if (_samples.Count > 0) Estimate = Estimate!.Value with { OffsetSeconds = Estimate.Value.OffsetSeconds + seconds };
+    }
+
+    /// <summary>
+    /// The raw clock was stepped by <paramref name="deltaNs"/>: every sample happened Δ later on it and
+    /// saw an offset Δ smaller, so the fit carries on across the step.
+    /// </summary>
+    public void RawClockStepped(long deltaNs)
+    {
+        double seconds = deltaNs * 1e-9;
+        for (int i = 0; i < _samples.Count; i++)
+            _samples[i] = _samples[i] with { LocalTimeNs = _samples[i].LocalTimeNs + deltaNs, OffsetSeconds = _samples[i].OffsetSeconds - seconds };
+        if (Estimate is { } e) Estimate = e with { TimeNs = e.TimeNs + deltaNs, OffsetSeconds = e.OffsetSeconds - seconds };
     }
 
     private SourceEstimate Compute(double priorFrequency, double priorSkew)

@@ -106,6 +106,26 @@ public sealed class SyncEngine
         return false;
     }
 
+    /// <summary>
+    /// The driver saw the raw clock jump by <paramref name="deltaNs"/> against a monotonic clock (the
+    /// OS clock was set by someone else). Everything measured on the raw clock moves with it and the
+    /// served time stays continuous.
+    /// </summary>
+    public void RawClockStepped(long deltaNs)
+    {
+        if (deltaNs == 0) return;
+        foreach (var s in _sources)
+        {
+            s.Stats.RawClockStepped(deltaNs);
+            s.Poller.RawClockStepped(deltaNs);
+        }
+        _discipline.RawClockStepped(deltaNs);
+        RawStepsSeen++;
+        Version++;
+    }
+
+    public int RawStepsSeen { get; private set; }
+
     public void RequestSent(int sourceId, long sentRawNs) => Find(sourceId).Poller.RequestSent(sentRawNs);
 
     public ReplyOutcome HandleReply(int sourceId, ReadOnlySpan<byte> reply, long receivedRawNs)

@@ -34,17 +34,26 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
     public static readonly TimeSpan PoolRefreshInterval = TimeSpan.FromMinutes(10);
 
     private readonly TimeSpan _poolRefreshInterval;
+    private readonly Func<long> _monotonicNs;
+    private long? _rawMinusMonotonic;
+
+    /// <summary>How often the raw clock is compared with the monotonic clock to catch outside steps.</summary>
+    public static readonly TimeSpan ClockWatchInterval = TimeSpan.FromMilliseconds(250);
+    /// <summary>A change of raw − monotonic larger than this is a step of the OS clock by someone else.</summary>
+    public const long StepDetectionNs = 1_000_000;
 
     /// <param name="resolve">Name resolution (DNS by default; tests give their own).</param>
     /// <param name="poolRefreshInterval">How often pools are checked for dead or false sources (10 min by default).</param>
     public static Props Props(UpstreamSettings settings, DisciplinedClock clock, IActorRef reference, sbyte precisionLog2,
-        IClockSteering? steering = null, Func<string, Task<IPAddress[]>>? resolve = null, TimeSpan? poolRefreshInterval = null) =>
-        Akka.Actor.Props.Create(() => new SyncActor(settings, clock, reference, precisionLog2, steering, resolve, poolRefreshInterval));
+        IClockSteering? steering = null, Func<string, Task<IPAddress[]>>? resolve = null, TimeSpan? poolRefreshInterval = null,
+        Func<long>? monotonicNs = null) =>
+        Akka.Actor.Props.Create(() => new SyncActor(settings, clock, reference, precisionLog2, steering, resolve, poolRefreshInterval, monotonicNs));
 
     public SyncActor(UpstreamSettings settings, DisciplinedClock clock, IActorRef reference, sbyte precisionLog2,
-        IClockSteering? steering, Func<string, Task<IPAddress[]>>? resolve, TimeSpan? poolRefreshInterval)
+        IClockSteering? steering, Func<string, Task<IPAddress[]>>? resolve, TimeSpan? poolRefreshInterval, Func<long>? monotonicNs)
     {
         _poolRefreshInterval = poolRefreshInterval ?? PoolRefreshInterval;
+        _monotonicNs = monotonicNs ?? (() => (long)(System.Diagnostics.Stopwatch.GetTimestamp() * (1e9 / System.Diagnostics.Stopwatch.Frequency)));
         _settings = settings;
         _clock = clock;
         _reference = reference;
@@ -61,6 +70,7 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
         Receive<SyncProtocol.GetSourceStats>(_ => Sender.Tell(new SyncProtocol.SourceStats(_engine.SourceStats(_clock.ReadRawUnixNs()))));
         Receive<SyncProtocol.GetTracking>(_ => Sender.Tell(new SyncProtocol.Tracking(_engine.Tracking(_clock.ReadRawUnixNs()))));
         Receive<SyncProtocol.EndSlew>(m => _steering?.EndSlew(m.Generation));
+        Receive<SyncProtocol.WatchClock>(_ => WatchClock());
     }
 
     protected override void PreStart()
@@ -69,6 +79,8 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
         foreach (var server in _settings.Servers) Resolve(server.Address, -1, self);
         for (int i = 0; i < _settings.Pools.Count; i++) Resolve(_settings.Pools[i].Address, i, self);
         if (_settings.Pools.Count > 0) Timers.StartPeriodicTimer("pools", SyncProtocol.RefreshPools.Instance, _poolRefreshInterval);
+        WatchClock();
+        Timers.StartPeriodicTimer("clock-watch", SyncProtocol.WatchClock.Instance, ClockWatchInterval);
     }
 
     private void Resolve(string name, int poolIndex, IActorRef self)
@@ -185,6 +197,24 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
         if (outcome is ReplyOutcome.KissRate) _log.Info("source {0} sent a RATE kiss-o'-death: polling less often", _endpoints.GetValueOrDefault(m.SourceId));
         Publish();
         SchedulePoll();
+    }
+
+    /// <summary>
+    /// Catches a step of the OS clock made by someone else (an operator, another daemon): raw − monotonic
+    /// only changes when the clock is set. The engine then moves everything measured on the raw clock and
+    /// the correction absorbs the step, so the served time does not jump.
+    /// </summary>
+    private void WatchClock()
+    {
+        long difference = _clock.ReadRawUnixNs() - _monotonicNs();
+        if (_rawMinusMonotonic is { } last && Math.Abs(difference - last) > StepDetectionNs)
+        {
+            long step = difference - last;
+            _log.Warning("the OS clock was stepped by {0:0.000000} s by something else; the served time is kept continuous", step * 1e-9);
+            _engine.RawClockStepped(step);
+            Publish();
+        }
+        _rawMinusMonotonic = difference;
     }
 
     /// <summary>Applies news from the engine: the clock's correction and what the node serves.</summary>

@@ -44,4 +44,9 @@ public static class SyncProtocol
     }
 
     internal sealed record EndSlew(int Generation);
+
+    internal sealed record WatchClock
+    {
+        public static readonly WatchClock Instance = new();
+    }
 }
