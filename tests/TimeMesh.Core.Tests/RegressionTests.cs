@@ -126,7 +126,7 @@ public class RegressionTests
         Assert.Equal(-2e-5, fit.Slope, 6);
     }
 
-    [Fact(Skip = "bug: CountRuns counts a zero residual as positive, so a perfect fit is one run of one sign and FitWithRunsTest drops all but 4 points (chrony's n_runs_from_residuals lets a zero residual break a run)")]
+    [Fact]
     public void RunsTestKeepsEveryPointOfANoiselessLine()
     {
         // Identical offsets (a constant path, a clock without drift): a perfect fit is no evidence
