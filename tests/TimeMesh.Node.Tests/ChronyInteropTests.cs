@@ -5,7 +5,7 @@ namespace TimeMesh.Node.Tests;
 
 /// <summary>Real clients: Debian's chronyd selects the TimeMesh node and measures it.</summary>
 [Collection(ProcessTests.Name)]
-public class ChronyInteropTests
+public class ChronyInteropTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private const string Config = """
           listen = ["127.0.0.1:0", "[::1]:0"]
@@ -47,6 +47,7 @@ public class ChronyInteropTests
         using var node = TimeMeshProcess.Start(Config);
         var endpoint = node.WaitStarted(TimeSpan.FromSeconds(60))[0];
         double offset = Chrony.MeasureOffsetSeconds($"server {endpoint.Address} port {endpoint.Port} iburst");
+        output.WriteLine($"measured: chronyd -Q offset {offset * 1e6:0.0} µs");
         Assert.True(Math.Abs(offset) < 0.001, $"chronyd -Q measured {offset} s");
     }
 

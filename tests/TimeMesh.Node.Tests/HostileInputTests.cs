@@ -12,7 +12,7 @@ namespace TimeMesh.Node.Tests;
 /// the request it answers.
 /// </summary>
 [Collection(ProcessTests.Name)]
-public class HostileInputTests
+public class HostileInputTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private enum Kind : byte { Random, Truncated, Oversized, Control, Private, ValidClient }
 
@@ -88,6 +88,7 @@ public class HostileInputTests
         Thread.Sleep(500);
         Drain();
 
+        output.WriteLine($"measured: {counts.Sum()} datagrams (random {counts[0]}, truncated {counts[1]}, oversized {counts[2]}, mode 6 {counts[3]}, mode 7 {counts[4]}), {replies} replies, {repliesToControl} to mode 6/7, {oversizedReplies} larger than their request, RSS {node.ResidentBytes() / 1048576.0:0.0} MB");
         Assert.Equal(0, repliesToControl);
         Assert.Equal(0, oversizedReplies);
         Assert.Equal(0, untraceable);

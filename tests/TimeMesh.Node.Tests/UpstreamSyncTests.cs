@@ -15,6 +15,10 @@ namespace TimeMesh.Node.Tests;
 [Collection(ProcessTests.Name)]
 public class UpstreamSyncTests : TestKit
 {
+    private readonly Xunit.Abstractions.ITestOutputHelper _output;
+
+    public UpstreamSyncTests(Xunit.Abstractions.ITestOutputHelper output) : base(output: output) => _output = output;
+
     private static Akka.Configuration.Config NodeConfig(string body) =>
         Akka.Configuration.ConfigurationFactory.ParseString($"timemesh {{\n{body}\n data-dir = \"{Path.Combine(Path.GetTempPath(), "tm-sync-" + Guid.NewGuid().ToString("N")[..8])}\"\n}}");
 
@@ -42,6 +46,7 @@ public class UpstreamSyncTests : TestKit
             tracking = await Tracking(node.Sync!);
         }
         Assert.True(tracking.Synchronised, "not synchronised: " + tracking.NotSynchronisedReason);
+        _output.WriteLine($"measured: stratum {tracking.Stratum}, last offset {tracking.LastOffsetSeconds * 1e6:0.000} µs, system time offset {tracking.SystemTimeOffsetSeconds * 1e6:0.000} µs, RMS offset {tracking.RmsOffsetSeconds * 1e6:0.000} µs, frequency {tracking.FrequencyPpm:0.000} ppm");
         Assert.Equal(2, tracking.Stratum);
         Assert.Equal(0x7F000001u, tracking.ReferenceId);
         Assert.True(Math.Abs(tracking.LastOffsetSeconds) < 100e-6, $"last offset {tracking.LastOffsetSeconds * 1e6:0.0} µs");
