@@ -122,12 +122,18 @@ public class NtpServerActorTests : TestKit
                 socket.Receive(reply);
             }
         }
-        RoundTrips(2000); // warm up: JIT, first-use statics
+        // Warm up: JIT tiering and on-stack replacement of the loop happen in the first seconds.
+        RoundTrips(2000);
+        Thread.Sleep(500);
+        RoundTrips(2000);
         long before = Stats(server).LoopAllocatedBytes;
         RoundTrips(20_000);
         var after = Stats(server);
-        Assert.True(after.Answered >= 22_000);
-        Assert.Equal(0, after.LoopAllocatedBytes - before);
+        Assert.True(after.Answered >= 24_000);
+        // Not one byte per packet: 20 000 packets allocate (far) less than 1 KB in all. A one-off of a
+        // few bytes from the runtime (seen once: 32 bytes) is not a per-packet allocation.
+        long allocated = after.LoopAllocatedBytes - before;
+        Assert.True(allocated < 1024, $"the loop allocated {allocated} bytes over 20 000 packets");
     }
 
     [Fact]
