@@ -1,0 +1,135 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Tools.PublishSubscribe;
+using Akka.Event;
+using TimeMesh.Core.Mesh;
+
+namespace TimeMesh.Node.Mesh;
+
+public sealed record MeshSettings(
+    MeshRole Role,
+    TimeSpan StatusInterval,
+    ElectionSettings Election)
+{
+    /// <summary>A status older than this many intervals no longer counts (its node stopped talking).</summary>
+    public const int StaleAfterIntervals = 4;
+}
+
+/// <summary>
+/// One per node: shares this node's <see cref="TimeStatus"/> over DistributedPubSub every status interval,
+/// keeps everyone else's, forgets nodes the cluster marks unreachable or removed (or that fall silent), and
+/// runs the stratum election on what is left. Every node reaches the same leader from the same statuses.
+/// The NTP service never waits on this actor.
+/// </summary>
+public sealed class MeshActor : ReceiveActor, IWithTimers
+{
+    private readonly MeshSettings _settings;
+    private readonly Func<Task<TimeStatus>> _ownStatus;
+    private readonly Func<long> _nowNs;
+    private readonly Cluster _cluster = Cluster.Get(Context.System);
+    private readonly IActorRef _mediator = DistributedPubSub.Get(Context.System).Mediator;
+    private readonly LeaderElection _election;
+    private readonly Dictionary<string, (TimeStatus Status, long ReceivedNs)> _statuses = new();
+    private readonly HashSet<string> _unreachable = new();
+    private readonly HashSet<string> _members = new();
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private string? _leader;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>This node's name in the mesh: its cluster address.</summary>
+    private string SelfNode => _cluster.SelfAddress.ToString();
+
+    /// <param name="ownStatus">This node's status now (from its reference and sync actors).</param>
+    /// <param name="nowNs">A monotonic clock for status ages and the election's hysteresis.</param>
+    public static Props Props(MeshSettings settings, Func<Task<TimeStatus>> ownStatus, Func<long>? nowNs = null) =>
+        Akka.Actor.Props.Create(() => new MeshActor(settings, ownStatus, nowNs));
+
+    public MeshActor(MeshSettings settings, Func<Task<TimeStatus>> ownStatus, Func<long>? nowNs)
+    {
+        _settings = settings;
+        _ownStatus = ownStatus;
+        _nowNs = nowNs ?? (() => (long)(System.Diagnostics.Stopwatch.GetTimestamp() * (1e9 / System.Diagnostics.Stopwatch.Frequency)));
+        _election = new LeaderElection(settings.Election);
+
+        Receive<MeshProtocol.Tick>(_ => _ownStatus().ContinueWith(t => t.IsCompletedSuccessfully ? (object)new MeshProtocol.OwnStatus(t.Result) : new Status.Failure(t.Exception!)).PipeTo(Self));
+        Receive<MeshProtocol.OwnStatus>(m =>
+        {
+            var status = m.Status with { Node = SelfNode, Role = _settings.Role };
+            _mediator.Tell(new Publish(MeshProtocol.StatusTopic, status));
+            Record(status);
+        });
+        Receive<TimeStatus>(Record);
+        Receive<SubscribeAck>(_ => { });
+        Receive<Status.Failure>(f => _log.Warning("own status unavailable: {0}", f.Cause.Message));
+        Receive<ClusterEvent.MemberUp>(m => _members.Add(m.Member.Address.ToString()));
+        Receive<ClusterEvent.MemberJoined>(m => _members.Add(m.Member.Address.ToString()));
+        Receive<ClusterEvent.UnreachableMember>(m =>
+        {
+            _unreachable.Add(m.Member.Address.ToString());
+            Elect();
+        });
+        Receive<ClusterEvent.ReachableMember>(m =>
+        {
+            _unreachable.Remove(m.Member.Address.ToString());
+            Elect();
+        });
+        Receive<ClusterEvent.MemberRemoved>(m => Forget(m.Member.Address.ToString()));
+        Receive<ClusterEvent.MemberDowned>(m => Forget(m.Member.Address.ToString()));
+        Receive<ClusterEvent.IMemberEvent>(_ => { });
+        Receive<MeshProtocol.GetMesh>(_ => Sender.Tell(View()));
+    }
+
+    protected override void PreStart()
+    {
+        _cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+            typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
+        _mediator.Tell(new Subscribe(MeshProtocol.StatusTopic, Self));
+        Timers.StartPeriodicTimer("status", MeshProtocol.Tick.Instance, TimeSpan.Zero, _settings.StatusInterval);
+    }
+
+    protected override void PostStop() => _cluster.Unsubscribe(Self);
+
+    private void Record(TimeStatus status)
+    {
+        _statuses[status.Node] = (status, _nowNs());
+        Elect();
+    }
+
+    private void Forget(string node)
+    {
+        _statuses.Remove(node);
+        _unreachable.Remove(node);
+        _members.Remove(node);
+        Elect();
+    }
+
+    private IEnumerable<TimeStatus> Current()
+    {
+        long now = _nowNs();
+        long staleNs = (long)(_settings.StatusInterval.TotalMilliseconds * 1e6 * MeshSettings.StaleAfterIntervals);
+        return _statuses.Values
+            .Where(v => !_unreachable.Contains(v.Status.Node) && now - v.ReceivedNs <= staleNs)
+            .Select(v => v.Status);
+    }
+
+    private void Elect()
+    {
+        string? leader = _election.Elect(Current(), _nowNs());
+        if (leader == _leader) return;
+        _log.Info("mesh leader: {0} -> {1}", _leader ?? "none", leader ?? "none");
+        _leader = leader;
+        Context.System.EventStream.Publish(new MeshProtocol.LeaderChanged(leader, leader is null ? null : _statuses[leader].Status));
+    }
+
+    private MeshProtocol.MeshView View()
+    {
+        long now = _nowNs();
+        var nodes = _statuses.Keys.Union(_members).Union(_unreachable).Distinct().OrderBy(n => n).Select(n =>
+        {
+            var has = _statuses.TryGetValue(n, out var v);
+            return new MeshProtocol.MeshNode(n, !_unreachable.Contains(n), has ? v.Status : null, has ? (now - v.ReceivedNs) * 1e-9 : null);
+        }).ToList();
+        return new MeshProtocol.MeshView(SelfNode, _leader, nodes);
+    }
+}

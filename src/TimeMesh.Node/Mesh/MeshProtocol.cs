@@ -1,0 +1,30 @@
+using TimeMesh.Core.Mesh;
+
+namespace TimeMesh.Node.Mesh;
+
+/// <summary>The mesh actor's protocol.</summary>
+public static class MeshProtocol
+{
+    /// <summary>The DistributedPubSub topic every node's status goes to.</summary>
+    public const string StatusTopic = "timemesh-status";
+
+    public sealed record GetMesh
+    {
+        public static readonly GetMesh Instance = new();
+    }
+
+    /// <summary>The mesh as this node sees it (chronyc has no such view; `timemesh mesh` will show it).</summary>
+    public sealed record MeshView(string Self, string? Leader, IReadOnlyList<MeshNode> Nodes);
+
+    public sealed record MeshNode(string Node, bool Reachable, TimeStatus? Status, double? StatusAgeSeconds);
+
+    /// <summary>Published on the local event stream whenever this node's view of the leader changes.</summary>
+    public sealed record LeaderChanged(string? Leader, TimeStatus? LeaderStatus);
+
+    internal sealed record Tick
+    {
+        public static readonly Tick Instance = new();
+    }
+
+    internal sealed record OwnStatus(TimeStatus Status);
+}
