@@ -1,0 +1,261 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using Akka.Configuration;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+using TimeMesh.Node.Config;
+
+namespace TimeMesh.Node.Persistence;
+
+/// <summary>Where the drift state is kept.</summary>
+public enum PersistenceProvider
+{
+    /// <summary>Embedded SQLite in a file (WAL mode); the default, in <c>timemesh.data-dir</c>.</summary>
+    Sqlite,
+    /// <summary>A PostgreSQL server reached through a connection string.</summary>
+    PostgreSql,
+}
+
+/// <summary>
+/// <c>timemesh.persistence { provider, connection-string, write-interval, snapshot-every, backoff-min, backoff-max }</c>:
+/// where and how often the drift state is written, and the Akka.Persistence.Sql configuration that follows
+/// from it (<see cref="ToAkkaHocon"/>, to be put in front of the node's config).
+/// </summary>
+public sealed partial record PersistenceSettings
+{
+    /// <summary>The journal plugin the rendered HOCON configures (and makes the default).</summary>
+    public const string JournalPluginId = "akka.persistence.journal.sql";
+    /// <summary>The snapshot store plugin the rendered HOCON configures (and makes the default).</summary>
+    public const string SnapshotPluginId = "akka.persistence.snapshot-store.sql";
+    /// <summary>The file name of the SQLite database inside the data directory.</summary>
+    public const string SqliteFileName = "timemesh.db";
+
+    public required PersistenceProvider Provider { get; init; }
+    /// <summary>An ADO.NET connection string: Microsoft.Data.Sqlite's or Npgsql's.</summary>
+    public required string ConnectionString { get; init; }
+    /// <summary>At most one write per this interval; records in between are folded into one (latest wins).</summary>
+    public TimeSpan WriteInterval { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>A snapshot after every this many writes; older events and snapshots are then deleted.</summary>
+    public int SnapshotEvery { get; init; } = 10;
+    /// <summary>First delay before the persistent actor is started again after a database failure.</summary>
+    public TimeSpan BackoffMin { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>Longest delay between restarts of the persistent actor while the database stays unavailable.</summary>
+    public TimeSpan BackoffMax { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>linq2db's provider name for Akka.Persistence.Sql.</summary>
+    public string ProviderName => Provider switch
+    {
+        PersistenceProvider.Sqlite => "SQLite.MS",
+        PersistenceProvider.PostgreSql => "PostgreSQL.15",
+        _ => throw new InvalidOperationException($"unknown provider {Provider}"),
+    };
+
+    /// <summary>The persistence id of a node's drift state.</summary>
+    public static string PersistenceIdFor(string nodeName) => "timemesh-drift-" + nodeName;
+
+    /// <summary>The default SQLite connection string: <c>Data Source=&lt;data-dir&gt;/timemesh.db</c>.</summary>
+    public static string DefaultSqliteConnectionString(string dataDir) =>
+        new SqliteConnectionStringBuilder { DataSource = Path.Combine(dataDir, SqliteFileName) }.ToString();
+
+    /// <summary>SQLite in the given data directory with the defaults of reference.conf.</summary>
+    public static PersistenceSettings SqliteIn(string dataDir) =>
+        new() { Provider = PersistenceProvider.Sqlite, ConnectionString = DefaultSqliteConnectionString(dataDir) };
+
+    private const string Prefix = "timemesh.persistence.";
+
+    /// <summary>
+    /// Reads <c>timemesh.persistence.*</c> (and <c>timemesh.data-dir</c> for the default SQLite file) with
+    /// the embedded reference config as fallback. A bad value is a <see cref="TimeMeshConfigException"/>
+    /// naming the key, the value (passwords masked) and what is allowed.
+    /// </summary>
+    public static PersistenceSettings FromConfig(Akka.Configuration.Config config)
+    {
+        var r = new ConfigReader(TimeMeshSettings.WithReference(config));
+        const string providers = "allowed: sqlite or postgresql";
+        string providerRaw = r.String(Prefix + "provider", providers);
+        var provider = providerRaw.Trim().ToLowerInvariant() switch
+        {
+            "sqlite" => PersistenceProvider.Sqlite,
+            "postgresql" => PersistenceProvider.PostgreSql,
+            _ => throw new TimeMeshConfigException(Prefix + "provider", providerRaw, providers),
+        };
+
+        string? connection = r.RawString(Prefix + "connection-string");
+        if (r.IsObject(Prefix + "connection-string"))
+            throw new TimeMeshConfigException(Prefix + "connection-string", "{...}", "allowed: a connection string");
+        if (string.IsNullOrWhiteSpace(connection))
+        {
+            if (provider == PersistenceProvider.PostgreSql)
+                throw new TimeMeshConfigException(Prefix + "connection-string", connection,
+                    "required with provider = postgresql: \"Host=...;Port=5432;Database=timemesh;Username=...;Password=...\"");
+            connection = DefaultSqliteConnectionString(r.String("timemesh.data-dir", "allowed: a directory path"));
+        }
+        else
+        {
+            connection = ValidateConnectionString(provider, connection);
+        }
+
+        var writeInterval = r.Has(Prefix + "write-interval")
+            ? r.Duration(Prefix + "write-interval", TimeSpan.Zero, TimeSpan.FromDays(1))
+            : TimeSpan.FromSeconds(60);
+        int snapshotEvery = (int)r.Integer(Prefix + "snapshot-every", 1, 1_000_000, 10);
+        var backoffMin = r.Has(Prefix + "backoff-min")
+            ? r.Duration(Prefix + "backoff-min", TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(10))
+            : TimeSpan.FromSeconds(1);
+        var backoffMax = r.Has(Prefix + "backoff-max")
+            ? r.Duration(Prefix + "backoff-max", TimeSpan.FromMilliseconds(10), TimeSpan.FromHours(1))
+            : TimeSpan.FromSeconds(60);
+        if (backoffMax < backoffMin)
+            throw new TimeMeshConfigException(Prefix + "backoff-max", r.RawString(Prefix + "backoff-max"),
+                $"allowed: a duration no shorter than backoff-min ({r.RawString(Prefix + "backoff-min") ?? "1s"})");
+
+        return new PersistenceSettings
+        {
+            Provider = provider,
+            ConnectionString = connection,
+            WriteInterval = writeInterval,
+            SnapshotEvery = snapshotEvery,
+            BackoffMin = backoffMin,
+            BackoffMax = backoffMax,
+        };
+    }
+
+    private static string ValidateConnectionString(PersistenceProvider provider, string connection)
+    {
+        const string key = Prefix + "connection-string";
+        try
+        {
+            if (provider == PersistenceProvider.Sqlite)
+            {
+                var b = new SqliteConnectionStringBuilder(connection);
+                if (string.IsNullOrWhiteSpace(b.DataSource))
+                    throw new TimeMeshConfigException(key, Mask(connection), "allowed: a SQLite connection string with a file: \"Data Source=data/timemesh.db\"");
+            }
+            else
+            {
+                var b = new NpgsqlConnectionStringBuilder(connection);
+                if (string.IsNullOrWhiteSpace(b.Host))
+                    throw new TimeMeshConfigException(key, Mask(connection), "allowed: a PostgreSQL connection string with a host: \"Host=...;Port=5432;Database=timemesh;Username=...;Password=...\"");
+            }
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or InvalidOperationException or KeyNotFoundException)
+        {
+            throw new TimeMeshConfigException(key, Mask(connection),
+                $"allowed: a {(provider == PersistenceProvider.Sqlite ? "Microsoft.Data.Sqlite" : "Npgsql")} connection string ({e.Message})");
+        }
+        return connection;
+    }
+
+    [GeneratedRegex(@"(?i)(password|pwd)\s*=\s*(""[^""]*""|'[^']*'|[^;]*)")]
+    private static partial Regex PasswordPattern();
+
+    /// <summary>The connection string with any password replaced by ***, for messages and logs.</summary>
+    public static string Mask(string connection) => PasswordPattern().Replace(connection, "$1=***");
+
+    /// <summary>
+    /// The Akka HOCON for this provider: the serializer binding of <see cref="DriftState"/>, the
+    /// Akka.Persistence.Sql journal and snapshot store (with <c>auto-initialize = on</c>) as the default
+    /// plugins. Put it in front of the node's config:
+    /// <c>settings.ToAkkaConfig().WithFallback(nodeConfig)</c>.
+    /// </summary>
+    public string ToAkkaHocon()
+    {
+        string cs = Quote(ConnectionString), provider = Quote(ProviderName);
+        // The plugins' circuit breakers open after 10 failures for reset-timeout; keep that no longer than
+        // the longest back-off so that a database that came back is used at the next attempt.
+        string reset = Milliseconds(Min(BackoffMax, TimeSpan.FromSeconds(30)));
+        // A plugin that cannot create its tables at start logs an error with its stack and tries again
+        // after this delay; once per 10 s is enough to say the database is away.
+        string initRetry = Milliseconds(Min(BackoffMax, TimeSpan.FromSeconds(10)));
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $$"""
+            akka.actor {
+              serializers {
+                timemesh-drift = "{{typeof(DriftStateSerializer).FullName}}, {{typeof(DriftStateSerializer).Assembly.GetName().Name}}"
+              }
+              serialization-bindings {
+                "{{typeof(DriftState).FullName}}, {{typeof(DriftState).Assembly.GetName().Name}}" = timemesh-drift
+              }
+            }
+            akka.persistence {
+              journal {
+                plugin = "{{JournalPluginId}}"
+                sql {
+                  class = "Akka.Persistence.Sql.Journal.SqlWriteJournal, Akka.Persistence.Sql"
+                  connection-string = {{cs}}
+                  provider-name = {{provider}}
+                  auto-initialize = on
+                  initialization-retry-delay = {{initRetry}}
+                  circuit-breaker.reset-timeout = {{reset}}
+                }
+              }
+              snapshot-store {
+                plugin = "{{SnapshotPluginId}}"
+                sql {
+                  class = "Akka.Persistence.Sql.Snapshot.SqlSnapshotStore, Akka.Persistence.Sql"
+                  connection-string = {{cs}}
+                  provider-name = {{provider}}
+                  auto-initialize = on
+                  initialization-retry-delay = {{initRetry}}
+                  circuit-breaker.reset-timeout = {{reset}}
+                }
+              }
+            }
+
+            """);
+        return sb.ToString();
+    }
+
+    /// <summary><see cref="ToAkkaHocon"/> parsed.</summary>
+    public Akka.Configuration.Config ToAkkaConfig() => ConfigurationFactory.ParseString(ToAkkaHocon());
+
+    /// <summary>
+    /// Makes the database ready before the plugins first touch it. SQLite: creates the file's directory
+    /// and turns on WAL (<c>PRAGMA journal_mode=WAL</c>, kept in the file). PostgreSQL: nothing (the
+    /// database must exist; the plugins create their tables). Throws when the database cannot be opened.
+    /// </summary>
+    public void PrepareStorage()
+    {
+        if (Provider != PersistenceProvider.Sqlite) return;
+        var builder = new SqliteConnectionStringBuilder(ConnectionString);
+        string source = builder.DataSource;
+        bool inMemory = builder.Mode == SqliteOpenMode.Memory || source == ":memory:" || source.Length == 0;
+        if (inMemory) return;
+        string? dir = Path.GetDirectoryName(Path.GetFullPath(source));
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        using var connection = new SqliteConnection(ConnectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA journal_mode=WAL;";
+        string? mode = command.ExecuteScalar() as string;
+        if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+            throw new InvalidOperationException($"SQLite {source}: could not turn on WAL (journal_mode is {mode ?? "unknown"})");
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private static string Milliseconds(TimeSpan t) => Math.Max(1, (long)Math.Ceiling(t.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture) + "ms";
+
+    /// <summary>A HOCON quoted string (JSON escapes).</summary>
+    internal static string Quote(string s)
+    {
+        var sb = new StringBuilder(s.Length + 2).Append('"');
+        foreach (char c in s)
+        {
+            switch (c)
+            {
+                case '"': sb.Append("\\\""); break;
+                case '\\': sb.Append("\\\\"); break;
+                case '\n': sb.Append("\\n"); break;
+                case '\r': sb.Append("\\r"); break;
+                case '\t': sb.Append("\\t"); break;
+                default:
+                    if (c < 0x20) sb.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+                    else sb.Append(c);
+                    break;
+            }
+        }
+        return sb.Append('"').ToString();
+    }
+}
