@@ -24,7 +24,8 @@ public static class DriftProtocol
 
     /// <summary>
     /// Writes what is pending now, whatever the write interval (e.g. at shutdown). The answer is
-    /// <see cref="Flushed"/> once everything recorded before it is in the database, or
+    /// <see cref="Flushed"/> once everything recorded before it is in the database (or was refused by the
+    /// journal as unwritable, see <see cref="PersistenceFailed"/>), or
     /// <see cref="Akka.Actor.Status.Failure"/> when the database is unavailable.
     /// </summary>
     public sealed record Flush
@@ -51,6 +52,10 @@ public static class DriftProtocol
     /// <summary><see cref="DriftStateActor"/> to its listener: a state is in the journal.</summary>
     public sealed record Persisted(DriftState State, long SequenceNr);
 
-    /// <summary><see cref="DriftStateActor"/> to its listener: a database operation failed (the actor stops after a failed write or recovery).</summary>
+    /// <summary>
+    /// <see cref="DriftStateActor"/> to its listener: a database operation failed. <paramref name="Operation"/> is
+    /// "write" or "recovery" (the actor then stops, to be started again with back-off), "rejected" (the journal
+    /// refused one event) or "snapshot" (events are kept); the actor goes on after the last two.
+    /// </summary>
     public sealed record PersistenceFailed(string Operation, Exception Cause);
 }

@@ -138,8 +138,9 @@ public sealed class DriftStateActor : ReceivePersistentActor, IWithTimers
 
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
+        // The journal refused this one event (e.g. it could not be serialized); the actor goes on.
         _log.Error(cause, "drift state write rejected (sequence {0}): {1}", sequenceNr, cause.Message);
-        Fail("write", cause);
+        Fail("rejected", cause);
         base.OnPersistRejected(cause, @event, sequenceNr);
     }
 

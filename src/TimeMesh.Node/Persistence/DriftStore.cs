@@ -79,7 +79,9 @@ public sealed class DriftStore : ReceiveActor, IWithTimers
         Receive<PersistenceFailed>(f =>
         {
             _lastError = f.Operation + ": " + f.Cause.Message;
-            if (f.Operation == "snapshot") return; // the actor goes on; events are kept
+            // After these the persistent actor goes on: a snapshot that failed keeps the events; a rejected
+            // write loses that one state, the next record is written as usual.
+            if (f.Operation is "snapshot" or "rejected") return;
             _available = false;
             _failures++;
             if (f.Operation == "recovery") SendNotice(null, _lastError);

@@ -155,6 +155,35 @@ public class SqliteDriftStoreTests(ITestOutputHelper output)
         Assert.Equal("wal", Scalar(settings, "PRAGMA journal_mode;"));
     }
 
+    [Fact]
+    public async Task A_rejected_write_does_not_stop_the_store()
+    {
+        using var dir = new TempDir();
+        var settings = PersistenceSettings.SqliteIn(dir.Path) with { WriteInterval = TimeSpan.Zero };
+        var system = PersistenceSystems.Start(settings);
+        try
+        {
+            var inbox = Inbox.Create(system);
+            var store = system.ActorOf(DriftStore.Props(settings, "rejected", inbox.Ref), "drift");
+            await inbox.Next<Recovered>(TimeSpan.FromSeconds(20));
+            // Stratum 17 cannot be serialized: the journal rejects that event, the actor goes on.
+            store.Tell(new Record(ProbeStates.For(1) with { Stratum = 17 }));
+            // Nothing is pending after it: Flush answers with the last state written (none).
+            Assert.Null((await store.Ask<Flushed>(Flush.Instance, TimeSpan.FromSeconds(5))).State);
+            var status = await store.Ask<DriftStatus>(GetStatus.Instance, TimeSpan.FromSeconds(1));
+            Assert.True(status.Available);
+            Assert.Null(status.Persisted);
+            Assert.StartsWith("rejected: ", status.LastError);
+            store.Tell(new Record(ProbeStates.For(2)));
+            Assert.Equal(ProbeStates.For(2), (await store.Ask<Flushed>(Flush.Instance, TimeSpan.FromSeconds(5))).State);
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+        Assert.Equal(ProbeStates.For(2), await PersistenceSystems.RecoverFresh(settings, "rejected"));
+    }
+
     private static object? Scalar(PersistenceSettings settings, string sql)
     {
         using var connection = new SqliteConnection(settings.ConnectionString);
