@@ -42,6 +42,11 @@ public sealed class TimeMeshNode : IAsyncDisposable
     {
         var full = TimeMeshSettings.WithReference(config);
         var settings = TimeMeshSettings.FromConfig(full);
+        if (settings.Mesh is not null)
+        {
+            // In a mesh the actor system is a cluster node; NTP serving never waits on it.
+            full = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = cluster").WithFallback(full);
+        }
         IClockSteering? steering = null;
         if (clock is null && settings.Upstream.Clock == ClockMode.System)
         {
@@ -66,16 +71,58 @@ public sealed class TimeMeshNode : IAsyncDisposable
         sbyte precision = RealtimeClock.MeasurePrecisionLog2(clock.ReadRawUnixNs);
         var server = system.ActorOf(NtpServerActor.Props(settings, sockets, clock, precision), "ntp-server");
         var reference = system.ActorOf(ReferenceActor.Props(settings, server), "reference");
-        var sync = settings.Upstream.HasSources
-            ? system.ActorOf(SyncActor.Props(settings.Upstream, clock, reference, precision, steering), "sync")
+        var sync = settings.Upstream.HasSources || settings.Mesh is not null
+            ? system.ActorOf(SyncActor.Props(settings.Upstream, clock, reference, precision, steering,
+                meshMaster: settings.Mesh?.Role == Core.Mesh.MeshRole.Master), "sync")
             : null;
         var endpoints = sockets.Select(s => s.LocalEndPoint).Distinct().ToArray();
+        IActorRef? mesh = null;
+        if (settings.Mesh is { } meshSettings)
+        {
+            string advertised = AdvertisedNtpEndpoint(endpoints, full);
+            mesh = system.ActorOf(TimeMesh.Node.Mesh.MeshActor.Props(meshSettings, () => OwnStatus(reference, sync!, advertised, clock), follower: sync), "mesh");
+            system.Log.Info("mesh: role {0}, NTP advertised as {1}, seeds [{2}]", meshSettings.Role.ToString().ToLowerInvariant(), advertised,
+                string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", [])));
+        }
         system.Log.Info("TimeMesh node started: NTP on {0}, data in {1}, allow [{2}], deny [{3}], upstream [{4}], clock {5}",
             string.Join(", ", endpoints), Path.GetFullPath(settings.DataDir),
             string.Join(", ", settings.Access.Allowed), string.Join(", ", settings.Access.Denied),
             string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address))),
             settings.Upstream.Clock.ToString().ToLowerInvariant());
-        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock);
+        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { Mesh = mesh };
+    }
+
+    /// <summary>The mesh actor (null when the node runs alone).</summary>
+    public IActorRef? Mesh { get; private init; }
+
+    /// <summary>The NTP endpoint other nodes should poll: the first listen address, or the cluster hostname for a wildcard.</summary>
+    private static string AdvertisedNtpEndpoint(IReadOnlyList<IPEndPoint> endpoints, Akka.Configuration.Config config)
+    {
+        var first = endpoints[0];
+        if (!first.Address.Equals(IPAddress.Any) && !first.Address.Equals(IPAddress.IPv6Any)) return first.ToString();
+        string host = config.GetString("akka.remote.dot-netty.tcp.hostname", "127.0.0.1");
+        return IPAddress.TryParse(host, out var address) ? new IPEndPoint(address, first.Port).ToString() : $"127.0.0.1:{first.Port}";
+    }
+
+    private static async Task<Core.Mesh.TimeStatus> OwnStatus(IActorRef reference, IActorRef sync, string endpoint, DisciplinedClock clock)
+    {
+        var timeout = TimeSpan.FromSeconds(2);
+        var state = await reference.Ask<Core.Server.ReferenceState>(ReferenceActor.GetReference.Instance, timeout);
+        var syncState = await sync.Ask<SyncProtocol.SyncState>(SyncProtocol.GetSyncState.Instance, timeout);
+        long now = clock.NowUnixNs();
+        return new Core.Mesh.TimeStatus
+        {
+            Node = "",
+            Role = Core.Mesh.MeshRole.Member,
+            NtpEndpoint = endpoint,
+            Stratum = state.Stratum,
+            RootDistanceSeconds = state.RootDelaySeconds / 2 + state.RootDispersionAt(now),
+            UpstreamSynchronised = syncState.Synchronised && !syncState.ViaMesh,
+            Serving = state.Kind != Core.Server.ReferenceKind.Unsynchronised,
+            ReferenceId = state.ReferenceId,
+            SynchronisedSinceUnixNs = syncState.SynchronisedSinceUnixNs,
+            SentUnixNs = now,
+        };
     }
 
     /// <summary>Runs coordinated shutdown and waits for the actor system to terminate.</summary>

@@ -2,62 +2,65 @@ namespace TimeMesh.Core.Mesh;
 
 public sealed record ElectionSettings
 {
-    /// <summary>A challenger must be better for this long before it takes over from a healthy leader.</summary>
+    /// <summary>A challenger must be clearly better for this long before it claims leadership from a healthy leader.</summary>
     public double HysteresisSeconds { get; init; } = 10;
-    /// <summary>At equal stratum, a challenger must be closer to true time by this much to count as better.</summary>
+    /// <summary>At equal stratum, a challenger must be closer to true time by this much to count as clearly better.</summary>
     public double DistanceMarginSeconds { get; init; } = 1e-3;
 }
 
 /// <summary>
-/// The stratum election, sans I/O: every node runs it on the same statuses and reaches the same leader.
-/// The leader is the reachable master that is synchronised upstream with the best (stratum, root distance),
-/// ties to the smallest reference id then node name; if no master is synchronised, the serving master with
-/// the best (stratum, reference id) leads, like chrony's orphan mode, so that the mesh keeps one time.
-/// A healthy leader keeps its place until a challenger has been clearly better for the hysteresis time:
-/// leadership does not flap with jitter.
+/// The stratum election, sans I/O. Masters claim leadership in their statuses; every node picks, from
+/// the same statuses, the best-ranked claimant (or the best-ranked master when none claims), so all
+/// reach the same leader. Rank: synchronised upstream before holdover, then stratum, then root
+/// distance, then the smallest reference id (chrony's orphan rule), then the node name.
+/// A master claims when it is the leader, when nobody claims and it ranks first, or when it has been
+/// clearly better than the leader for the hysteresis time (at once when it is synchronised upstream and
+/// the leader is not). A claimant that is outranked by another claimant stops claiming. So leadership
+/// does not flap with jitter, and two nodes that started with different views converge.
 /// </summary>
 public sealed class LeaderElection(ElectionSettings settings)
 {
-    private string? _challenger;
-    private long _challengerSinceNs;
+    private long _betterSinceNs = -1;
 
     public string? Leader { get; private set; }
 
-    /// <summary>Elects from the statuses of the reachable nodes (the node's own included) at <paramref name="nowNs"/>.</summary>
-    /// <returns>The leader's node name, or null when no master can lead.</returns>
-    public string? Elect(IEnumerable<TimeStatus> reachable, long nowNs)
+    /// <summary>Whether this node's next status should claim leadership.</summary>
+    public bool ShouldClaim { get; private set; }
+
+    /// <param name="reachable">The statuses of the reachable nodes, this node's own included.</param>
+    /// <param name="self">This node's name (null for an observer).</param>
+    public string? Elect(IEnumerable<TimeStatus> reachable, long nowNs, string? self = null)
     {
         var candidates = reachable.Where(s => s.Role == MeshRole.Master && s.Serving).ToList();
-        var best = candidates.OrderBy(Rank).FirstOrDefault();
-        var incumbent = Leader is null ? null : candidates.FirstOrDefault(s => s.Node == Leader);
+        var claimants = candidates.Where(s => s.ClaimsLeadership).ToList();
+        var leader = (claimants.Count > 0 ? claimants : candidates).OrderBy(Rank).FirstOrDefault();
+        Leader = leader?.Node;
 
-        if (best is null)
+        var me = self is null ? null : candidates.FirstOrDefault(s => s.Node == self);
+        if (me is null || leader is null)
         {
-            Leader = null;
-            _challenger = null;
-            return null;
-        }
-        if (incumbent is null || ClassOf(best) < ClassOf(incumbent))
-        {
-            // No leader, the leader is gone, or a synchronised master replaces one that lost upstream.
-            Leader = best.Node;
-            _challenger = null;
+            ShouldClaim = false;
+            _betterSinceNs = -1;
             return Leader;
         }
-        if (best.Node == incumbent.Node || !ClearlyBetter(best, incumbent))
+        if (leader.Node == me.Node)
         {
-            _challenger = null;
-            return Leader;
+            ShouldClaim = true;
+            _betterSinceNs = -1;
         }
-        if (_challenger != best.Node)
+        else if (ClassOf(me) < ClassOf(leader))
         {
-            _challenger = best.Node;
-            _challengerSinceNs = nowNs;
+            ShouldClaim = true;
         }
-        if ((nowNs - _challengerSinceNs) * 1e-9 >= settings.HysteresisSeconds)
+        else if (ClearlyBetter(me, leader))
         {
-            Leader = best.Node;
-            _challenger = null;
+            if (_betterSinceNs < 0) _betterSinceNs = nowNs;
+            ShouldClaim = (nowNs - _betterSinceNs) * 1e-9 >= settings.HysteresisSeconds;
+        }
+        else
+        {
+            ShouldClaim = false;
+            _betterSinceNs = -1;
         }
         return Leader;
     }

@@ -31,6 +31,8 @@ public sealed record TimeStatus
     public required uint ReferenceId { get; init; }
     /// <summary>Since when it has been synchronised upstream, Unix ns (0: not).</summary>
     public long SynchronisedSinceUnixNs { get; init; }
+    /// <summary>A master that claims to lead (see <see cref="LeaderElection"/>).</summary>
+    public bool ClaimsLeadership { get; init; }
     /// <summary>When the node sent this status, on its served clock, Unix ns.</summary>
     public long SentUnixNs { get; init; }
 }

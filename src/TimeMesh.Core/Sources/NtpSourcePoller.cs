@@ -54,7 +54,10 @@ public sealed class NtpSourcePoller
     }
 
     public int Id { get; }
-    public SourceSettings Settings { get; }
+    public SourceSettings Settings { get; private set; }
+
+    /// <summary>Marks the source preferred or not (the mesh prefers its leader).</summary>
+    public void SetPrefer(bool prefer) => Settings = Settings with { Prefer = prefer };
     public int PollLog2 { get; private set; }
     /// <summary>The last 8 polls, newest in bit 0: 1 = a valid reply came.</summary>
     public byte Reach { get; private set; }

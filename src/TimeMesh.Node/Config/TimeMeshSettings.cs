@@ -58,6 +58,8 @@ public sealed record TimeMeshSettings
     public required string DataDir { get; init; }
     public required NtpServerSettings NtpServer { get; init; }
     public required UpstreamSettings Upstream { get; init; }
+    /// <summary>The node's place in a mesh; null when it runs alone.</summary>
+    public Mesh.MeshSettings? Mesh { get; init; }
 
     private const string Prefix = "timemesh.";
 
@@ -118,7 +120,29 @@ public sealed record TimeMeshSettings
                 r.Switch(Prefix + "ntp-server.kernel-timestamps", true),
                 r.Duration(Prefix + "ntp-server.loop-restart-delay", TimeSpan.Zero, TimeSpan.FromMinutes(10))),
             Upstream = ParseUpstream(r),
+            Mesh = ParseMesh(r),
         };
+    }
+
+    private static Mesh.MeshSettings? ParseMesh(ConfigReader r)
+    {
+        const string key = Prefix + "role";
+        if (!r.Has(key)) return null;
+        string role = r.String(key, "allowed: master or member");
+        var meshRole = role.ToLowerInvariant() switch
+        {
+            "master" => Core.Mesh.MeshRole.Master,
+            "member" => Core.Mesh.MeshRole.Member,
+            _ => throw new TimeMeshConfigException(key, role, "allowed: master (syncs upstream, may lead) or member (follows the masters)"),
+        };
+        var election = new Core.Mesh.ElectionSettings();
+        return new Mesh.MeshSettings(
+            meshRole,
+            r.Duration(Prefix + "mesh.status-interval", TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(1)),
+            election with
+            {
+                HysteresisSeconds = r.Duration(Prefix + "mesh.hysteresis", TimeSpan.Zero, TimeSpan.FromHours(1)).TotalSeconds,
+            });
     }
 
     private static UpstreamSettings ParseUpstream(ConfigReader r)

@@ -42,11 +42,16 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
 
     /// <param name="ownStatus">This node's status now (from its reference and sync actors).</param>
     /// <param name="nowNs">A monotonic clock for status ages and the election's hysteresis.</param>
-    public static Props Props(MeshSettings settings, Func<Task<TimeStatus>> ownStatus, Func<long>? nowNs = null) =>
-        Akka.Actor.Props.Create(() => new MeshActor(settings, ownStatus, nowNs));
+    /// <param name="follower">Told which masters to take time from (a <see cref="Sync.SyncProtocol.FollowMesh"/>) whenever that changes.</param>
+    public static Props Props(MeshSettings settings, Func<Task<TimeStatus>> ownStatus, Func<long>? nowNs = null, IActorRef? follower = null) =>
+        Akka.Actor.Props.Create(() => new MeshActor(settings, ownStatus, nowNs, follower));
 
-    public MeshActor(MeshSettings settings, Func<Task<TimeStatus>> ownStatus, Func<long>? nowNs)
+    private readonly IActorRef? _follower;
+    private Sync.SyncProtocol.FollowMesh? _lastFollow;
+
+    public MeshActor(MeshSettings settings, Func<Task<TimeStatus>> ownStatus, Func<long>? nowNs, IActorRef? follower)
     {
+        _follower = follower;
         _settings = settings;
         _ownStatus = ownStatus;
         _nowNs = nowNs ?? (() => (long)(System.Diagnostics.Stopwatch.GetTimestamp() * (1e9 / System.Diagnostics.Stopwatch.Frequency)));
@@ -55,7 +60,7 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
         Receive<MeshProtocol.Tick>(_ => _ownStatus().ContinueWith(t => t.IsCompletedSuccessfully ? (object)new MeshProtocol.OwnStatus(t.Result) : new Status.Failure(t.Exception!)).PipeTo(Self));
         Receive<MeshProtocol.OwnStatus>(m =>
         {
-            var status = m.Status with { Node = SelfNode, Role = _settings.Role };
+            var status = m.Status with { Node = SelfNode, Role = _settings.Role, ClaimsLeadership = _election.ShouldClaim };
             _mediator.Tell(new Publish(MeshProtocol.StatusTopic, status));
             Record(status);
         });
@@ -114,12 +119,30 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
     }
 
     private void Elect()
-    {
-        string? leader = _election.Elect(Current(), _nowNs());
+        {
+        var current = Current().ToList();
+        string? leader = _election.Elect(current, _nowNs(), SelfNode);
+        TellFollower(current, leader);
         if (leader == _leader) return;
         _log.Info("mesh leader: {0} -> {1}", _leader ?? "none", leader ?? "none");
         _leader = leader;
         Context.System.EventStream.Publish(new MeshProtocol.LeaderChanged(leader, leader is null ? null : _statuses[leader].Status));
+    }
+
+    /// <summary>The masters other than this node, and the leader, as NTP endpoints for the sync actor.</summary>
+    private void TellFollower(List<TimeStatus> current, string? leader)
+    {
+        if (_follower is null) return;
+        var masters = current
+            .Where(s => s.Role == MeshRole.Master && s.Node != SelfNode && s.Serving && System.Net.IPEndPoint.TryParse(s.NtpEndpoint, out _))
+            .OrderBy(s => s.Node)
+            .Select(s => System.Net.IPEndPoint.Parse(s.NtpEndpoint))
+            .ToList();
+        System.Net.IPEndPoint? leaderEndpoint = leader is not null && leader != SelfNode && _statuses.TryGetValue(leader, out var l)
+            && System.Net.IPEndPoint.TryParse(l.Status.NtpEndpoint, out var e) ? e : null;
+        if (_lastFollow is { } last && last.Masters.SequenceEqual(masters) && Equals(last.Leader, leaderEndpoint)) return;
+        _lastFollow = new Sync.SyncProtocol.FollowMesh(masters, leaderEndpoint);
+        _follower.Tell(_lastFollow);
     }
 
     private MeshProtocol.MeshView View()

@@ -31,7 +31,7 @@ public sealed class TimeStatusSerializer(ExtendedActorSystem system) : Serialize
         span[1] = (byte)s.Role;
         span[2] = s.Stratum;
         BinaryPrimitives.WriteDoubleBigEndian(span[3..], s.RootDistanceSeconds);
-        span[11] = (byte)(s.UpstreamSynchronised ? 1 : 0);
+        span[11] = (byte)((s.UpstreamSynchronised ? 1 : 0) | (s.ClaimsLeadership ? 2 : 0));
         span[12] = (byte)(s.Serving ? 1 : 0);
         BinaryPrimitives.WriteUInt32BigEndian(span[13..], s.ReferenceId);
         BinaryPrimitives.WriteInt64BigEndian(span[17..], s.SynchronisedSinceUnixNs);
@@ -55,7 +55,8 @@ public sealed class TimeStatusSerializer(ExtendedActorSystem system) : Serialize
             Role = (MeshRole)span[1],
             Stratum = span[2],
             RootDistanceSeconds = BinaryPrimitives.ReadDoubleBigEndian(span[3..]),
-            UpstreamSynchronised = span[11] != 0,
+            UpstreamSynchronised = (span[11] & 1) != 0,
+            ClaimsLeadership = (span[11] & 2) != 0,
             Serving = span[12] != 0,
             ReferenceId = BinaryPrimitives.ReadUInt32BigEndian(span[13..]),
             SynchronisedSinceUnixNs = BinaryPrimitives.ReadInt64BigEndian(span[17..]),

@@ -46,12 +46,14 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
     /// <param name="poolRefreshInterval">How often pools are checked for dead or false sources (10 min by default).</param>
     public static Props Props(UpstreamSettings settings, DisciplinedClock clock, IActorRef reference, sbyte precisionLog2,
         IClockSteering? steering = null, Func<string, Task<IPAddress[]>>? resolve = null, TimeSpan? poolRefreshInterval = null,
-        Func<long>? monotonicNs = null) =>
-        Akka.Actor.Props.Create(() => new SyncActor(settings, clock, reference, precisionLog2, steering, resolve, poolRefreshInterval, monotonicNs));
+        Func<long>? monotonicNs = null, bool meshMaster = false) =>
+        Akka.Actor.Props.Create(() => new SyncActor(settings, clock, reference, precisionLog2, steering, resolve, poolRefreshInterval, monotonicNs, meshMaster));
 
     public SyncActor(UpstreamSettings settings, DisciplinedClock clock, IActorRef reference, sbyte precisionLog2,
-        IClockSteering? steering, Func<string, Task<IPAddress[]>>? resolve, TimeSpan? poolRefreshInterval, Func<long>? monotonicNs)
+        IClockSteering? steering, Func<string, Task<IPAddress[]>>? resolve, TimeSpan? poolRefreshInterval, Func<long>? monotonicNs,
+        bool meshMaster = false)
     {
+        IsMeshMaster = meshMaster;
         _poolRefreshInterval = poolRefreshInterval ?? PoolRefreshInterval;
         _monotonicNs = monotonicNs ?? (() => (long)(System.Diagnostics.Stopwatch.GetTimestamp() * (1e9 / System.Diagnostics.Stopwatch.Frequency)));
         _settings = settings;
@@ -71,6 +73,11 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
         Receive<SyncProtocol.GetTracking>(_ => Sender.Tell(new SyncProtocol.Tracking(_engine.Tracking(_clock.ReadRawUnixNs()))));
         Receive<SyncProtocol.EndSlew>(m => _steering?.EndSlew(m.Generation));
         Receive<SyncProtocol.WatchClock>(_ => WatchClock());
+        Receive<SyncProtocol.FollowMesh>(OnFollowMesh);
+        Receive<SyncProtocol.GetSyncState>(_ => Sender.Tell(new SyncProtocol.SyncState(
+            _engine.Reference is not null,
+            _engine.SelectedId is { } id && _meshSources.ContainsValue(id),
+            _synchronisedSinceUnixNs)));
     }
 
     protected override void PreStart()
@@ -128,6 +135,69 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
     }
 
     private readonly HashSet<string> _pendingServers = new();
+    /// <summary>Mesh masters followed, by endpoint → source id.</summary>
+    private readonly Dictionary<IPEndPoint, int> _meshSources = new();
+    private long _synchronisedSinceUnixNs;
+
+    /// <summary>How a mesh master is polled: fast, so that a dead leader is noticed and left within seconds.</summary>
+    public static SourceSettings MeshSourceTemplate { get; } = new()
+    {
+        Address = "mesh",
+        IBurst = true,
+        MinPollLog2 = 0,
+        MaxPollLog2 = 2,
+        MaxUnreach = 3,
+    };
+
+    private SyncProtocol.FollowMesh _mesh = new([], null);
+
+    /// <summary>This node is a mesh master: it follows the leader only while it has no upstream of its own.</summary>
+    public bool IsMeshMaster { get; }
+
+    private void OnFollowMesh(SyncProtocol.FollowMesh m)
+    {
+        _mesh = m;
+        ReconcileMesh();
+        Publish();
+        SchedulePoll();
+    }
+
+    /// <summary>
+    /// Members take all the mesh's masters as sources, the leader preferred and the others kept warm, so a
+    /// fail-over is a change of selection, not a fresh start. A master takes only the leader (never itself),
+    /// and only while none of its own upstream sources is selected: two masters stay independent while
+    /// they both have upstream, and the mesh keeps one time when they do not.
+    /// </summary>
+    private void ReconcileMesh()
+    {
+        IReadOnlyList<IPEndPoint> wanted = _mesh.Masters;
+        if (IsMeshMaster)
+        {
+            bool upstreamSelected = _engine.SelectedId is { } sel && !_meshSources.ContainsValue(sel) && _engine.Reference is not null;
+            wanted = _mesh.Leader is { } leader && !upstreamSelected && _mesh.Masters.Contains(leader) ? [leader] : [];
+        }
+        long now = _clock.ReadRawUnixNs();
+        foreach (var (endpoint, id) in _meshSources.ToList())
+        {
+            if (wanted.Contains(endpoint)) continue;
+            _engine.RemoveSource(id, now);
+            _endpoints.Remove(id);
+            _meshSources.Remove(endpoint);
+            _log.Info("mesh: no longer following {0}", endpoint);
+        }
+        foreach (var endpoint in wanted)
+        {
+            if (!_meshSources.TryGetValue(endpoint, out int id))
+            {
+                var settings = MeshSourceTemplate with { Address = endpoint.Address.ToString(), Port = endpoint.Port };
+                id = _engine.AddSource(settings, ReferenceIds.FromAddress(endpoint.Address), now);
+                _endpoints[id] = endpoint;
+                _meshSources[endpoint] = id;
+                _log.Info("mesh: following {0}{1}", endpoint, endpoint.Equals(_mesh.Leader) ? " (leader)" : "");
+            }
+            _engine.Poller(id).SetPrefer(!IsMeshMaster && endpoint.Equals(_mesh.Leader));
+        }
+    }
     private readonly Dictionary<IPAddress, DateTime> _rejected = new();
     private TimeSpan RejectionTime => _poolRefreshInterval * 6;
 
@@ -220,6 +290,7 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
     /// <summary>Applies news from the engine: the clock's correction and what the node serves.</summary>
     private void Publish()
     {
+        if (IsMeshMaster && _mesh.Masters.Count > 0) ReconcileMesh();
         if (_engine.Version == _publishedVersion) return;
         _publishedVersion = _engine.Version;
         var correction = _engine.Correction;
@@ -234,6 +305,7 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
         if (synchronised != _wasSynchronised)
         {
             _wasSynchronised = synchronised;
+            _synchronisedSinceUnixNs = synchronised ? _clock.NowUnixNs() : 0;
             var selected = _engine.SelectedId is { } id ? _endpoints.GetValueOrDefault(id)?.ToString() : null;
             if (synchronised) _log.Info("synchronised to {0} at stratum {1}", selected, _engine.Reference!.Stratum);
             else _log.Warning("lost synchronisation: {0}", _engine.NotSynchronisedReason);

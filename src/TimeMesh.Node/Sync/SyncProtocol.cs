@@ -27,6 +27,20 @@ public static class SyncProtocol
 
     public sealed record Tracking(TrackingReport Report);
 
+    /// <summary>
+    /// The mesh's masters this node should take time from (besides its own upstream servers), and which of
+    /// them leads (preferred). An empty list stops following the mesh.
+    /// </summary>
+    public sealed record FollowMesh(IReadOnlyList<IPEndPoint> Masters, IPEndPoint? Leader);
+
+    /// <summary>Asks whether the node is synchronised and whether through the mesh; the answer is a <see cref="SyncState"/>.</summary>
+    public sealed record GetSyncState
+    {
+        public static readonly GetSyncState Instance = new();
+    }
+
+    public sealed record SyncState(bool Synchronised, bool ViaMesh, long SynchronisedSinceUnixNs);
+
     internal sealed record Poll
     {
         public static readonly Poll Instance = new();
