@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using TimeMesh.Core.Protocol;
+using TimeMesh.Node.Tests.Support;
+
+namespace TimeMesh.Node.Tests;
+
+/// <summary>
+/// Three real `timemesh run` processes on loopback (two masters, each with its own chronyd upstream, and a
+/// member), a real chronyd as the member's LAN client; SIGKILL the leading master.
+/// </summary>
+[Collection(ProcessTests.Name)]
+public class MeshProcessTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    private static int FreeTcpPort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    private static string Node(string role, int clusterPort, int seedA, int seedB, string upstream = "") => $$"""
+          role = {{role}}
+          listen = ["127.0.0.1:0"]
+          allow = ["127.0.0.0/8"]
+          {{upstream}}
+        """;
+
+    private static string Akka(int clusterPort, int seedA, int seedB) => $$"""
+        akka.remote.dot-netty.tcp { hostname = "127.0.0.1", port = {{clusterPort}} }
+        akka.cluster.seed-nodes = ["akka.tcp://timemesh@127.0.0.1:{{seedA}}", "akka.tcp://timemesh@127.0.0.1:{{seedB}}"]
+        """;
+
+    /// <summary>
+    /// served − local, seconds, by one NTP exchange with the node; NaN for a leap-3 answer; and the
+    /// exchange's delay, which bounds the measurement's error (delay / 2).
+    /// </summary>
+    private static (double Offset, double Delay)? Measure(IPEndPoint node)
+    {
+        long t1 = TimeMesh.Node.Clock.RealtimeClock.ReadUnixNanoseconds();
+        var reply = NtpProbe.Ask(node, NtpProbe.ClientRequest((ulong)t1), TimeSpan.FromMilliseconds(300));
+        long t4 = TimeMesh.Node.Clock.RealtimeClock.ReadUnixNanoseconds();
+        if (reply is null) return null;
+        var h = NtpPacket.Parse(reply).Header;
+        if (h.Leap == LeapIndicator.Unsynchronised) return (double.NaN, 0);
+        long t2 = h.ReceiveTime.ToUnixNanoseconds(t1), t3 = h.TransmitTime.ToUnixNanoseconds(t1);
+        return (((t2 - t1) + (t3 - t4)) * 0.5e-9, ((t4 - t1) - (t3 - t2)) * 1e-9);
+    }
+
+    /// <summary>Exchanges slower than this are too disturbed to tell a jump of the served time from queueing.</summary>
+    private const double CleanDelaySeconds = 200e-6;
+
+    [Fact]
+    public async Task KillingTheLeadingMasterMovesTheMemberToTheOtherWithinSecondsAndItsClientNeverNotices()
+    {
+        int upstreamPort = Chrony.FreeUdpPort();
+        using var upA = Chrony.StartServer("127.0.0.1", upstreamPort);
+        using var upB = Chrony.StartServer("127.0.0.2", upstreamPort);
+        int portA = FreeTcpPort(), portB = FreeTcpPort(), portM = FreeTcpPort();
+        string Upstream(string ip) => $"server = [ {{ address = \"{ip}\", port = {upstreamPort}, iburst = on, minpoll = 0, maxpoll = 2 }} ]\nlocal {{ stratum = 10 }}";
+
+        using var masterA = TimeMeshProcess.Start(Node("master", portA, portA, portB, Upstream("127.0.0.1")), Akka(portA, portA, portB));
+        using var masterB = TimeMeshProcess.Start(Node("master", portB, portA, portB, Upstream("127.0.0.2")), Akka(portB, portA, portB));
+        using var member = TimeMeshProcess.Start(Node("member", portM, portA, portB), Akka(portM, portA, portB));
+        var ntpA = masterA.WaitStarted(TimeSpan.FromSeconds(60))[0];
+        var ntpB = masterB.WaitStarted(TimeSpan.FromSeconds(60))[0];
+        var ntpM = member.WaitStarted(TimeSpan.FromSeconds(60))[0];
+
+        // The member follows the mesh: stratum 3 (upstream 1, master 2).
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        NtpHeader? served = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            var r = NtpProbe.Ask(ntpM, NtpProbe.ClientRequest(1), TimeSpan.FromMilliseconds(500));
+            if (r is not null && NtpPacket.Parse(r).Header is { Stratum: 3 } h) { served = h; break; }
+            await Task.Delay(250);
+        }
+        Assert.True(served is not null, "the member never served stratum 3:\n" + member.Output);
+
+        // The mesh is whole when the member follows both masters (the leader preferred, the other warm).
+        deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline && !(member.Output.Contains($"mesh: following {ntpA}") && member.Output.Contains($"mesh: following {ntpB}")))
+            await Task.Delay(250);
+        Assert.True(member.Output.Contains($"mesh: following {ntpA}") && member.Output.Contains($"mesh: following {ntpB}"), "the member never followed both masters:\n" + member.Output);
+
+        using var client = Chrony.StartClient($"server 127.0.0.1 port {ntpM.Port} iburst minpoll 0 maxpoll 2");
+        deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline && !client.Chronyc("-n", "-c", "sources").StartsWith("^,*,")) await Task.Delay(250);
+        Assert.StartsWith("^,*,", client.Chronyc("-n", "-c", "sources"));
+
+        // Which master leads, in the member's own words.
+        var leaderLine = Regex.Matches(member.Output, @"mesh leader: \S+ -> akka\.tcp://timemesh@127\.0\.0\.1:(\d+)").Last();
+        int leaderPort = int.Parse(leaderLine.Groups[1].Value);
+        var (leader, survivor, leaderNtp) = leaderPort == portA ? (masterA, masterB, ntpA) : (masterB, masterA, ntpB);
+        output.WriteLine($"leader: master on cluster port {leaderPort}, NTP {leaderNtp}");
+
+        double? before = null;
+        while (before is null) { var m = Measure(ntpM); if (m is { } v && v.Delay < CleanDelaySeconds) before = v.Offset; }
+        var killed = Stopwatch.StartNew();
+        leader.Dispose(); // SIGKILL
+        double? failover = null;
+        double maxJump = 0, previous = before ?? 0;
+        bool clientAlwaysSynchronised = true;
+        int clean = 0;
+        string lastSources = "";
+        var watchUntil = TimeSpan.FromSeconds(20);
+        while (killed.Elapsed < watchUntil)
+        {
+            if (failover is null && member.Output.Contains($"mesh: no longer following {leaderNtp}")) failover = killed.Elapsed.TotalSeconds;
+            var measured = Measure(ntpM);
+            Assert.True(measured is not null, "the member stopped answering");
+            Assert.False(double.IsNaN(measured!.Value.Offset), $"the member served leap 3 {killed.Elapsed.TotalSeconds:0.00} s after the kill:\n" + member.Output[^Math.Min(member.Output.Length, 4000)..]);
+            if (measured.Value.Delay < CleanDelaySeconds)
+            {
+                maxJump = Math.Max(maxJump, Math.Abs(measured.Value.Offset - previous));
+                previous = measured.Value.Offset;
+                clean++;
+            }
+            lastSources = client.Chronyc("-n", "-c", "sources");
+            if (!lastSources.StartsWith("^,*,")) clientAlwaysSynchronised = false;
+            await Task.Delay(100);
+        }
+        output.WriteLine($"measured: fail-over {failover:0.00} s after SIGKILL; largest change of the member's served offset between clean probes (delay < 200 µs, {clean} of them) {maxJump * 1e6:0.0} µs; client always synchronised: {clientAlwaysSynchronised}");
+        Assert.NotNull(failover);
+        Assert.True(clean >= 20, $"only {clean} clean probes");
+        Assert.True(failover <= 5, $"fail-over took {failover} s");
+        Assert.True(maxJump < 1e-3, $"the member's served time jumped {maxJump * 1e6:0} µs");
+        Assert.True(clientAlwaysSynchronised, "chronyd saw the member unsynchronised: " + lastSources);
+        var stratum = NtpPacket.Parse(NtpProbe.Ask(ntpM, NtpProbe.ClientRequest(2), TimeSpan.FromSeconds(2))!).Header.Stratum;
+        Assert.Equal(3, stratum);
+        Assert.False(survivor.HasExited);
+    }
+}
