@@ -47,6 +47,8 @@ public sealed class TimeMeshNode : IAsyncDisposable
             // In a mesh the actor system is a cluster node; NTP serving never waits on it.
             full = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = cluster").WithFallback(full);
         }
+        var persistence = Persistence.PersistenceSettings.FromConfig(full);
+        full = persistence.ToAkkaConfig().WithFallback(full);
         IClockSteering? steering = null;
         if (clock is null && settings.Upstream.Clock == ClockMode.System)
         {
@@ -76,6 +78,21 @@ public sealed class TimeMeshNode : IAsyncDisposable
                 meshMaster: settings.Mesh?.Role == Core.Mesh.MeshRole.Master), "sync")
             : null;
         var endpoints = sockets.Select(s => s.LocalEndPoint).Distinct().ToArray();
+        IActorRef? drift = null;
+        if (sync is not null)
+        {
+            // The drift state (chrony's driftfile) is kept per node: recovered at start, recorded after updates.
+            string nodeName = settings.Mesh is null ? "local" : $"{full.GetString("akka.remote.dot-netty.tcp.hostname", "localhost")}-{full.GetInt("akka.remote.dot-netty.tcp.port", 0)}";
+            drift = system.ActorOf(Persistence.DriftStore.Props(persistence, nodeName, notifyRecovered: sync), "drift");
+            sync.Tell(new SyncProtocol.UseDriftStore(drift));
+            var store = drift;
+            CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "flush-drift", async () =>
+            {
+                try { await store.Ask<object>(Persistence.DriftProtocol.Flush.Instance, TimeSpan.FromSeconds(5)); }
+                catch (Exception) { /* the database is away: the state in memory is lost, time service was never affected */ }
+                return Akka.Done.Instance;
+            });
+        }
         IActorRef? mesh = null;
         if (settings.Mesh is { } meshSettings)
         {
@@ -84,6 +101,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
             system.Log.Info("mesh: role {0}, NTP advertised as {1}, seeds [{2}]", meshSettings.Role.ToString().ToLowerInvariant(), advertised,
                 string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", [])));
         }
+        system.Log.Info("drift state: {0} ({1})", persistence.Provider, Persistence.PersistenceSettings.Mask(persistence.ConnectionString));
         system.Log.Info("TimeMesh node started: NTP on {0}, data in {1}, allow [{2}], deny [{3}], upstream [{4}], clock {5}",
             string.Join(", ", endpoints), Path.GetFullPath(settings.DataDir),
             string.Join(", ", settings.Access.Allowed), string.Join(", ", settings.Access.Denied),

@@ -173,6 +173,51 @@ public class UpstreamSyncTests : TestKit
         AwaitAssert(() => Assert.InRange(clock.NowUnixNs() - servedBefore, -1_000, 1_000), TimeSpan.FromSeconds(5));
     }
 
+    [Fact]
+    public async Task TheDriftIsPersistedAndANodeRestartsOnIt()
+    {
+        int upstreamPort = Chrony.FreeUdpPort();
+        using var upstream = Chrony.StartServer("127.0.0.1", upstreamPort);
+        string dataDir = Path.Combine(Path.GetTempPath(), "tm-drift-" + Guid.NewGuid().ToString("N")[..8]);
+        Akka.Configuration.Config Config(int port) => Akka.Configuration.ConfigurationFactory.ParseString($$"""
+            timemesh {
+              listen = ["127.0.0.1:0"]
+              allow = ["127.0.0.0/8"]
+              server = [ { address = "127.0.0.1", port = {{port}}, iburst = on, minpoll = 0, maxpoll = 0 } ]
+              data-dir = "{{dataDir}}"
+              persistence.write-interval = 1s
+            }
+            """);
+
+        double frequency;
+        var first = TimeMeshNode.Start(Config(upstreamPort));
+        try
+        {
+            await AwaitSynchronised(first.Sync!, TimeSpan.FromSeconds(60));
+            await Task.Delay(TimeSpan.FromSeconds(4));
+            frequency = (await Tracking(first.Sync!)).FrequencyPpm;
+        }
+        finally
+        {
+            await first.StopAsync(); // flushes the drift state
+        }
+        Assert.True(File.Exists(Path.Combine(dataDir, "timemesh.db")));
+
+        // Restart against a server that never answers: the node starts on the persisted frequency.
+        await using var second = TimeMeshNode.Start(Config(Chrony.FreeUdpPort()));
+        TrackingReport tracking = await Tracking(second.Sync!);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (DateTime.UtcNow < deadline && tracking.FrequencyPpm == 0)
+        {
+            await Task.Delay(200);
+            tracking = await Tracking(second.Sync!);
+        }
+        _output.WriteLine($"measured: frequency before restart {frequency:0.0000} ppm, after {tracking.FrequencyPpm:0.0000} ppm, skew {tracking.SkewPpm:0.000} ppm");
+        Assert.NotEqual(0, tracking.FrequencyPpm);
+        Assert.InRange(tracking.FrequencyPpm - frequency, -0.5, 0.5);
+        Assert.False(tracking.Synchronised);
+    }
+
     private static async Task AwaitSynchronised(IActorRef sync, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;

@@ -34,7 +34,7 @@ public sealed class SyncEngine
 
     private readonly SyncSettings _settings;
     private readonly List<Source> _sources = new();
-    private readonly ClockDiscipline _discipline;
+    private ClockDiscipline _discipline;
     private ulong _random;
     private int _nextId;
 
@@ -125,6 +125,18 @@ public sealed class SyncEngine
     }
 
     public int RawStepsSeen { get; private set; }
+
+    /// <summary>
+    /// Starts from a known drift (chrony's driftfile: the persisted frequency, applied at once). Ignored
+    /// once the discipline has made its first update: by then the sources know better.
+    /// </summary>
+    public bool ApplyKnownDrift(double frequencyPpm, double skewPpm, long rawNowNs)
+    {
+        if (_discipline.Updates > 0) return false;
+        _discipline = new ClockDiscipline(_settings.Discipline, rawNowNs, frequencyPpm, skewPpm);
+        Version++;
+        return true;
+    }
 
     public void RequestSent(int sourceId, long sentRawNs) => Find(sourceId).Poller.RequestSent(sentRawNs);
 

@@ -20,8 +20,15 @@ public sealed class ReferenceActor : ReceiveActor
         public static readonly GetReference Instance = new();
     }
 
+    /// <summary>The node's clock is known good enough to serve in holdover: it was synchronised, or its drift was recovered.</summary>
+    public sealed record Activated
+    {
+        public static readonly Activated Instance = new();
+    }
+
     private readonly IActorRef _server;
-    private readonly ReferenceState _fallback;
+    private readonly ReferenceState _configuredFallback;
+    private bool _activated;
     private ReferenceState _current;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
@@ -31,12 +38,26 @@ public sealed class ReferenceActor : ReceiveActor
     public ReferenceActor(TimeMeshSettings settings, IActorRef server)
     {
         _server = server;
-        _fallback = settings.Local is { } local ? ReferenceState.Local(local.Stratum) : ReferenceState.Unsynchronised;
-        _current = _fallback;
+        _configuredFallback = settings.Local is { } local ? ReferenceState.Local(local.Stratum) : ReferenceState.Unsynchronised;
+        // The activate guard: in a mesh, a node that was never synchronised and has no persisted drift
+        // does not serve its boot clock as good time, whatever `local` says.
+        _activated = settings.Mesh is null;
+        _current = Fallback;
 
-        Receive<Synchronised>(m => Publish(m.Reference ?? _fallback));
+        Receive<Synchronised>(m =>
+        {
+            if (m.Reference is not null) _activated = true;
+            Publish(m.Reference ?? Fallback);
+        });
+        Receive<Activated>(_ =>
+        {
+            _activated = true;
+            if (_current.Kind != ReferenceKind.Synchronised) Publish(Fallback);
+        });
         Receive<GetReference>(_ => Sender.Tell(_current));
     }
+
+    private ReferenceState Fallback => _activated ? _configuredFallback : ReferenceState.Unsynchronised;
 
     protected override void PreStart()
     {

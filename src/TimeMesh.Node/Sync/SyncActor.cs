@@ -74,6 +74,8 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
         Receive<SyncProtocol.EndSlew>(m => _steering?.EndSlew(m.Generation));
         Receive<SyncProtocol.WatchClock>(_ => WatchClock());
         Receive<SyncProtocol.FollowMesh>(OnFollowMesh);
+        Receive<Persistence.DriftProtocol.Recovered>(OnDriftRecovered);
+        Receive<SyncProtocol.UseDriftStore>(m => DriftStore = m.Store);
         Receive<SyncProtocol.GetSyncState>(_ => Sender.Tell(new SyncProtocol.SyncState(
             _engine.Reference is not null,
             _engine.SelectedId is { } id && _meshSources.ContainsValue(id),
@@ -150,6 +152,25 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
     };
 
     private SyncProtocol.FollowMesh _mesh = new([], null);
+
+    /// <summary>Where the drift state is kept (null: not persisted).</summary>
+    private IActorRef? DriftStore { get; set; }
+
+    /// <summary>The drift state recovered at start (chrony's driftfile): the frequency applies at once.</summary>
+    private void OnDriftRecovered(Persistence.DriftProtocol.Recovered m)
+    {
+        if (m.State is { } state && _engine.ApplyKnownDrift(state.FrequencyPpm, Math.Max(state.SkewPpm, 0.01), _clock.ReadRawUnixNs()))
+        {
+            _log.Info("drift state recovered: frequency {0:0.000} ppm (skew {1:0.000} ppm), last synchronised at stratum {2}",
+                -state.FrequencyPpm, state.SkewPpm, state.Stratum);
+            _reference.Tell(ReferenceActor.Activated.Instance);
+            Publish();
+        }
+        else if (m.Error is not null)
+        {
+            _log.Warning("drift state not recovered ({0}); starting from an unknown frequency", m.Error);
+        }
+    }
 
     /// <summary>This node is a mesh master: it follows the leader only while it has no upstream of its own.</summary>
     public bool IsMeshMaster { get; }
@@ -301,6 +322,12 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
         }
         _clock.SetCorrection(correction);
         _reference.Tell(new ReferenceActor.Synchronised(_engine.Reference));
+        if (_engine.Reference is { } served && DriftStore is not null && _engine.Discipline.Updates > 0)
+        {
+            var d = _engine.Discipline;
+            DriftStore.Tell(new Persistence.DriftProtocol.Record(new Persistence.DriftState(
+                d.FrequencyPpm, d.SkewPpm, d.LastOffsetSeconds, served.Stratum, served.ReferenceTimeUnixNs, served.Leap)));
+        }
         bool synchronised = _engine.Reference is not null;
         if (synchronised != _wasSynchronised)
         {

@@ -41,6 +41,9 @@ public static class SyncProtocol
 
     public sealed record SyncState(bool Synchronised, bool ViaMesh, long SynchronisedSinceUnixNs);
 
+    /// <summary>Where to record the drift state after each update (the node's drift store).</summary>
+    public sealed record UseDriftStore(Akka.Actor.IActorRef Store);
+
     internal sealed record Poll
     {
         public static readonly Poll Instance = new();
