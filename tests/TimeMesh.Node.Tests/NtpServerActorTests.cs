@@ -82,6 +82,36 @@ public class NtpServerActorTests : TestKit
     }
 
     [Fact]
+    public void TheActivateGuardKeepsAFreshMeshNodeFromServingItsBootClock()
+    {
+        var settings = TimeMeshSettings.FromConfig(Akka.Configuration.ConfigurationFactory.ParseString("""
+            timemesh {
+              role = member
+              listen = ["127.0.0.1:0"]
+              allow = ["127.0.0.1/32"]
+              local { stratum = 10 }
+              ntp-server { kernel-timestamps = off }
+            }
+            """));
+        var sockets = NtpSockets.Bind(settings.Listen, settings.NtpServer);
+        var endpoint = sockets[0].LocalEndPoint;
+        var server = Sys.ActorOf(NtpServerActor.Props(settings, sockets, DisciplinedClock.System(), -20));
+        var reference = Sys.ActorOf(ReferenceActor.Props(settings, server));
+
+        // Never synchronised, no drift recovered: leap 3 despite `local`.
+        AwaitAssert(() => Assert.Equal(LeapIndicator.Unsynchronised,
+            NtpPacket.Parse(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest(1), TimeSpan.FromSeconds(2))!).Header.Leap));
+        // The drift state was recovered: holdover on the local clock is allowed.
+        reference.Tell(ReferenceActor.Activated.Instance);
+        AwaitAssert(() =>
+        {
+            var h = NtpPacket.Parse(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest(2), TimeSpan.FromSeconds(2))!).Header;
+            Assert.Equal(LeapIndicator.NoWarning, h.Leap);
+            Assert.Equal(10, h.Stratum);
+        });
+    }
+
+    [Fact]
     public async Task CountsEveryVerdict()
     {
         var (server, endpoint, _) = StartServer(Settings(), DisciplinedClock.System());
