@@ -29,7 +29,7 @@ done
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-dotnet test TimeMesh.sln -c Release 2>&1 | tee "$log"
+dotnet test TimeMesh.sln -c Release --blame-hang-timeout 5m 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 
