@@ -55,6 +55,51 @@ public class MeshProcessTests(Xunit.Abstractions.ITestOutputHelper output)
     private const double CleanDelaySeconds = 200e-6;
 
     [Fact]
+    public async Task WhenBothMastersLoseUpstreamTheMeshStillServesOneTime()
+    {
+        int upstreamPort = Chrony.FreeUdpPort();
+        var upA = Chrony.StartServer("127.0.0.1", upstreamPort);
+        var upB = Chrony.StartServer("127.0.0.2", upstreamPort);
+        int portA = FreeTcpPort(), portB = FreeTcpPort(), portM = FreeTcpPort();
+        string Upstream(string ip) => $"server = [ {{ address = \"{ip}\", port = {upstreamPort}, iburst = on, minpoll = 0, maxpoll = 1, maxunreach = 3 }} ]\nlocal {{ stratum = 10 }}";
+        using var masterA = TimeMeshProcess.Start(Node("master", portA, portA, portB, Upstream("127.0.0.1")), Akka(portA, portA, portB));
+        using var masterB = TimeMeshProcess.Start(Node("master", portB, portA, portB, Upstream("127.0.0.2")), Akka(portB, portA, portB));
+        using var member = TimeMeshProcess.Start(Node("member", portM, portA, portB), Akka(portM, portA, portB));
+        var nodes = new[] { masterA.WaitStarted(TimeSpan.FromSeconds(60))[0], masterB.WaitStarted(TimeSpan.FromSeconds(60))[0], member.WaitStarted(TimeSpan.FromSeconds(60))[0] };
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline && !(member.Output.Contains($"mesh: following {nodes[0]}") && member.Output.Contains($"mesh: following {nodes[1]}")))
+            await Task.Delay(250);
+        Assert.Contains($"mesh: following {nodes[1]}", member.Output);
+
+        // Both upstream servers die.
+        upA.Kill(); upA.Dispose();
+        upB.Kill(); upB.Dispose();
+
+        // The masters hold over; the one that does not lead follows the one that does; all three serve
+        // time (no leap 3) and agree with each other within 1 ms.
+        int[] strata = [];
+        double spread = double.MaxValue;
+        deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            var measured = nodes.Select(Measure).ToArray();
+            if (measured.All(m => m is { } v && !double.IsNaN(v.Offset) && v.Delay < CleanDelaySeconds))
+            {
+                strata = nodes.Select(n => (int)NtpPacket.Parse(NtpProbe.Ask(n, NtpProbe.ClientRequest(9), TimeSpan.FromSeconds(1))!).Header.Stratum).ToArray();
+                spread = measured.Max(m => m!.Value.Offset) - measured.Min(m => m!.Value.Offset);
+                // Holdover reached: one master at its local stratum 10, the other following it at 11.
+                if (strata.Take(2).OrderBy(x => x).SequenceEqual([10, 11]) && strata[2] == 11) break;
+            }
+            await Task.Delay(250);
+        }
+        output.WriteLine($"measured: strata after both upstreams died: master-a {strata.ElementAtOrDefault(0)}, master-b {strata.ElementAtOrDefault(1)}, member {strata.ElementAtOrDefault(2)}; spread of served times {spread * 1e6:0.0} µs");
+        Assert.Equal([10, 11], strata.Take(2).OrderBy(x => x));
+        Assert.Equal(11, strata[2]);
+        Assert.True(spread < 1e-3, $"the nodes' served times spread over {spread * 1e6:0} µs");
+    }
+
+    [Fact]
     public async Task KillingTheLeadingMasterMovesTheMemberToTheOtherWithinSecondsAndItsClientNeverNotices()
     {
         int upstreamPort = Chrony.FreeUdpPort();
