@@ -45,10 +45,12 @@ public sealed class TimeMeshNode : IAsyncDisposable
         if (settings.Mesh is not null)
         {
             // In a mesh the actor system is a cluster node; NTP serving never waits on it.
-            full = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = cluster").WithFallback(full);
+            full = Akka.Configuration.ConfigurationFactory.ParseString(MeshHocon).WithFallback(full);
         }
-        var persistence = Persistence.PersistenceSettings.FromConfig(full);
-        full = persistence.ToAkkaConfig().WithFallback(full);
+        // Only a node with a sync actor keeps drift state; a plain local server loads no persistence code at all.
+        bool keepsDrift = settings.Upstream.HasSources || settings.Mesh is not null;
+        var persistence = keepsDrift ? Persistence.PersistenceSettings.FromConfig(full) : null;
+        if (persistence is not null) full = persistence.ToAkkaConfig().WithFallback(full);
         IClockSteering? steering = null;
         if (clock is null && settings.Upstream.Clock == ClockMode.System)
         {
@@ -79,7 +81,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
             : null;
         var endpoints = sockets.Select(s => s.LocalEndPoint).Distinct().ToArray();
         IActorRef? drift = null;
-        if (sync is not null)
+        if (sync is not null && persistence is not null)
         {
             // The drift state (chrony's driftfile) is kept per node: recovered at start, recorded after updates.
             string nodeName = settings.Mesh is null ? "local" : $"{full.GetString("akka.remote.dot-netty.tcp.hostname", "localhost")}-{full.GetInt("akka.remote.dot-netty.tcp.port", 0)}";
@@ -101,7 +103,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
             system.Log.Info("mesh: role {0}, NTP advertised as {1}, seeds [{2}]", meshSettings.Role.ToString().ToLowerInvariant(), advertised,
                 string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", [])));
         }
-        system.Log.Info("drift state: {0} ({1})", persistence.Provider, Persistence.PersistenceSettings.Mask(persistence.ConnectionString));
+        if (persistence is not null) LogPersistence(system, persistence);
         system.Log.Info("TimeMesh node started: NTP on {0}, data in {1}, allow [{2}], deny [{3}], upstream [{4}], clock {5}",
             string.Join(", ", endpoints), Path.GetFullPath(settings.DataDir),
             string.Join(", ", settings.Access.Allowed), string.Join(", ", settings.Access.Denied),
@@ -109,6 +111,19 @@ public sealed class TimeMeshNode : IAsyncDisposable
             settings.Upstream.Clock.ToString().ToLowerInvariant());
         return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { Mesh = mesh };
     }
+
+    private static void LogPersistence(ActorSystem system, Persistence.PersistenceSettings persistence) =>
+        system.Log.Info("drift state: {0} ({1})", persistence.Provider, Persistence.PersistenceSettings.Mask(persistence.ConnectionString));
+
+    /// <summary>What a mesh node adds to its actor system: the cluster provider and our status serializer.</summary>
+    private const string MeshHocon = """
+        akka.actor.provider = cluster
+        akka.actor.serializers.timemesh-status = "TimeMesh.Node.Mesh.TimeStatusSerializer, TimeMesh.Node"
+        akka.actor.serialization-bindings { "TimeMesh.Core.Mesh.TimeStatus, TimeMesh.Core" = timemesh-status }
+        """;
+
+    /// <summary>The test hook for in-process clusters: the same mesh HOCON a node uses.</summary>
+    public static Akka.Configuration.Config MeshConfig => Akka.Configuration.ConfigurationFactory.ParseString(MeshHocon);
 
     /// <summary>The mesh actor (null when the node runs alone).</summary>
     public IActorRef? Mesh { get; private init; }

@@ -24,7 +24,7 @@ public class MeshTests(Xunit.Abstractions.ITestOutputHelper output) : IAsyncLife
         akka.loglevel = WARNING
         akka.coordinated-shutdown.run-by-actor-system-terminate = {{(crashable ? "off" : "on")}}
         akka.cluster.run-coordinated-shutdown-when-down = off
-        """).WithFallback(TimeMeshSettings.Reference);
+        """).WithFallback(TimeMeshNode.MeshConfig).WithFallback(TimeMeshSettings.Reference);
 
     private (ActorSystem System, IActorRef Mesh, Func<TimeStatus> Status) StartNode(string name, MeshRole role, Func<TimeStatus> status)
     {
