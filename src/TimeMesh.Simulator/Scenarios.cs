@@ -22,6 +22,30 @@ public static class Scenarios
         Down = new SimLink { JitterSeconds = seconds },
     };
 
+    private static Scenario FrequencyError(string id, double ppm) =>
+        new()
+        {
+            Id = id,
+            Title = $"frequency error {ppm:+0;−0} ppm",
+            ClientFrequencyPpm = ppm,
+            Servers = [DefaultServer],
+            Bars = new PassBars { MaxSyncSeconds = 1_000, MaxOffsetSeconds = 1e-3, RmsOffsetSeconds = 300e-6 },
+            ChronyReference = "sync ≤ 1000 s",
+        };
+
+    private static Scenario MakeStep(string id, double offsetSeconds) =>
+        new()
+        {
+            Id = id,
+            Title = $"offset {offsetSeconds:+0;−0} s with makestep 1 3",
+            ClientOffsetSeconds = offsetSeconds,
+            SourceTemplate = WithIBurst,
+            Sync = new SyncSettings { Discipline = new DisciplineSettings { MakeStepThresholdSeconds = 1, MakeStepLimit = 3 } },
+            Servers = [DefaultServer],
+            Bars = new PassBars { MaxSyncSeconds = 210, ExactSteps = 1, MaxOffsetSeconds = 1e-3, RmsOffsetSeconds = 300e-6 },
+            ChronyReference = "one step, then synchronised",
+        };
+
     public static IReadOnlyList<Scenario> All { get; } =
     [
         new Scenario
@@ -43,46 +67,10 @@ public static class Scenarios
             Bars = new PassBars { MaxSyncSeconds = 6, MaxOffsetSeconds = 1e-3, RmsOffsetSeconds = 300e-6 },
             ChronyReference = "iburst: sync ≤ 6 s",
         },
-        new Scenario
-        {
-            Id = "003a",
-            Title = "frequency error +500 ppm",
-            ClientFrequencyPpm = 500,
-            Servers = [DefaultServer],
-            Bars = new PassBars { MaxSyncSeconds = 1_000, MaxOffsetSeconds = 1e-3, RmsOffsetSeconds = 300e-6 },
-            ChronyReference = "sync ≤ 1000 s",
-        },
-        new Scenario
-        {
-            Id = "003b",
-            Title = "frequency error −500 ppm",
-            ClientFrequencyPpm = -500,
-            Servers = [DefaultServer],
-            Bars = new PassBars { MaxSyncSeconds = 1_000, MaxOffsetSeconds = 1e-3, RmsOffsetSeconds = 300e-6 },
-            ChronyReference = "sync ≤ 1000 s",
-        },
-        new Scenario
-        {
-            Id = "004a",
-            Title = "offset +100 s with makestep 1 3",
-            ClientOffsetSeconds = 100,
-            SourceTemplate = WithIBurst,
-            Sync = new SyncSettings { Discipline = new DisciplineSettings { MakeStepThresholdSeconds = 1, MakeStepLimit = 3 } },
-            Servers = [DefaultServer],
-            Bars = new PassBars { MaxSyncSeconds = 210, ExactSteps = 1, MaxOffsetSeconds = 1e-3, RmsOffsetSeconds = 300e-6 },
-            ChronyReference = "one step, then synchronised",
-        },
-        new Scenario
-        {
-            Id = "004b",
-            Title = "offset −100 s with makestep 1 3",
-            ClientOffsetSeconds = -100,
-            SourceTemplate = WithIBurst,
-            Sync = new SyncSettings { Discipline = new DisciplineSettings { MakeStepThresholdSeconds = 1, MakeStepLimit = 3 } },
-            Servers = [DefaultServer],
-            Bars = new PassBars { MaxSyncSeconds = 210, ExactSteps = 1, MaxOffsetSeconds = 1e-3, RmsOffsetSeconds = 300e-6 },
-            ChronyReference = "one step, then synchronised",
-        },
+        FrequencyError("003a", +500),
+        FrequencyError("003b", -500),
+        MakeStep("004a", +100),
+        MakeStep("004b", -100),
         new Scenario
         {
             Id = "005a",
