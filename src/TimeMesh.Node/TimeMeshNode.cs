@@ -118,6 +118,8 @@ public sealed class TimeMeshNode : IAsyncDisposable
     /// <summary>What a mesh node adds to its actor system: the cluster provider and our status serializer.</summary>
     private const string MeshHocon = """
         akka.actor.provider = cluster
+        # A node the cluster downs keeps serving NTP on its own clock instead of shutting the process down.
+        akka.cluster.run-coordinated-shutdown-when-down = off
         akka.actor.serializers.timemesh-status = "TimeMesh.Node.Mesh.TimeStatusSerializer, TimeMesh.Node"
         akka.actor.serialization-bindings { "TimeMesh.Core.Mesh.TimeStatus, TimeMesh.Core" = timemesh-status }
         """;

@@ -79,7 +79,12 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
             _unreachable.Remove(m.Member.Address.ToString());
             Elect();
         });
-        Receive<ClusterEvent.MemberRemoved>(m => Forget(m.Member.Address.ToString()));
+        Receive<ClusterEvent.MemberRemoved>(m =>
+        {
+            if (m.Member.Address == _cluster.SelfAddress)
+                _log.Warning("this node was removed from the cluster (downed); it keeps serving NTP on its own clock; restart it to rejoin the mesh");
+            Forget(m.Member.Address.ToString());
+        });
         Receive<ClusterEvent.MemberDowned>(m => Forget(m.Member.Address.ToString()));
         Receive<ClusterEvent.IMemberEvent>(_ => { });
         Receive<MeshProtocol.GetMesh>(_ => Sender.Tell(View()));
