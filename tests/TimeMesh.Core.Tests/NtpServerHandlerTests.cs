@@ -196,9 +196,15 @@ public class NtpServerHandlerTests
         var snapshot = Snapshot();
         var request = Request();
         var reply = new byte[48];
-        for (int i = 0; i < 1000; i++) handler.Handle(request, Loopback, Now + i, snapshot, reply, out _);
+        // Warm up past JIT tiering; the runtime may still allocate a few KB once (seen: 5 296 bytes in one
+        // Release run, from tiering/OSR, not from the handler), so the bar is per call: any allocation per
+        // call would be at least 24 bytes × 100 000.
+        for (int i = 0; i < 50_000; i++) handler.Handle(request, Loopback, Now + i, snapshot, reply, out _);
+        Thread.Sleep(200);
+        for (int i = 0; i < 50_000; i++) handler.Handle(request, Loopback, Now + i, snapshot, reply, out _);
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 100_000; i++) handler.Handle(request, Loopback, Now + i * 1000L, snapshot, reply, out _);
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 64 * 1024, $"{allocated} bytes over 100 000 calls");
     }
 }

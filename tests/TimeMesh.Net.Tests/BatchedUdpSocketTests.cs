@@ -358,10 +358,14 @@ public class BatchedUdpSocketTests
         }
 
         RoundTrips(2_000);   // warm-up: JIT, tiering
+        Thread.Sleep(200);
+        RoundTrips(2_000);
         long before = GC.GetAllocatedBytesForCurrentThread();
         RoundTrips(10_000);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(0, allocated);
+        // Per call: any allocation per round trip would be at least 24 bytes × 10 000; the runtime's own
+        // one-off tiering allocations (a few KB at most, seen in the core's test) stay far below.
+        Assert.True(allocated < 16 * 1024, $"{allocated} bytes over 10 000 round trips");
         Assert.NotEqual(0, checksum);
     }
 }
