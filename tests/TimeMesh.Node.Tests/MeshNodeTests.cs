@@ -16,15 +16,6 @@ namespace TimeMesh.Node.Tests;
 [Collection(ProcessTests.Name)]
 public class MeshNodeTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    private static int FreeTcpPort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
-
     private static Akka.Configuration.Config Config(string role, int clusterPort, int seedA, int seedB, string upstream) =>
         Akka.Configuration.ConfigurationFactory.ParseString($$"""
             timemesh {
@@ -52,7 +43,7 @@ public class MeshNodeTests(Xunit.Abstractions.ITestOutputHelper output)
         int upstreamPort = Chrony.FreeUdpPort();
         using var upA = Chrony.StartServer("127.0.0.1", upstreamPort);
         using var upB = Chrony.StartServer("127.0.0.2", upstreamPort);
-        int portA = FreeTcpPort(), portB = FreeTcpPort(), portM = FreeTcpPort();
+        int portA = Chrony.FreeTcpPort(), portB = Chrony.FreeTcpPort(), portM = Chrony.FreeTcpPort();
         string Upstream(string ip) => $"server = [ {{ address = \"{ip}\", port = {upstreamPort}, iburst = on, minpoll = 0, maxpoll = 1 }} ]";
         var a = TimeMeshNode.Start(Config("master", portA, portA, portB, Upstream("127.0.0.1")));
         var b = TimeMeshNode.Start(Config("master", portB, portA, portB, Upstream("127.0.0.2")));

@@ -14,15 +14,6 @@ namespace TimeMesh.Node.Tests;
 [Collection(ProcessTests.Name)]
 public class MeshProcessTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    private static int FreeTcpPort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
-
     private static string Node(string role, int clusterPort, int seedA, int seedB, string upstream = "") => $$"""
           role = {{role}}
           listen = ["127.0.0.1:0"]
@@ -60,7 +51,7 @@ public class MeshProcessTests(Xunit.Abstractions.ITestOutputHelper output)
         int upstreamPort = Chrony.FreeUdpPort();
         var upA = Chrony.StartServer("127.0.0.1", upstreamPort);
         var upB = Chrony.StartServer("127.0.0.2", upstreamPort);
-        int portA = FreeTcpPort(), portB = FreeTcpPort(), portM = FreeTcpPort();
+        int portA = Chrony.FreeTcpPort(), portB = Chrony.FreeTcpPort(), portM = Chrony.FreeTcpPort();
         string Upstream(string ip) => $"server = [ {{ address = \"{ip}\", port = {upstreamPort}, iburst = on, minpoll = 0, maxpoll = 1, maxunreach = 3 }} ]\nlocal {{ stratum = 10 }}";
         using var masterA = TimeMeshProcess.Start(Node("master", portA, portA, portB, Upstream("127.0.0.1")), Akka(portA, portA, portB));
         using var masterB = TimeMeshProcess.Start(Node("master", portB, portA, portB, Upstream("127.0.0.2")), Akka(portB, portA, portB));
@@ -105,7 +96,7 @@ public class MeshProcessTests(Xunit.Abstractions.ITestOutputHelper output)
         int upstreamPort = Chrony.FreeUdpPort();
         using var upA = Chrony.StartServer("127.0.0.1", upstreamPort);
         using var upB = Chrony.StartServer("127.0.0.2", upstreamPort);
-        int portA = FreeTcpPort(), portB = FreeTcpPort(), portM = FreeTcpPort();
+        int portA = Chrony.FreeTcpPort(), portB = Chrony.FreeTcpPort(), portM = Chrony.FreeTcpPort();
         string Upstream(string ip) => $"server = [ {{ address = \"{ip}\", port = {upstreamPort}, iburst = on, minpoll = 0, maxpoll = 2 }} ]\nlocal {{ stratum = 10 }}";
 
         using var masterA = TimeMeshProcess.Start(Node("master", portA, portA, portB, Upstream("127.0.0.1")), Akka(portA, portA, portB));

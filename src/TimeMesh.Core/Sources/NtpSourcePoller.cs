@@ -200,12 +200,6 @@ public sealed class NtpSourcePoller
         if (PollLog2 != before) _samplesSincePollChange = 0;
     }
 
-    /// <summary>The next poll should come no later than <paramref name="atNs"/> (after a poll change).</summary>
-    public void PollNoLaterThan(long atNs)
-    {
-        if (NextPollNs > atNs) NextPollNs = atNs;
-    }
-
     internal static ulong ReadCookie(ReadOnlySpan<byte> request) =>
         BinaryPrimitives.ReadUInt64BigEndian(request[NtpHeader.TransmitTimeOffset..]);
 }

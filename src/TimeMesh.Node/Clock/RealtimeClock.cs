@@ -25,6 +25,10 @@ public static unsafe partial class RealtimeClock
         return t.Seconds * 1_000_000_000 + t.Nanoseconds;
     }
 
+    /// <summary>CLOCK_MONOTONIC in nanoseconds (through Stopwatch): for ages and timeouts, never for served time.</summary>
+    public static long ReadMonotonicNanoseconds() =>
+        (long)(System.Diagnostics.Stopwatch.GetTimestamp() * (1e9 / System.Diagnostics.Stopwatch.Frequency));
+
     /// <summary>
     /// The clock's precision as NTP reports it (log2 seconds): the smallest step between consecutive
     /// readings, including the cost of a reading, as chrony measures it at start.

@@ -54,7 +54,7 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
         _follower = follower;
         _settings = settings;
         _ownStatus = ownStatus;
-        _nowNs = nowNs ?? (() => (long)(System.Diagnostics.Stopwatch.GetTimestamp() * (1e9 / System.Diagnostics.Stopwatch.Frequency)));
+        _nowNs = nowNs ?? Clock.RealtimeClock.ReadMonotonicNanoseconds;
         _election = new LeaderElection(settings.Election);
 
         Receive<MeshProtocol.Tick>(_ => _ownStatus().ContinueWith(t => t.IsCompletedSuccessfully ? (object)new MeshProtocol.OwnStatus(t.Result) : new Status.Failure(t.Exception!)).PipeTo(Self));

@@ -55,7 +55,7 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
     {
         IsMeshMaster = meshMaster;
         _poolRefreshInterval = poolRefreshInterval ?? PoolRefreshInterval;
-        _monotonicNs = monotonicNs ?? (() => (long)(System.Diagnostics.Stopwatch.GetTimestamp() * (1e9 / System.Diagnostics.Stopwatch.Frequency)));
+        _monotonicNs = monotonicNs ?? Clock.RealtimeClock.ReadMonotonicNanoseconds;
         _settings = settings;
         _clock = clock;
         _reference = reference;

@@ -43,6 +43,16 @@ public sealed class Chrony : IDisposable
         return ((System.Net.IPEndPoint)s.LocalEndPoint!).Port;
     }
 
+    /// <summary>A free TCP port on loopback (for cluster addresses in tests).</summary>
+    public static int FreeTcpPort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
     /// <summary>Starts chronyd -x -d as a client of the given server lines.</summary>
     public static Chrony StartClient(params string[] serverLines) => Start([.. serverLines, "port 0"], serverPort: 0);
 
