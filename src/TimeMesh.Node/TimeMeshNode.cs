@@ -42,10 +42,14 @@ public sealed class TimeMeshNode : IAsyncDisposable
     {
         var full = TimeMeshSettings.WithReference(config);
         var settings = TimeMeshSettings.FromConfig(full);
+        Akka.Configuration.Config? meshConfig = null;
         if (settings.Mesh is not null)
         {
-            // In a mesh the actor system is a cluster node; NTP serving never waits on it.
-            full = Akka.Configuration.ConfigurationFactory.ParseString(MeshHocon).WithFallback(full);
+            // In a mesh the cluster member runs in an actor system of its own (MeshHost) that can be replaced
+            // when the cluster downs this node; the time system beside it is never a cluster member, so NTP
+            // serving never waits on membership.
+            meshConfig = Akka.Configuration.ConfigurationFactory.ParseString(MeshHocon).WithFallback(full);
+            full = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local").WithFallback(full);
         }
         // Only a node with a sync actor keeps drift state; a plain local server loads no persistence code at all.
         bool keepsDrift = settings.Upstream.HasSources || settings.Mesh is not null;
@@ -65,7 +69,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
         ActorSystem system;
         try
         {
-            system = ActorSystem.Create("timemesh", full);
+            system = ActorSystem.Create(settings.Mesh is null ? "timemesh" : "timemesh-time", full);
         }
         catch
         {
@@ -95,11 +99,25 @@ public sealed class TimeMeshNode : IAsyncDisposable
                 return Akka.Done.Instance;
             });
         }
-        IActorRef? mesh = null;
+        TimeMesh.Node.Mesh.MeshHost? meshHost = null;
         if (settings.Mesh is { } meshSettings)
         {
             string advertised = AdvertisedNtpEndpoint(endpoints, full);
-            mesh = system.ActorOf(TimeMesh.Node.Mesh.MeshActor.Props(meshSettings, () => OwnStatus(reference, sync!, advertised, clock), follower: sync), "mesh");
+            meshHost = new TimeMesh.Node.Mesh.MeshHost(meshConfig!,
+                cluster => cluster.ActorOf(TimeMesh.Node.Mesh.MeshActor.Props(meshSettings, () => OwnStatus(reference, sync!, advertised, clock), follower: sync), "mesh"),
+                system.Log, meshSettings.RejoinDelay);
+            try
+            {
+                meshHost.Start();
+            }
+            catch
+            {
+                system.Terminate().Wait(TimeSpan.FromSeconds(10));
+                throw;
+            }
+            // Whatever ends the time system ends the cluster part with it.
+            var host = meshHost;
+            system.WhenTerminated.ContinueWith(_ => host.StopAsync());
             system.Log.Info("mesh: role {0}, NTP advertised as {1}, seeds [{2}]", meshSettings.Role.ToString().ToLowerInvariant(), advertised,
                 string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", [])));
         }
@@ -109,7 +127,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
             string.Join(", ", settings.Access.Allowed), string.Join(", ", settings.Access.Denied),
             string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address))),
             settings.Upstream.Clock.ToString().ToLowerInvariant());
-        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { Mesh = mesh };
+        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost };
     }
 
     private static void LogPersistence(ActorSystem system, Persistence.PersistenceSettings persistence) =>
@@ -127,8 +145,14 @@ public sealed class TimeMeshNode : IAsyncDisposable
     /// <summary>The test hook for in-process clusters: the same mesh HOCON a node uses.</summary>
     public static Akka.Configuration.Config MeshConfig => Akka.Configuration.ConfigurationFactory.ParseString(MeshHocon);
 
-    /// <summary>The mesh actor (null when the node runs alone).</summary>
-    public IActorRef? Mesh { get; private init; }
+    /// <summary>The node's cluster part (null when the node runs alone).</summary>
+    public TimeMesh.Node.Mesh.MeshHost? MeshHost { get; private init; }
+
+    /// <summary>The current mesh actor (null when the node runs alone; a new one after the node rejoined).</summary>
+    public IActorRef? Mesh => MeshHost?.Mesh;
+
+    /// <summary>The current cluster actor system (null when the node runs alone; a new one after the node rejoined).</summary>
+    public ActorSystem? MeshSystem => MeshHost?.System;
 
     /// <summary>The NTP endpoint other nodes should poll: the first listen address, or the cluster hostname for a wildcard.</summary>
     private static string AdvertisedNtpEndpoint(IReadOnlyList<IPEndPoint> endpoints, Akka.Configuration.Config config)
@@ -163,9 +187,21 @@ public sealed class TimeMeshNode : IAsyncDisposable
     /// <summary>Runs coordinated shutdown and waits for the actor system to terminate.</summary>
     public async Task StopAsync()
     {
+        // Leave the cluster first, so the other nodes see a leave rather than a crash.
+        if (MeshHost is not null) await MeshHost.StopAsync().WaitAsync(TimeSpan.FromSeconds(15)).ContinueWith(_ => { });
         await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance);
         await System.WhenTerminated;
     }
 
     public async ValueTask DisposeAsync() => await StopAsync();
+
+    /// <summary>
+    /// Stops the node as a crash would: the cluster part stops without leaving (when the config turns
+    /// <c>akka.coordinated-shutdown.run-by-actor-system-terminate</c> off) and then the time system.
+    /// </summary>
+    internal async Task AbortAsync()
+    {
+        if (MeshHost is not null) await MeshHost.AbortAsync();
+        await System.Terminate();
+    }
 }

@@ -70,7 +70,7 @@ public class MeshNodeTests(Xunit.Abstractions.ITestOutputHelper output)
                 await Task.Delay(250);
 
             var crashed = System.Diagnostics.Stopwatch.StartNew();
-            await leader.System.Terminate();
+            await leader.AbortAsync();
             deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
             var sources = (await m.Sync!.Ask<SyncProtocol.Sources>(SyncProtocol.GetSources.Instance, TimeSpan.FromSeconds(3))).Entries;
             while (DateTime.UtcNow < deadline && !((await View(m)).Leader == otherName
@@ -90,8 +90,169 @@ public class MeshNodeTests(Xunit.Abstractions.ITestOutputHelper output)
         }
         finally
         {
-            foreach (var node in new[] { a, b, m })
-                await node.System.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
+            await StopAll(a, b, m);
         }
+    }
+
+    private static async Task StopAll(params TimeMeshNode[] nodes)
+    {
+        foreach (var node in nodes)
+            await node.AbortAsync().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
+    }
+
+    private static string Upstream(string ip, int port) =>
+        $"server = [ {{ address = \"{ip}\", port = {port}, iburst = on, minpoll = 0, maxpoll = 1 }} ]";
+
+    /// <summary>Waits until every node names the same leader and has every node's status; returns the leader.</summary>
+    private static async Task<string> Converged(TimeSpan timeout, params TimeMeshNode[] nodes)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var views = new List<MeshProtocol.MeshView>();
+            foreach (var n in nodes) views.Add(await View(n));
+            if (views[0].Leader is { } leader && views.All(v => v.Leader == leader && v.Nodes.Count(x => x.Status is not null) == nodes.Length))
+                return leader;
+            Assert.True(DateTime.UtcNow < deadline, "the mesh did not converge: " + string.Join("; ", views.Select(v => $"{v.Self} sees leader {v.Leader ?? "none"}, {v.Nodes.Count(x => x.Status is not null)} statuses")));
+            await Task.Delay(250);
+        }
+    }
+
+    private static async Task<int> StratumWhen(TimeMeshNode node, Func<int, bool> wanted, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        int stratum = -1;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (NtpProbe.MeasureOffset(node.Endpoints[0], TimeSpan.FromSeconds(1)) is { } r)
+            {
+                stratum = r.Header.Stratum;
+                if (wanted(stratum)) return stratum;
+            }
+            await Task.Delay(250);
+        }
+        return stratum;
+    }
+
+    [Fact]
+    public async Task ADownedNodeKeepsServingAndRejoinsByItself()
+    {
+        int upstreamPort = Chrony.FreeUdpPort();
+        using var up = Chrony.StartServer("127.0.0.1", upstreamPort);
+        int portA = Chrony.FreeTcpPort(), portM = Chrony.FreeTcpPort();
+        var a = TimeMeshNode.Start(Config("master", portA, portA, portM, Upstream("127.0.0.1", upstreamPort)));
+        var m = TimeMeshNode.Start(Config("member", portM, portA, portM, "mesh.rejoin-delay = 2s"));
+        try
+        {
+            await Converged(TimeSpan.FromSeconds(60), a, m);
+            Assert.Equal(3, await StratumWhen(m, s => s == 3, TimeSpan.FromSeconds(30)));
+            var memberAddress = Akka.Cluster.Cluster.Get(m.MeshSystem!).SelfAddress;
+            var firstUid = Akka.Cluster.Cluster.Get(m.MeshSystem!).SelfUniqueAddress;
+
+            // The master downs the member, as the split-brain resolver does to the far side of a partition.
+            Akka.Cluster.Cluster.Get(a.MeshSystem!).Down(memberAddress);
+            var downed = System.Diagnostics.Stopwatch.StartNew();
+            var served = new List<(double At, int Stratum, LeapIndicator Leap, double Offset)>();
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            bool rejoined = false;
+            while (DateTime.UtcNow < deadline)
+            {
+                var r = NtpProbe.MeasureBestOffset(m.Endpoints[0], 3, TimeSpan.FromSeconds(1));
+                Assert.True(r is not null, $"the member stopped answering NTP {downed.Elapsed.TotalSeconds:0.0} s after it was downed");
+                served.Add((downed.Elapsed.TotalSeconds, r.Value.Header.Stratum, r.Value.Header.Leap, r.Value.OffsetSeconds));
+                var state = Akka.Cluster.Cluster.Get(a.MeshSystem!).State;
+                rejoined = m.MeshHost!.Incarnation == 2
+                    && state.Members.Any(x => x.Address == memberAddress && x.Status == Akka.Cluster.MemberStatus.Up && x.UniqueAddress != firstUid)
+                    && (await View(m)).Leader == (await View(a)).Leader && (await View(m)).Leader is not null;
+                if (rejoined && downed.Elapsed > TimeSpan.FromSeconds(8)) break;
+                await Task.Delay(200);
+            }
+            output.WriteLine($"measured: the downed member rejoined (incarnation {m.MeshHost!.Incarnation}) {downed.Elapsed.TotalSeconds:0.0} s after it was downed; "
+                + $"{served.Count} NTP probes meanwhile, strata {string.Join(",", served.Select(x => x.Stratum).Distinct())}, max |offset| {served.Max(x => Math.Abs(x.Offset)) * 1e6:0} µs");
+            foreach (var x in served) output.WriteLine($"  {x.At,5:0.0} s  stratum {x.Stratum}  offset {x.Offset * 1e6,7:0} µs");
+            Assert.True(rejoined, "the downed member did not rejoin the cluster by itself within 60 s");
+            Assert.All(served, x => Assert.Equal(LeapIndicator.NoWarning, x.Leap));
+            Assert.All(served, x => Assert.Equal(3, x.Stratum));
+            Assert.All(served, x => Assert.True(Math.Abs(x.Offset) < 0.001, $"served offset {x.Offset * 1e6:0} µs at {x.At:0.0} s"));
+        }
+        finally
+        {
+            await StopAll(a, m);
+        }
+    }
+
+    [Fact]
+    public async Task TwoEqualMastersDoNotFlapAndWithoutUpstreamTheMeshStillServesOneTime()
+    {
+        int upstreamPort = Chrony.FreeUdpPort();
+        var upA = Chrony.StartServer("127.0.0.1", upstreamPort);
+        var upB = Chrony.StartServer("127.0.0.2", upstreamPort);
+        int portA = Chrony.FreeTcpPort(), portB = Chrony.FreeTcpPort(), portM = Chrony.FreeTcpPort();
+        var a = TimeMeshNode.Start(Config("master", portA, portA, portB, Upstream("127.0.0.1", upstreamPort) + "\nlocal { stratum = 10 }"));
+        var b = TimeMeshNode.Start(Config("master", portB, portA, portB, Upstream("127.0.0.2", upstreamPort) + "\nlocal { stratum = 10 }"));
+        var m = TimeMeshNode.Start(Config("member", portM, portA, portB, ""));
+        try
+        {
+            // Two masters at the same stratum on equal upstreams: their root distances jitter past each other
+            // with every sample; the leader must not follow that jitter.
+            string leader = await Converged(TimeSpan.FromSeconds(60), a, b, m);
+            var changes = new List<string>();
+            var listeners = new[] { a, b, m }.Select(n =>
+            {
+                var probe = n.MeshSystem!.ActorOf(Props.Create(() => new LeaderListener(changes)));
+                n.MeshSystem!.EventStream.Subscribe(probe, typeof(MeshProtocol.LeaderChanged));
+                return probe;
+            }).ToList();
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var distances = new List<double>();
+            while (watch.Elapsed < TimeSpan.FromSeconds(25))
+            {
+                var view = await View(m);
+                distances.AddRange(view.Nodes.Where(x => x.Status?.Role == Core.Mesh.MeshRole.Master).Select(x => x.Status!.RootDistanceSeconds));
+                await Task.Delay(500);
+            }
+            output.WriteLine($"measured: over 25 s the masters' root distances ranged {distances.Min() * 1e6:0}–{distances.Max() * 1e6:0} µs; leader changes seen by the 3 nodes: {changes.Count}");
+            lock (changes) Assert.Empty(changes);
+            foreach (var n in new[] { a, b, m }) Assert.Equal(leader, (await View(n)).Leader);
+
+            // Both masters lose upstream: one holds over on its own clock at its local stratum, the other follows it.
+            upA.Dispose();
+            upB.Dispose();
+            var lost = System.Diagnostics.Stopwatch.StartNew();
+            var leaderNode = leader == $"akka.tcp://timemesh@127.0.0.1:{portA}" ? a : b;
+            var otherNode = leaderNode == a ? b : a;
+            Assert.Equal(10, await StratumWhen(leaderNode, s => s == 10, TimeSpan.FromSeconds(60)));
+            Assert.Equal(11, await StratumWhen(otherNode, s => s == 11, TimeSpan.FromSeconds(60)));
+            Assert.Equal(11, await StratumWhen(m, s => s == 11, TimeSpan.FromSeconds(60)));
+            output.WriteLine($"measured: {lost.Elapsed.TotalSeconds:0.0} s after both upstreams stopped: leader at stratum 10, the other master and the member at 11");
+
+            // One time: for 10 s every node's served time stays within 1 ms of the others' (they share this machine's clock).
+            double worstSpread = 0;
+            var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (DateTime.UtcNow < until)
+            {
+                var offsets = new[] { a, b, m }.Select(n => NtpProbe.MeasureBestOffset(n.Endpoints[0], 5, TimeSpan.FromSeconds(1))).ToList();
+                Assert.All(offsets, o => Assert.NotNull(o));
+                Assert.All(offsets, o => Assert.Equal(LeapIndicator.NoWarning, o!.Value.Header.Leap));
+                double spread = offsets.Max(o => o!.Value.OffsetSeconds) - offsets.Min(o => o!.Value.OffsetSeconds);
+                worstSpread = Math.Max(worstSpread, spread);
+                await Task.Delay(250);
+            }
+            output.WriteLine($"measured: in holdover the three nodes' served times stayed within {worstSpread * 1e6:0} µs of each other");
+            Assert.True(worstSpread < 0.001, $"served times spread {worstSpread * 1e6:0} µs");
+            foreach (var n in new[] { a, b, m }) Assert.Equal(leader, (await View(n)).Leader);
+        }
+        finally
+        {
+            upA.Dispose();
+            upB.Dispose();
+            await StopAll(a, b, m);
+        }
+    }
+
+    private sealed class LeaderListener : ReceiveActor
+    {
+        public LeaderListener(List<string> changes) =>
+            Receive<MeshProtocol.LeaderChanged>(c => { lock (changes) changes.Add(c.Leader ?? "none"); });
     }
 }

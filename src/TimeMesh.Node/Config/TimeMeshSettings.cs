@@ -142,7 +142,10 @@ public sealed record TimeMeshSettings
             election with
             {
                 HysteresisSeconds = r.Duration(Prefix + "mesh.hysteresis", TimeSpan.Zero, TimeSpan.FromHours(1)).TotalSeconds,
-            });
+            })
+        {
+            RejoinDelay = r.Duration(Prefix + "mesh.rejoin-delay", TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)),
+        };
     }
 
     private static UpstreamSettings ParseUpstream(ConfigReader r)

@@ -13,6 +13,9 @@ public sealed record MeshSettings(
 {
     /// <summary>A status older than this many intervals no longer counts (its node stopped talking).</summary>
     public const int StaleAfterIntervals = 4;
+
+    /// <summary>How long a node the cluster removed waits before its cluster part starts again to rejoin.</summary>
+    public TimeSpan RejoinDelay { get; init; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>
@@ -47,6 +50,9 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
         Akka.Actor.Props.Create(() => new MeshActor(settings, ownStatus, nowNs, follower));
 
     private readonly IActorRef? _follower;
+    private long? _upSinceNs;
+    private bool _selfRemoved;
+    private long StatusGraceNs => (long)(_settings.StatusInterval.TotalMilliseconds * 1e6 * MeshSettings.StaleAfterIntervals);
     private Sync.SyncProtocol.FollowMesh? _lastFollow;
 
     public MeshActor(MeshSettings settings, Func<Task<TimeStatus>> ownStatus, Func<long>? nowNs, IActorRef? follower)
@@ -67,7 +73,11 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
         Receive<TimeStatus>(Record);
         Receive<SubscribeAck>(_ => { });
         Receive<Status.Failure>(f => _log.Warning("own status unavailable: {0}", f.Cause.Message));
-        Receive<ClusterEvent.MemberUp>(m => _members.Add(m.Member.Address.ToString()));
+        Receive<ClusterEvent.MemberUp>(m =>
+        {
+            _members.Add(m.Member.Address.ToString());
+            if (m.Member.Address == _cluster.SelfAddress) _upSinceNs ??= _nowNs();
+        });
         Receive<ClusterEvent.MemberJoined>(m => _members.Add(m.Member.Address.ToString()));
         Receive<ClusterEvent.UnreachableMember>(m =>
         {
@@ -82,10 +92,17 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
         Receive<ClusterEvent.MemberRemoved>(m =>
         {
             if (m.Member.Address == _cluster.SelfAddress)
-                _log.Warning("this node was removed from the cluster (downed); it keeps serving NTP on its own clock; restart it to rejoin the mesh");
+            {
+                _selfRemoved = true;
+                _log.Warning("this node was removed from the cluster (downed); it keeps serving NTP while its cluster part restarts to rejoin");
+            }
             Forget(m.Member.Address.ToString());
         });
-        Receive<ClusterEvent.MemberDowned>(m => Forget(m.Member.Address.ToString()));
+        Receive<ClusterEvent.MemberDowned>(m =>
+        {
+            if (m.Member.Address == _cluster.SelfAddress) _selfRemoved = true;
+            Forget(m.Member.Address.ToString());
+        });
         Receive<ClusterEvent.IMemberEvent>(_ => { });
         Receive<MeshProtocol.GetMesh>(_ => Sender.Tell(View()));
     }
@@ -124,7 +141,7 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
     }
 
     private void Elect()
-        {
+    {
         var current = Current().ToList();
         string? leader = _election.Elect(current, _nowNs(), SelfNode);
         TellFollower(current, leader);
@@ -137,7 +154,12 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
     /// <summary>The masters other than this node, and the leader, as NTP endpoints for the sync actor.</summary>
     private void TellFollower(List<TimeStatus> current, string? leader)
     {
-        if (_follower is null) return;
+        // A node the cluster has cut off keeps taking time from the masters it had, over NTP, until its next
+        // incarnation has rejoined: losing membership is no reason to lose time.
+        if (_follower is null || _selfRemoved) return;
+        // A new incarnation (start or rejoin) knows only itself at first: keep the masters the sync actor already
+        // polls, and their statistics, until it is up in the cluster and the others' statuses have had time to arrive.
+        if (_lastFollow is null && current.All(s => s.Node == SelfNode) && (_upSinceNs is not { } up || _nowNs() - up < StatusGraceNs)) return;
         var masters = current
             .Where(s => s.Role == MeshRole.Master && s.Node != SelfNode && s.Serving && System.Net.IPEndPoint.TryParse(s.NtpEndpoint, out _))
             .OrderBy(s => s.Node)

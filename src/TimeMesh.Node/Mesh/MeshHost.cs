@@ -1,0 +1,144 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+
+namespace TimeMesh.Node.Mesh;
+
+/// <summary>
+/// Runs a node's cluster part (the cluster member and its mesh actor) in an actor system of its own, beside the
+/// node's time system (NTP server, reference, sync, drift state). Akka.Cluster never lets a removed member come
+/// back in the same actor system, so when the cluster downs this node — a crash of its peers' failure detector,
+/// or the split-brain resolver cutting off the side of a partition this node was on — the host terminates the
+/// cluster system and starts a new incarnation that joins the other seed nodes again. NTP service, the sync
+/// actor's sources and the disciplined clock are untouched throughout.
+/// </summary>
+public sealed class MeshHost
+{
+    private readonly Akka.Configuration.Config _config;
+    private readonly Func<ActorSystem, IActorRef> _startMeshActor;
+    private readonly ILoggingAdapter _log;
+    private readonly TimeSpan _restartDelay;
+    private readonly object _gate = new();
+    private ActorSystem _system = null!;
+    private IActorRef _mesh = null!;
+    private int _incarnation;
+    private bool _stopping;
+
+    /// <param name="config">The cluster system's whole config (the node's config with the mesh HOCON).</param>
+    /// <param name="startMeshActor">Starts the mesh actor in a (new) cluster system.</param>
+    /// <param name="log">Where restarts are logged (the node's time system, which outlives every incarnation).</param>
+    /// <param name="restartDelay">How long to wait between a removal and the new incarnation.</param>
+    public MeshHost(Akka.Configuration.Config config, Func<ActorSystem, IActorRef> startMeshActor, ILoggingAdapter log, TimeSpan restartDelay)
+    {
+        _config = config;
+        _startMeshActor = startMeshActor;
+        _log = log;
+        _restartDelay = restartDelay;
+    }
+
+    /// <summary>The current incarnation's actor system (it changes when the node rejoins).</summary>
+    public ActorSystem System { get { lock (_gate) return _system; } }
+
+    /// <summary>The current incarnation's mesh actor.</summary>
+    public IActorRef Mesh { get { lock (_gate) return _mesh; } }
+
+    /// <summary>1 for the first cluster system, +1 for every rejoin.</summary>
+    public int Incarnation { get { lock (_gate) return _incarnation; } }
+
+    /// <summary>The seed nodes the config names.</summary>
+    public IReadOnlyList<Address> Seeds => _config.GetStringList("akka.cluster.seed-nodes", []).Select(Address.Parse).ToList();
+
+    /// <summary>Starts the first incarnation; it joins the configured seed nodes as Akka.Cluster does.</summary>
+    public void Start() => StartIncarnation(rejoin: false);
+
+    private void StartIncarnation(bool rejoin)
+    {
+        // A rejoining node joins the other seeds only: were it the first seed, it would otherwise found a cluster
+        // of its own while the partition that cut it off still lasts, and the two would never merge.
+        var config = rejoin
+            ? Akka.Configuration.ConfigurationFactory.ParseString("akka.cluster.seed-nodes = []").WithFallback(_config)
+            : _config;
+        var system = ActorSystem.Create("timemesh", config);
+        var mesh = _startMeshActor(system);
+        var cluster = Cluster.Get(system);
+        if (rejoin)
+        {
+            var others = Seeds.Where(s => s != cluster.SelfAddress).ToList();
+            cluster.JoinSeedNodes(others.Count > 0 ? others : Seeds);
+        }
+        lock (_gate)
+        {
+            _system = system;
+            _mesh = mesh;
+            _incarnation++;
+        }
+        cluster.RegisterOnMemberRemoved(() => OnRemoved(system));
+    }
+
+    private void OnRemoved(ActorSystem system)
+    {
+        lock (_gate)
+        {
+            if (_stopping || !ReferenceEquals(system, _system)) return;
+        }
+        _log.Warning("cluster: this node ({0}) was removed from the cluster; NTP service goes on, the cluster part restarts to rejoin in {1:0.#} s",
+            Cluster.Get(system).SelfAddress, _restartDelay.TotalSeconds);
+        _ = Task.Run(() => RestartAsync(system));
+    }
+
+    private async Task RestartAsync(ActorSystem old)
+    {
+        await old.Terminate().WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(_ => { });
+        var delay = _restartDelay;
+        while (true)
+        {
+            await Task.Delay(delay);
+            lock (_gate)
+            {
+                if (_stopping) return;
+            }
+            try
+            {
+                StartIncarnation(rejoin: true);
+                _log.Info("cluster: incarnation {0} of this node's cluster part started, joining the seed nodes", Incarnation);
+                lock (_gate)
+                {
+                    // Stopped while the new incarnation started: do not leave it running.
+                    if (_stopping) _ = _system.Terminate();
+                }
+                return;
+            }
+            catch (Exception e)
+            {
+                // The cluster port may still be held by the old incarnation's sockets; try again, more slowly.
+                _log.Warning("cluster: restarting the cluster part failed ({0}); retrying", e.Message);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+            }
+        }
+    }
+
+    /// <summary>Leaves the cluster gracefully (the others see a leave, not a crash) and stops the cluster part.</summary>
+    public async Task StopAsync()
+    {
+        ActorSystem system;
+        lock (_gate)
+        {
+            _stopping = true;
+            system = _system;
+        }
+        await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
+        await system.WhenTerminated;
+    }
+
+    /// <summary>Stops the cluster part without leaving, as a crash would (the others' failure detector notices).</summary>
+    internal async Task AbortAsync()
+    {
+        ActorSystem system;
+        lock (_gate)
+        {
+            _stopping = true;
+            system = _system;
+        }
+        await system.Terminate();
+    }
+}
