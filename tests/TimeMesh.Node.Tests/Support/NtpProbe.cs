@@ -54,11 +54,11 @@ public static class NtpProbe
     /// One client exchange timed with this machine's clock: the server's offset from it in seconds (RFC 5905's
     /// ((T2 − T1) + (T3 − T4)) / 2) and the reply's header; null when no reply came.
     /// </summary>
-    public static (double OffsetSeconds, NtpHeader Header, double DelaySeconds)? MeasureOffset(IPEndPoint server, TimeSpan timeout)
+    public static (double OffsetSeconds, NtpHeader Header, double DelaySeconds)? MeasureOffset(IPEndPoint server, TimeSpan timeout, IPAddress? bindTo = null)
     {
         long t1 = DateTime.UtcNow.Ticks;
         var t1Stamp = NtpTimestamp.FromDateTime(new DateTime(t1, DateTimeKind.Utc));
-        var reply = Ask(server, ClientRequest(t1Stamp.Value), timeout);
+        var reply = Ask(server, ClientRequest(t1Stamp.Value), timeout, bindTo);
         long t4 = DateTime.UtcNow.Ticks;
         if (reply is null) return null;
         var header = NtpPacket.Parse(reply).Header;

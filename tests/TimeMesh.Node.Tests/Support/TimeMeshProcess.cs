@@ -38,21 +38,23 @@ public sealed partial class TimeMeshProcess : IDisposable
         }
     }
 
-    /// <summary>Starts <c>timemesh run --config</c> on the given timemesh { } body.</summary>
-    public static TimeMeshProcess Start(string timemeshBlock, string? akkaBlock = null)
+    /// <summary>Starts <c>timemesh run --config</c> on the given timemesh { } body (inside a network namespace when one is named).</summary>
+    public static TimeMeshProcess Start(string timemeshBlock, string? akkaBlock = null, string? netns = null)
     {
         string dir = Path.Combine(Path.GetTempPath(), "timemesh-test-" + Guid.NewGuid().ToString("N")[..8]);
         System.IO.Directory.CreateDirectory(dir);
         string config = Path.Combine(dir, "node.hocon");
         File.WriteAllText(config, $"timemesh {{\n{timemeshBlock}\n  data-dir = \"{Path.Combine(dir, "data")}\"\n}}\n{akkaBlock}");
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(netns is null ? "dotnet" : "ip")
         {
-            ArgumentList = { ExecutablePath, "run", "--config", config },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             WorkingDirectory = dir,
             UseShellExecute = false,
         };
+        // `ip netns exec` execs the command, so the child's pid stays the node's.
+        if (netns is not null) foreach (var a in new[] { "netns", "exec", netns, "dotnet" }) info.ArgumentList.Add(a);
+        foreach (var a in new[] { ExecutablePath, "run", "--config", config }) info.ArgumentList.Add(a);
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         var node = new TimeMeshProcess(dir, process);
         process.OutputDataReceived += (_, e) => node.OnLine(e.Data);
