@@ -106,6 +106,9 @@ public class SettingsTests
     [InlineData("clientloglimit = 10", "timemesh.clientloglimit")]
     [InlineData("ntp-server.loops-per-socket = 0", "timemesh.ntp-server.loops-per-socket")]
     [InlineData("ntp-server.receive-buffer = tiny", "timemesh.ntp-server.receive-buffer")]
+    [InlineData("role = leader", "timemesh.role")]
+    [InlineData("role = member\nmesh.rejoin-delay = 10ms", "timemesh.mesh.rejoin-delay")]
+    [InlineData("role = member\nmesh.status-interval = 0s", "timemesh.mesh.status-interval")]
     public void BadValuesNameTheirKey(string body, string key)
     {
         var e = Assert.Throws<TimeMeshConfigException>(() => Parse(body));
@@ -113,5 +116,17 @@ public class SettingsTests
         Assert.Contains(key + " = ", e.Message);
         // After the key and the value comes what would have been accepted.
         Assert.Matches(@"; \S.{8,}", e.Message);
+    }
+
+    [Fact]
+    public void MeshKeysAreRead()
+    {
+        var mesh = Parse("role = master\nmesh { status-interval = 2s, hysteresis = 30s, rejoin-delay = 7s }").Mesh!;
+        Assert.Equal(Core.Mesh.MeshRole.Master, mesh.Role);
+        Assert.Equal(TimeSpan.FromSeconds(2), mesh.StatusInterval);
+        Assert.Equal(30, mesh.Election.HysteresisSeconds);
+        Assert.Equal(TimeSpan.FromSeconds(7), mesh.RejoinDelay);
+        Assert.Equal(TimeSpan.FromSeconds(5), Parse("role = member").Mesh!.RejoinDelay);
+        Assert.Null(Parse("").Mesh);
     }
 }
