@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using TimeMesh.Core.Access;
+using TimeMesh.Core.Auth;
 using TimeMesh.Core.Protocol;
 using TimeMesh.Core.RateLimit;
 
@@ -14,6 +15,10 @@ public enum ServerVerdict : byte
     DroppedRateLimit,
     DroppedMalformed,
     DroppedUnsupportedMode,
+    /// <summary>A reply with a MAC under the request's key; complete only after <see cref="NtpServerHandler.FinishReply"/>.</summary>
+    RespondAuthenticated,
+    /// <summary>The request's MAC names an unknown key or does not verify (chrony answers neither).</summary>
+    DroppedAuth,
 }
 
 /// <summary>
@@ -24,6 +29,9 @@ public enum ServerVerdict : byte
 public sealed class NtpServerHandler(ClientLog clientLog)
 {
     public ClientLog ClientLog { get; } = clientLog;
+
+    /// <summary>The symmetric keys (the keyfile); requests with a MAC are answered only under one of these.</summary>
+    public KeyRing Keys { get; init; } = KeyRing.Empty;
 
     /// <param name="request">The datagram as received.</param>
     /// <param name="client">Its source address.</param>
@@ -41,7 +49,7 @@ public sealed class NtpServerHandler(ClientLog clientLog)
     {
         replyLength = 0;
         if (!snapshot.Access.IsAllowed(client)) return ServerVerdict.DroppedAccess;
-        if (NtpPacket.Validate(request, out _) != NtpParseError.None) return ServerVerdict.DroppedMalformed;
+        if (NtpPacket.Validate(request, out NtpTrailer trailer) != NtpParseError.None) return ServerVerdict.DroppedMalformed;
 
         byte first = request[0];
         // Only client requests are answered. Symmetric modes are not served, control (6) and private (7)
@@ -50,6 +58,9 @@ public sealed class NtpServerHandler(ClientLog clientLog)
 
         RateDecision rate = ClientLog.Hit(client, receiveUnixNs);
         if (rate == RateDecision.Drop) return ServerVerdict.DroppedRateLimit;
+        // Verified after the rate limit, as chrony does, so a flood of forged MACs costs at most the allowed rate.
+        SymmetricKey? macKey = null;
+        if (trailer.HasMac && NtpMac.Verify(request, trailer, Keys, out macKey) != MacCheck.Valid) return ServerVerdict.DroppedAuth;
 
         int version = NtpHeader.VersionOf(first);
         var requestTransmit = NtpTimestamp.Read(request[NtpHeader.TransmitTimeOffset..]);
@@ -68,7 +79,7 @@ public sealed class NtpServerHandler(ClientLog clientLog)
                 LeapIndicator.Unsynchronised, (byte)version, NtpMode.Server, 0, poll, snapshot.PrecisionLog2,
                 NtpShort.Zero, NtpShort.Zero, ReferenceIds.KissRate,
                 requestTransmit, requestTransmit, requestTransmit, requestTransmit).Write(reply);
-            replyLength = NtpHeader.Length;
+            replyLength = macKey is null ? NtpHeader.Length : NtpMac.Append(reply, NtpHeader.Length, macKey, version);
             return ServerVerdict.RespondKissOfDeath;
         }
 
@@ -94,9 +105,27 @@ public sealed class NtpServerHandler(ClientLog clientLog)
             requestTransmit,
             receiveTime,
             receiveTime).Write(reply);
-        // The reply is the bare header: never larger than a request, which is at least 48 bytes.
+        // The reply is the bare header: never larger than a request, which is at least 48 bytes. An
+        // authenticated reply adds a MAC no longer than the request's (same key, same version).
         replyLength = NtpHeader.Length;
-        return ServerVerdict.Respond;
+        if (macKey is null) return ServerVerdict.Respond;
+        // The digest must cover the transmit time, which the caller stamps last: FinishReply signs.
+        BinaryPrimitives.WriteUInt32BigEndian(reply[NtpHeader.Length..], macKey.Id);
+        replyLength += NtpMac.TrailerLength(macKey, version);
+        return ServerVerdict.RespondAuthenticated;
+    }
+
+    /// <summary>
+    /// Completes a reply right before it is sent: stamps the transmit time where the verdict needs it and
+    /// signs an authenticated reply over its final bytes. Allocates nothing.
+    /// </summary>
+    public void FinishReply(ServerVerdict verdict, Span<byte> reply, int replyLength, long transmitUnixNs)
+    {
+        if (NeedsTransmitStamp(verdict)) StampTransmitTime(reply, transmitUnixNs);
+        if (verdict != ServerVerdict.RespondAuthenticated) return;
+        uint keyId = BinaryPrimitives.ReadUInt32BigEndian(reply[NtpHeader.Length..]);
+        if (!Keys.TryGet(keyId, out var key)) throw new InvalidOperationException($"reply names key {keyId}, which this handler does not hold");
+        NtpMac.Append(reply, NtpHeader.Length, key, NtpHeader.VersionOf(reply[0]));
     }
 
     /// <summary>Writes the transmit timestamp into a reply; call as late as possible before sending.</summary>
@@ -104,5 +133,5 @@ public sealed class NtpServerHandler(ClientLog clientLog)
         BinaryPrimitives.WriteUInt64BigEndian(reply[NtpHeader.TransmitTimeOffset..], NtpTimestamp.FromUnixNanoseconds(transmitUnixNs).Value);
 
     /// <summary>True for verdicts whose reply must not be restamped (a kiss-o'-death carries no time).</summary>
-    public static bool NeedsTransmitStamp(ServerVerdict verdict) => verdict == ServerVerdict.Respond;
+    public static bool NeedsTransmitStamp(ServerVerdict verdict) => verdict is ServerVerdict.Respond or ServerVerdict.RespondAuthenticated;
 }

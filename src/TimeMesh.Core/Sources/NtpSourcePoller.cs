@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using TimeMesh.Core.Auth;
 using TimeMesh.Core.Protocol;
 
 namespace TimeMesh.Core.Sources;
@@ -18,6 +19,8 @@ public enum ReplyOutcome : byte
     /// <summary>DENY or RSTR: the source is no longer polled.</summary>
     KissDeny,
     KissOther,
+    /// <summary>The source has a key and the reply carries no valid MAC under it: ignored, as if never received.</summary>
+    AuthFailed,
 }
 
 /// <summary>
@@ -70,6 +73,13 @@ public sealed class NtpSourcePoller
     public long RepliesReceived { get; private set; }
     public long BogusReplies { get; private set; }
     public long KissesReceived { get; private set; }
+    /// <summary>Replies dropped because they lacked a valid MAC under the source's key.</summary>
+    public long AuthFailures { get; private set; }
+
+    /// <summary>How many bytes <see cref="TryPoll"/> writes: the header, and a MAC when the source has a key.</summary>
+    public int RequestLength => NtpHeader.Length + (Settings.Key is { } key ? NtpMac.TrailerLength(key, RequestVersion) : 0);
+
+    private const int RequestVersion = 4;
     public NtpSample? LastSample { get; private set; }
 
     /// <summary>Whether the source answered recently enough to be considered (maxunreach).</summary>
@@ -79,7 +89,7 @@ public sealed class NtpSourcePoller
 
     /// <summary>
     /// If a poll is due at <paramref name="nowNs"/>, writes a client request into <paramref name="request"/>
-    /// (48 bytes) and returns true; the driver sends it from a fresh random port and calls
+    /// (<see cref="RequestLength"/> bytes) and returns true; the driver sends it from a fresh random port and calls
     /// <see cref="RequestSent"/> with the time it went out.
     /// </summary>
     public bool TryPoll(long nowNs, Span<byte> request)
@@ -109,9 +119,10 @@ public sealed class NtpSourcePoller
         // The transmit field carries a random cookie, not our time (as chrony does): the reply must echo
         // it, which an off-path attacker cannot guess, and it tells observers nothing about our clock.
         _cookie = _random() | 1;
-        new NtpHeader(LeapIndicator.Unsynchronised, 4, NtpMode.Client, 0, (sbyte)PollLog2, 0x20,
+        new NtpHeader(LeapIndicator.Unsynchronised, RequestVersion, NtpMode.Client, 0, (sbyte)PollLog2, 0x20,
             NtpShort.Zero, NtpShort.Zero, 0, NtpTimestamp.Zero, NtpTimestamp.Zero, NtpTimestamp.Zero,
             new NtpTimestamp(_cookie)).Write(request);
+        if (Settings.Key is { } key) NtpMac.Append(request, NtpHeader.Length, key, RequestVersion);
         _pending = true;
         _sentNs = nowNs;
         RequestsSent++;
@@ -128,6 +139,13 @@ public sealed class NtpSourcePoller
         if (!NtpPacket.TryParse(reply, out var packet, out _)) return ReplyOutcome.Malformed;
         var h = packet.Header;
         if (h.Mode != NtpMode.Server) return ReplyOutcome.Malformed;
+        if (Settings.Key is { } key && NtpMac.Verify(reply, packet.Trailer, key) != MacCheck.Valid)
+        {
+            // chrony's test5: nothing of an unauthenticated reply is used, not even to mark the source
+            // reached, and the request stays pending for the genuine reply.
+            AuthFailures++;
+            return ReplyOutcome.AuthFailed;
+        }
         if (!_pending || h.OriginTime.Value != _cookie)
         {
             BogusReplies++;

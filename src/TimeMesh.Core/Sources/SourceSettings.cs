@@ -19,5 +19,8 @@ public sealed record SourceSettings
     /// <summary>Polls without a valid reply after which the source may not be selected (chrony's maxunreach idea).</summary>
     public int MaxUnreach { get; init; } = 4;
 
+    /// <summary>chrony's <c>key</c> option: requests carry a MAC under this key and only replies under it count.</summary>
+    public Auth.SymmetricKey? Key { get; init; }
+
     public string Name => Port == 123 ? Address : $"{Address}:{Port}";
 }

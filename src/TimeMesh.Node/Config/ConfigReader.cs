@@ -35,6 +35,9 @@ internal sealed class ConfigReader(Akka.Configuration.Config root, string displa
         return value;
     }
 
+    /// <summary>How errors name a key of this reader ("timemesh.server[0].key").</summary>
+    public string DisplayName(string key) => displayPrefix + key;
+
     public bool Has(string key) => root.HasPath(key) && !root.GetValue(key).IsEmpty;
 
     /// <summary>The key is set, even to an empty object or list.</summary>

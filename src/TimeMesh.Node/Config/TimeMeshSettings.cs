@@ -58,6 +58,8 @@ public sealed record TimeMeshSettings
     public required string DataDir { get; init; }
     public required NtpServerSettings NtpServer { get; init; }
     public required UpstreamSettings Upstream { get; init; }
+    /// <summary>The symmetric keys of <c>timemesh.keyfile</c> (chrony's format); empty when none is set.</summary>
+    public Core.Auth.KeyRing Keys { get; init; } = Core.Auth.KeyRing.Empty;
     /// <summary>The node's place in a mesh; null when it runs alone.</summary>
     public Mesh.MeshSettings? Mesh { get; init; }
 
@@ -103,8 +105,10 @@ public sealed record TimeMeshSettings
         if (listen.Distinct().Count() != listen.Length)
             throw new TimeMeshConfigException(Prefix + "listen", r.RawString(Prefix + "listen"), "each address:port may appear once");
 
+        var keys = KeyFileSettings.Load(r);
         return new TimeMeshSettings
         {
+            Keys = keys,
             Listen = listen,
             Access = new AccessList(
                 ParseSubnets(r, Prefix + "allow"),
@@ -119,7 +123,7 @@ public sealed record TimeMeshSettings
                 (int)r.Bytes(Prefix + "ntp-server.receive-buffer", 65536, 1L << 30),
                 r.Switch(Prefix + "ntp-server.kernel-timestamps", true),
                 r.Duration(Prefix + "ntp-server.loop-restart-delay", TimeSpan.Zero, TimeSpan.FromMinutes(10))),
-            Upstream = ParseUpstream(r),
+            Upstream = ParseUpstream(r, keys),
             Mesh = ParseMesh(r),
         };
     }
@@ -148,15 +152,15 @@ public sealed record TimeMeshSettings
         };
     }
 
-    private static UpstreamSettings ParseUpstream(ConfigReader r)
+    private static UpstreamSettings ParseUpstream(ConfigReader r, Core.Auth.KeyRing keys)
     {
         const string sourceKeys = "{ address = \"192.0.2.1\", port = 123, iburst = on, minpoll = 6, maxpoll = 10, prefer = off }";
-        var servers = r.ObjectList(Prefix + "server", sourceKeys).Select(s => ParseSource(s, s.String("address", "allowed: a host name or IP address"))).ToList();
+        var servers = r.ObjectList(Prefix + "server", sourceKeys).Select(s => ParseSource(s, s.String("address", "allowed: a host name or IP address"), keys)).ToList();
         var pools = r.ObjectList(Prefix + "pool", "{ address = \"pool.example.org\", maxsources = 4, iburst = on }")
             .Select(p => new PoolSettings(
                 p.String("address", "allowed: a host name"),
                 (int)p.Integer("maxsources", 1, 16, 4),
-                ParseSource(p, p.String("address", "allowed: a host name"))))
+                ParseSource(p, p.String("address", "allowed: a host name"), keys)))
             .ToList();
 
         var discipline = new DisciplineSettings();
@@ -197,7 +201,7 @@ public sealed record TimeMeshSettings
         return new UpstreamSettings(servers, pools, sync, mode);
     }
 
-    private static SourceSettings ParseSource(ConfigReader s, string address)
+    private static SourceSettings ParseSource(ConfigReader s, string address, Core.Auth.KeyRing keys)
     {
         int minPoll = (int)s.Integer("minpoll", SourceSettings.MinPollFloor, SourceSettings.MaxPollCeiling, SourceSettings.DefaultMinPollLog2);
         int maxPoll = (int)s.Integer("maxpoll", minPoll, SourceSettings.MaxPollCeiling, Math.Max(minPoll, SourceSettings.DefaultMaxPollLog2));
@@ -211,6 +215,7 @@ public sealed record TimeMeshSettings
             MaxPollLog2 = maxPoll,
             Prefer = s.Switch("prefer", false),
             MaxUnreach = (int)s.Integer("maxunreach", 1, 100_000, 4),
+            Key = KeyFileSettings.SourceKey(s, keys),
         };
     }
 

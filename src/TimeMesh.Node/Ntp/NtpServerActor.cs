@@ -38,7 +38,13 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
         _sockets = sockets.ToArray();
         _loops = new UdpServerLoop?[_sockets.Length];
         _counters = _sockets.Select(_ => new LoopCounters()).ToArray();
-        _handler = new NtpServerHandler(new ClientLog(settings.ClientLogLimitBytes, settings.RateLimit, (ulong)Random.Shared.NextInt64()));
+        _handler = new NtpServerHandler(new ClientLog(settings.ClientLogLimitBytes, settings.RateLimit, (ulong)Random.Shared.NextInt64()))
+        {
+            Keys = settings.Keys,
+        };
+        if (settings.Keys.Count > 0)
+            _log.Info("keyfile {0}: {1}", settings.Keys.Source, string.Join(", ", settings.Keys.Keys));
+        foreach (string warning in settings.Keys.Warnings) _log.Warning(warning);
         _snapshot = new SnapshotHolder(new ServerSnapshot
         {
             // Replaced by the reference actor's first word, before any loop runs.

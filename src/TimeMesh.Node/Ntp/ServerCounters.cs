@@ -16,6 +16,10 @@ internal sealed class LoopCounters
     public long DroppedMalformed;
     public long DroppedUnsupportedMode;
     public long SendFailures;
+    /// <summary>Requests answered with a MAC (chrony: Authenticated NTP packets).</summary>
+    public long Authenticated;
+    /// <summary>Requests whose MAC named an unknown key or did not verify.</summary>
+    public long DroppedAuth;
     /// <summary>Bytes this loop's thread has allocated since it started, read after each batch: it must stay flat.</summary>
     public long AllocatedBytes;
 
@@ -29,6 +33,8 @@ internal sealed class LoopCounters
             case ServerVerdict.DroppedRateLimit: DroppedRateLimit++; break;
             case ServerVerdict.DroppedMalformed: DroppedMalformed++; break;
             case ServerVerdict.DroppedUnsupportedMode: DroppedUnsupportedMode++; break;
+            case ServerVerdict.RespondAuthenticated: Answered++; Authenticated++; break;
+            case ServerVerdict.DroppedAuth: DroppedAuth++; break;
         }
     }
 
@@ -42,7 +48,11 @@ internal sealed class LoopCounters
         Volatile.Read(ref DroppedUnsupportedMode),
         Volatile.Read(ref SendFailures),
         0, 0,
-        Volatile.Read(ref AllocatedBytes));
+        Volatile.Read(ref AllocatedBytes))
+    {
+        Authenticated = Volatile.Read(ref Authenticated),
+        DroppedAuth = Volatile.Read(ref DroppedAuth),
+    };
 }
 
 /// <summary>The NTP server's packet counters, summed over its loops (chronyc serverstats).</summary>
@@ -61,7 +71,12 @@ public sealed record ServerStats(
 {
     public static readonly ServerStats Zero = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
-    public long Dropped => DroppedAccess + DroppedRateLimit + DroppedMalformed + DroppedUnsupportedMode;
+    /// <summary>Requests answered with a MAC under a key of the keyfile.</summary>
+    public long Authenticated { get; init; }
+    /// <summary>Requests dropped because their MAC named an unknown key or did not verify.</summary>
+    public long DroppedAuth { get; init; }
+
+    public long Dropped => DroppedAccess + DroppedRateLimit + DroppedMalformed + DroppedUnsupportedMode + DroppedAuth;
 
     public static ServerStats operator +(ServerStats a, ServerStats b) => new(
         a.Received + b.Received,
@@ -74,5 +89,9 @@ public sealed record ServerStats(
         a.SendFailures + b.SendFailures,
         a.ClientLogEvictions + b.ClientLogEvictions,
         a.LoopRestarts + b.LoopRestarts,
-        a.LoopAllocatedBytes + b.LoopAllocatedBytes);
+        a.LoopAllocatedBytes + b.LoopAllocatedBytes)
+    {
+        Authenticated = a.Authenticated + b.Authenticated,
+        DroppedAuth = a.DroppedAuth + b.DroppedAuth,
+    };
 }

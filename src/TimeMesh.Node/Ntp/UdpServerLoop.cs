@@ -108,8 +108,7 @@ internal sealed class UdpServerLoop
                 long transmitUnixNs = _clock.NowUnixNs();
                 for (int i = 0; i < received; i++)
                 {
-                    if (NtpServerHandler.NeedsTransmitStamp(verdicts[i]))
-                        NtpServerHandler.StampTransmitTime(batch.Outgoing(i), transmitUnixNs);
+                    _handler.FinishReply(verdicts[i], batch.Outgoing(i), batch.OutgoingLength(i), transmitUnixNs);
                 }
                 int sent = _socket.Send(batch, received);
                 if (sent < replies) Counters.SendFailures += replies - sent;

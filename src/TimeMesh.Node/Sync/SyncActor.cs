@@ -260,14 +260,13 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
     private void Poll()
     {
         long now = _clock.ReadRawUnixNs();
-        var request = new byte[NtpHeader.Length];
+        var request = new byte[NtpPacket.MaxLength];
         while (_engine.TryPoll(now, request, out int id))
         {
             var poller = _engine.Poller(id);
             // Wait for the reply at most until shortly before the next poll, and never more than 2 s.
             double waitSeconds = Math.Clamp((poller.NextPollNs - now) * 1e-9 * 0.9, 0.05, 2.0);
-            NtpClientTransport.Exchange(Self, id, _endpoints[id], request, _clock, TimeSpan.FromSeconds(waitSeconds));
-            request = new byte[NtpHeader.Length];
+            NtpClientTransport.Exchange(Self, id, _endpoints[id], request[..poller.RequestLength], _clock, TimeSpan.FromSeconds(waitSeconds));
         }
         Publish();
         SchedulePoll();
@@ -286,6 +285,8 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
         var outcome = _engine.HandleReply(m.SourceId, m.Reply, m.ReceivedRawNs);
         if (outcome is ReplyOutcome.KissDeny) _log.Warning("source {0} sent a DENY/RSTR kiss-o'-death: no longer polled", _endpoints.GetValueOrDefault(m.SourceId));
         if (outcome is ReplyOutcome.KissRate) _log.Info("source {0} sent a RATE kiss-o'-death: polling less often", _endpoints.GetValueOrDefault(m.SourceId));
+        if (outcome is ReplyOutcome.AuthFailed && _engine.Poller(m.SourceId) is { } p && (p.AuthFailures == 1 || p.AuthFailures % 100 == 0))
+            _log.Warning("source {0}: {1} repl(ies) without a valid MAC under key {2} ignored", _endpoints.GetValueOrDefault(m.SourceId), p.AuthFailures, p.Settings.Key!.Id);
         Publish();
         SchedulePoll();
     }
