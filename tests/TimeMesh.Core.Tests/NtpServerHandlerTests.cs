@@ -100,10 +100,17 @@ public class NtpServerHandlerTests
     [Fact]
     public void TheReplyIsNeverLargerThanTheRequest()
     {
+        // A MAC under no key this server holds is never answered (see AuthenticatedServerTests for keyed replies).
         var withMac = Request(4, extra: 20);
         var (verdict, _, length) = Handle(withMac);
-        Assert.Equal(ServerVerdict.Respond, verdict);
-        Assert.True(length <= withMac.Length);
+        Assert.Equal(ServerVerdict.DroppedAuth, verdict);
+        Assert.Equal(0, length);
+        // Extension fields are not echoed: the reply is the bare header.
+        var withField = Request(4, extra: 28);
+        withField[48 + 3] = 28;
+        var (fieldVerdict, _, fieldLength) = Handle(withField);
+        Assert.Equal(ServerVerdict.Respond, fieldVerdict);
+        Assert.True(fieldLength <= withField.Length);
         Assert.Equal(ServerVerdict.DroppedMalformed, Handle(new byte[47]).Verdict);
     }
 
