@@ -3,6 +3,7 @@
 #
 #   tests/bench/run-bench.sh [--out FILE] [--duration S] [--windows "1 64 128"] [--rounds N]
 #                            [--chronyd-only] [--with-bare] [--no-build] [--quiet-wait S] [--retries N]
+#                            [--key TYPE]
 #
 # Builds Release once, installs chrony if it is missing, starts chronyd (-x: it never touches the clock)
 # and `timemesh run` on random free loopback ports, pins every server to CPU 0 and the load generator to
@@ -14,6 +15,9 @@
 # default 2) and, if never quiet, kept and flagged in the report.
 # --with-bare adds the load generator's own bare batched responder (`timemesh-loadgen --respond`) as a
 # third row: the ceiling of this machine's loopback with this load generator, not a real server.
+# --key TYPE (MD5, SHA1, SHA256, SHA512, AES128, AES256, ...): every request carries a MAC under a random key of
+# that type (made by `chronyc keygen`), which chronyd and TimeMesh both load from one keyfile; a reply counts
+# only with a MAC under that key id and of the right length (the load generator does not verify digests).
 # Traffic goes to 127.0.0.1 only. Prints a markdown report, also written to --out FILE.
 set -euo pipefail
 
@@ -28,6 +32,7 @@ WARMUP_MS=300
 QUIET_WAIT_S=60
 RETRIES=2
 OTHER_MAX_PCT=15
+KEY_TYPE=""
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
@@ -42,6 +47,7 @@ while [[ $# -gt 0 ]]; do
         --no-build) BUILD=0; shift ;;
         --quiet-wait) QUIET_WAIT_S="$2"; shift 2 ;;
         --retries) RETRIES="$2"; shift 2 ;;
+        --key) KEY_TYPE="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run-bench.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -50,6 +56,8 @@ done
 [[ "$ROUNDS" =~ ^[1-9][0-9]?$ ]] || { echo "--rounds must be 1-99" >&2; exit 2; }
 [[ "$QUIET_WAIT_S" =~ ^[0-9]{1,4}$ ]] || { echo "--quiet-wait must be seconds" >&2; exit 2; }
 [[ "$RETRIES" =~ ^[0-9]$ ]] || { echo "--retries must be 0-9" >&2; exit 2; }
+[[ -z "$KEY_TYPE" || "$KEY_TYPE" =~ ^[A-Z0-9-]{2,12}$ ]] || { echo "--key must be a keyfile type such as SHA256 or AES128" >&2; exit 2; }
+[[ -z "$KEY_TYPE" || "$WITH_BARE" == 0 ]] || { echo "--key and --with-bare do not go together (the bare responder does not sign)" >&2; exit 2; }
 for w in $WINDOWS; do [[ "$w" =~ ^[1-9][0-9]{0,4}$ ]] || { echo "bad window '$w'" >&2; exit 2; }; done
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -125,6 +133,19 @@ fi
 CHRONYD="$(command -v chronyd)"
 CHRONY_VERSION="$("$CHRONYD" --version 2>/dev/null | awk '{print $4; exit}')"
 
+# ---- symmetric key (--key): one keyfile for chronyd, TimeMesh and the load generator ----
+KEYFILE=""; LOAD_KEY=(); CHRONY_KEY_LINE=""; TIMEMESH_KEY_LINE=""
+if [[ -n "$KEY_TYPE" ]]; then
+    KEYFILE="$WORK/bench.keys"
+    chronyc keygen 1 "$KEY_TYPE" 160 > "$KEYFILE" || die "chronyc keygen cannot make a $KEY_TYPE key"
+    grep -q "^1 $KEY_TYPE HEX:" "$KEYFILE" || die "chronyc keygen printed no $KEY_TYPE key: $(cat "$KEYFILE")"
+    chmod 644 "$KEYFILE"
+    LOAD_KEY=(--keyfile "$KEYFILE" --key-id 1)
+    CHRONY_KEY_LINE="keyfile $KEYFILE"
+    TIMEMESH_KEY_LINE="keyfile = \"$KEYFILE\""
+    log "requests signed with a $KEY_TYPE key (key 1 of $KEYFILE)"
+fi
+
 # ---- helpers ----
 pick_port() {
     local p try
@@ -156,6 +177,7 @@ cmdport 0
 bindcmdaddress /
 pidfile $dir/chronyd.pid
 driftfile $dir/chrony.drift
+$CHRONY_KEY_LINE
 EOF
     "${PIN_SERVER[@]}" "$CHRONYD" -x -d -f "$dir/chrony.conf" >"$dir/server.log" 2>&1 &
     SERVER_PID=$!
@@ -172,6 +194,7 @@ timemesh {
   allow = ["127.0.0.0/8"]
   local { stratum = 1 }
   data-dir = "$dir/data"
+  $TIMEMESH_KEY_LINE
 }
 EOF
     "${PIN_SERVER[@]}" "$TIMEMESH" run --config "$dir/timemesh.conf" >"$dir/server.log" 2>&1 &
@@ -235,7 +258,7 @@ run_load() { # run_load SERVER PORT WINDOW ROUND SERVER_PID
         m0=($(machine_ticks)); s0="$(proc_ticks "$spid")"
         timeout "$(awk -v d="$DURATION" 'BEGIN{printf "%d", d + 60}')" "${PIN_LOAD[@]}" "$LOADGEN" \
             --target "127.0.0.1:$port" --window "$window" --duration "$DURATION" --warmup-ms "$WARMUP_MS" \
-            --timeout-ms 200 --spin --label "$server" >"$out" 2>&1 || { cat "$out" >&2; die "load run against $server (window $window) failed"; }
+            --timeout-ms 200 --spin --label "$server" "${LOAD_KEY[@]}" >"$out" 2>&1 || { cat "$out" >&2; die "load run against $server (window $window) failed"; }
         m1=($(machine_ticks)); s1="$(proc_ticks "$spid")"
         line="$(head -n 1 "$out")"
         [[ "$line" == "{"* ]] || { cat "$out" >&2; die "no result from the load run against $server"; }
@@ -331,6 +354,9 @@ report() {
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(uname -m), Linux $(uname -r)); chronyd $CHRONY_VERSION (\`-x\`, \`local stratum 1\`, no ratelimit) vs \`timemesh run\` (\`local { stratum = 1 }\`, no ratelimit)."
     echo "Pinning: $PINNING. Load: tests/bench/TimeMesh.LoadGen, one thread, sendmmsg/recvmmsg in batches of 64, busy-polling (\`--spin\`),"
     echo "${DURATION} s per run after a ${WARMUP_MS} ms warm-up, requests unanswered after 200 ms counted lost; $ROUNDS round(s), servers alternating per window."
+    if [[ -n "$KEY_TYPE" ]]; then
+        echo "Every request carried a MAC under a random 160-bit (AES: the cipher's length) $KEY_TYPE key from \`chronyc keygen\`, loaded by both servers; only replies with a MAC under that key counted."
+    fi
     echo "Responses/s, p50, p99 and server CPU (share of one CPU used by the server process during the run) are medians over the rounds; loss is summed."
     if [[ "$WITH_BARE" == 1 ]]; then
         echo "\`bare\` is the load generator's own batched responder (\`timemesh-loadgen --respond\`, no access control or client log): the ceiling of this setup, not a server to compare with."

@@ -30,6 +30,8 @@ internal sealed class LoadRunner : IDisposable
     private readonly DatagramBatch _rx;
     private readonly PeerAddress _target;
     private readonly long _timeoutTicks;
+    /// <summary>48, or 48 plus the MAC when requests are signed; a valid reply has the same length.</summary>
+    private readonly int _requestLength;
 
     // per window slot
     private readonly ulong[] _tag;          // 0 = free
@@ -56,7 +58,8 @@ internal sealed class LoadRunner : IDisposable
         _sockets = new BatchedUdpSocket[o.Sockets];
         for (int i = 0; i < o.Sockets; i++)
             _sockets[i] = BatchedUdpSocket.Bind(local, new UdpSocketOptions { KernelTimestamps = false, ReceiveTimeout = wake });
-        _tx = new DatagramBatch(o.Batch, Ntp.PacketBytes);
+        _tx = new DatagramBatch(o.Batch, Ntp.PacketBytes + TimeMesh.Core.Auth.NtpMac.KeyIdLength + TimeMesh.Core.Auth.NtpMac.MaxDigestLength);
+        _requestLength = o.Key is null ? Ntp.PacketBytes : Ntp.PacketBytes + TimeMesh.Core.Auth.NtpMac.TrailerLength(o.Key, 4);
         _rx = new DatagramBatch(o.Batch, 512);
         _target = PeerAddress.FromEndPoint(o.Target);
         for (int i = 0; i < o.Batch; i++)
@@ -140,7 +143,9 @@ internal sealed class LoadRunner : IDisposable
                 _sentAt[slot] = now;
                 _measured[slot] = _measuring;
                 Ntp.WriteRequest(_tx.Outgoing(j), tag);
-                _tx.SetOutgoing(j, Ntp.PacketBytes);
+                if (_o.Key is not null)
+                    TimeMesh.Core.Auth.NtpMac.Append(_tx.Outgoing(j), Ntp.PacketBytes, _o.Key, 4);
+                _tx.SetOutgoing(j, _requestLength);
             }
             int sent = _sockets[socketIndex].Send(_tx, count);
             _sendCalls++;
@@ -209,7 +214,7 @@ internal sealed class LoadRunner : IDisposable
             _free[_freeCount++] = slot;
             if (!measured)
                 continue;
-            if (Ntp.IsValidReply(reply) && !_rx.IsTruncated(i))
+            if (Ntp.IsValidReply(reply, _requestLength, _o.Key, _o.VerifyMac) && !_rx.IsTruncated(i))
             {
                 _answered++;
                 _latency.Record((receivedAt - _sentAt[slot]) * 1_000_000_000 / Stopwatch.Frequency);

@@ -22,10 +22,24 @@ internal static class Ntp
         reply.Length >= PacketBytes ? BinaryPrimitives.ReadUInt64BigEndian(reply[24..]) : 0;
 
     /// <summary>A valid server reply: 48 bytes, mode 4, leap != 3 (unsynchronised), stratum 1–15.</summary>
-    public static bool IsValidReply(ReadOnlySpan<byte> reply)
+    public static bool IsValidReply(ReadOnlySpan<byte> reply) => IsValidReply(reply, PacketBytes, null, false);
+
+    /// <summary>
+    /// A valid reply of <paramref name="length"/> bytes; with a key, its MAC names the key (and, when
+    /// <paramref name="verifyMac"/>, its digest verifies).
+    /// </summary>
+    public static bool IsValidReply(ReadOnlySpan<byte> reply, int length, TimeMesh.Core.Auth.SymmetricKey? key, bool verifyMac)
     {
-        if (reply.Length != PacketBytes)
+        if (reply.Length != length)
             return false;
+        if (key is not null)
+        {
+            if (BinaryPrimitives.ReadUInt32BigEndian(reply[PacketBytes..]) != key.Id)
+                return false;
+            var trailer = new TimeMesh.Core.Protocol.NtpTrailer(0, 0, PacketBytes, length - PacketBytes);
+            if (verifyMac && TimeMesh.Core.Auth.NtpMac.Verify(reply, trailer, key) != TimeMesh.Core.Auth.MacCheck.Valid)
+                return false;
+        }
         int leap = reply[0] >> 6;
         int mode = reply[0] & 7;
         int stratum = reply[1];

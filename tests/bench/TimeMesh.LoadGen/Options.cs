@@ -25,10 +25,16 @@ internal sealed class Options
     public string? ReadyFile { get; private set; }
     public long? SinceUnixNs { get; private set; }
     public string? Label { get; private set; }
+    public string? KeyFile { get; private set; }
+    public uint KeyId { get; private set; }
+    public bool VerifyMac { get; private set; }
+    /// <summary>The key requests are signed with (--keyfile and --key-id), null for plain requests.</summary>
+    public TimeMesh.Core.Auth.SymmetricKey? Key { get; private set; }
 
     public const string Usage = """
         timemesh-loadgen --target IP:PORT [--window N] [--duration S] [--timeout-ms MS] [--warmup-ms MS]
                          [--max-requests N] [--sockets K] [--batch B] [--spin] [--label TEXT]
+                         [--keyfile FILE --key-id N [--verify-mac]]
         timemesh-loadgen --probe --target IP:PORT [--timeout-ms MS] [--interval-ms MS]
                          [--start-file FILE | --since-unix-ns NS] [--ready-file FILE]
         timemesh-loadgen --respond --target IP:PORT [--duration S] [--batch B]
@@ -38,6 +44,9 @@ internal sealed class Options
         --max-requests (at most 50 000 000). Prints one JSON line and one human line. Replies are received
         with blocking recvmmsg on one socket, or with non-blocking sweeps (busy polling, one core) when
         --spin is given or --sockets is above 1.
+        --keyfile/--key-id: every request carries a MAC under key N of FILE (chrony's keyfile format); a reply
+        counts as valid only with a MAC under the same key id and of the expected length, and with
+        --verify-mac only if its digest verifies (that costs the load generator's CPU too).
         Probe: sends one request every --interval-ms until the first valid reply or --timeout-ms in total;
         prints the elapsed ms (from this process's start, or from the unix-ns time in --start-file /
         --since-unix-ns, read when the answer arrives) and exits 1 on timeout. --ready-file is created once
@@ -77,12 +86,32 @@ internal sealed class Options
                 case "--ready-file": o.ReadyFile = Value(); break;
                 case "--since-unix-ns": o.SinceUnixNs = Long(name, Value(), 0, long.MaxValue); break;
                 case "--label": o.Label = Value(); break;
+                case "--keyfile": o.KeyFile = Value(); break;
+                case "--key-id": o.KeyId = (uint)Long(name, Value(), 1, uint.MaxValue); break;
+                case "--verify-mac": o.VerifyMac = true; break;
                 case "-h" or "--help": throw new HelpRequested();
                 default: throw new ArgumentException($"unknown option '{name}'");
             }
         }
         if (o.Target is null)
             throw new ArgumentException("--target is required");
+        if ((o.KeyFile is null) != (o.KeyId == 0))
+            throw new ArgumentException("--keyfile and --key-id go together");
+        if (o.KeyFile is not null)
+        {
+            TimeMesh.Core.Auth.KeyRing keys;
+            try
+            {
+                keys = TimeMesh.Core.Auth.KeyFile.Parse(File.ReadAllBytes(o.KeyFile), o.KeyFile);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or TimeMesh.Core.Auth.KeyFileException)
+            {
+                throw new ArgumentException($"--keyfile: {e.Message}");
+            }
+            if (!keys.TryGet(o.KeyId, out var key))
+                throw new ArgumentException($"--key-id {o.KeyId}: {o.KeyFile} has no such key");
+            o.Key = key;
+        }
         if (o.Probe && !timeoutGiven)
             o.TimeoutMs = 5000;
         return o;
