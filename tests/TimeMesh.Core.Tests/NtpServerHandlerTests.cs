@@ -103,7 +103,7 @@ public class NtpServerHandlerTests
         // A MAC under no key this server holds is never answered (see AuthenticatedServerTests for keyed replies).
         var withMac = Request(4, extra: 20);
         var (verdict, _, length) = Handle(withMac);
-        Assert.Equal(ServerVerdict.DroppedAuth, verdict);
+        Assert.Equal(ServerVerdict.DroppedMac, verdict);
         Assert.Equal(0, length);
         // Extension fields are not echoed: the reply is the bare header.
         var withField = Request(4, extra: 28);

@@ -16,9 +16,9 @@ public enum ServerVerdict : byte
     DroppedMalformed,
     DroppedUnsupportedMode,
     /// <summary>A reply with a MAC under the request's key; complete only after <see cref="NtpServerHandler.FinishReply"/>.</summary>
-    RespondAuthenticated,
+    RespondWithMac,
     /// <summary>The request's MAC names an unknown key or does not verify (chrony answers neither).</summary>
-    DroppedAuth,
+    DroppedMac,
 }
 
 /// <summary>
@@ -60,7 +60,7 @@ public sealed class NtpServerHandler(ClientLog clientLog)
         if (rate == RateDecision.Drop) return ServerVerdict.DroppedRateLimit;
         // Verified after the rate limit, as chrony does, so a flood of forged MACs costs at most the allowed rate.
         SymmetricKey? macKey = null;
-        if (trailer.HasMac && NtpMac.Verify(request, trailer, Keys, out macKey) != MacCheck.Valid) return ServerVerdict.DroppedAuth;
+        if (trailer.HasMac && NtpMac.Verify(request, trailer, Keys, out macKey) != MacCheck.Valid) return ServerVerdict.DroppedMac;
 
         int version = NtpHeader.VersionOf(first);
         var requestTransmit = NtpTimestamp.Read(request[NtpHeader.TransmitTimeOffset..]);
@@ -112,7 +112,7 @@ public sealed class NtpServerHandler(ClientLog clientLog)
         // The digest must cover the transmit time, which the caller stamps last: FinishReply signs.
         BinaryPrimitives.WriteUInt32BigEndian(reply[NtpHeader.Length..], macKey.Id);
         replyLength += NtpMac.TrailerLength(macKey, version);
-        return ServerVerdict.RespondAuthenticated;
+        return ServerVerdict.RespondWithMac;
     }
 
     /// <summary>
@@ -122,7 +122,7 @@ public sealed class NtpServerHandler(ClientLog clientLog)
     public void FinishReply(ServerVerdict verdict, Span<byte> reply, int replyLength, long transmitUnixNs)
     {
         if (NeedsTransmitStamp(verdict)) StampTransmitTime(reply, transmitUnixNs);
-        if (verdict != ServerVerdict.RespondAuthenticated) return;
+        if (verdict != ServerVerdict.RespondWithMac) return;
         uint keyId = BinaryPrimitives.ReadUInt32BigEndian(reply[NtpHeader.Length..]);
         if (!Keys.TryGet(keyId, out var key)) throw new InvalidOperationException($"reply names key {keyId}, which this handler does not hold");
         NtpMac.Append(reply, NtpHeader.Length, key, NtpHeader.VersionOf(reply[0]));
@@ -133,5 +133,5 @@ public sealed class NtpServerHandler(ClientLog clientLog)
         BinaryPrimitives.WriteUInt64BigEndian(reply[NtpHeader.TransmitTimeOffset..], NtpTimestamp.FromUnixNanoseconds(transmitUnixNs).Value);
 
     /// <summary>True for verdicts whose reply must not be restamped (a kiss-o'-death carries no time).</summary>
-    public static bool NeedsTransmitStamp(ServerVerdict verdict) => verdict is ServerVerdict.Respond or ServerVerdict.RespondAuthenticated;
+    public static bool NeedsTransmitStamp(ServerVerdict verdict) => verdict is ServerVerdict.Respond or ServerVerdict.RespondWithMac;
 }

@@ -33,8 +33,8 @@ internal sealed class LoopCounters
             case ServerVerdict.DroppedRateLimit: DroppedRateLimit++; break;
             case ServerVerdict.DroppedMalformed: DroppedMalformed++; break;
             case ServerVerdict.DroppedUnsupportedMode: DroppedUnsupportedMode++; break;
-            case ServerVerdict.RespondAuthenticated: Answered++; Authenticated++; break;
-            case ServerVerdict.DroppedAuth: DroppedAuth++; break;
+            case ServerVerdict.RespondWithMac: Answered++; Authenticated++; break;
+            case ServerVerdict.DroppedMac: DroppedAuth++; break;
         }
     }
 

@@ -67,7 +67,7 @@ public class AuthenticatedServerTests
         var request = Request(Key(keyId), version);
         Assert.Equal(48 + 4 + digestBytes, request.Length);
         var (verdict, reply) = Handle(request, transmit: Now + 20_000);
-        Assert.Equal(ServerVerdict.RespondAuthenticated, verdict);
+        Assert.Equal(ServerVerdict.RespondWithMac, verdict);
         Assert.Equal(request.Length, reply.Length); // never larger than the request
         var packet = NtpPacket.Parse(reply);
         Assert.Equal(NtpMode.Server, packet.Header.Mode);
@@ -92,7 +92,7 @@ public class AuthenticatedServerTests
     {
         using var stranger = new SymmetricKey(99, MacAlgorithm.Sha1, new byte[20]);
         var (verdict, reply) = Handle(Request(stranger));
-        Assert.Equal(ServerVerdict.DroppedAuth, verdict);
+        Assert.Equal(ServerVerdict.DroppedMac, verdict);
         Assert.Empty(reply);
     }
 
@@ -100,7 +100,7 @@ public class AuthenticatedServerTests
     public void WithoutAKeyfileEveryMacIsUnknown()
     {
         var handler = new NtpServerHandler(new ClientLog(524288, null, 1));
-        Assert.Equal(ServerVerdict.DroppedAuth, Handle(Request(Key(2)), handler).Verdict);
+        Assert.Equal(ServerVerdict.DroppedMac, Handle(Request(Key(2)), handler).Verdict);
         Assert.Equal(ServerVerdict.Respond, Handle(Request(null), handler).Verdict);
     }
 
@@ -109,7 +109,7 @@ public class AuthenticatedServerTests
     {
         // Same id and type, another value: what a client with a wrong key sends.
         using var impostor = new SymmetricKey(2, MacAlgorithm.Sha1, Encoding.ASCII.GetBytes("not-the-real-key-20b"));
-        Assert.Equal(ServerVerdict.DroppedAuth, Handle(Request(impostor)).Verdict);
+        Assert.Equal(ServerVerdict.DroppedMac, Handle(Request(impostor)).Verdict);
     }
 
     [Theory]
@@ -121,7 +121,7 @@ public class AuthenticatedServerTests
         var request = Request(Key(3));
         if (offset == 48 + 10) offset = NtpHeader.TransmitTimeOffset + 7;
         request[offset] ^= offset == 0 ? (byte)0x40 : (byte)0x01;
-        Assert.Equal(ServerVerdict.DroppedAuth, Handle(request).Verdict);
+        Assert.Equal(ServerVerdict.DroppedMac, Handle(request).Verdict);
     }
 
     [Theory]
@@ -130,7 +130,7 @@ public class AuthenticatedServerTests
     public void ATruncatedMacIsDropped(uint keyId, int digestBytes)
     {
         var request = Request(Key(keyId));
-        Assert.Equal(ServerVerdict.DroppedAuth, Handle(request[..(48 + 4 + digestBytes)]).Verdict);
+        Assert.Equal(ServerVerdict.DroppedMac, Handle(request[..(48 + 4 + digestBytes)]).Verdict);
     }
 
     [Fact]
@@ -145,7 +145,7 @@ public class AuthenticatedServerTests
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(48), 3);
         digest.AsSpan(0, 32).CopyTo(bytes.AsSpan(52));
         var (verdict, reply) = Handle(bytes);
-        Assert.Equal(ServerVerdict.RespondAuthenticated, verdict);
+        Assert.Equal(ServerVerdict.RespondWithMac, verdict);
         Assert.Equal(48 + 24, reply.Length);
     }
 
@@ -155,7 +155,7 @@ public class AuthenticatedServerTests
         // Burst 1 with kod on: the second request gets a RATE kiss, under the request's key.
         var handler = Handler(new RateLimitSettings(3, 1, 4, true));
         var request = Request(Key(5));
-        Assert.Equal(ServerVerdict.RespondAuthenticated, Handle(request, handler).Verdict);
+        Assert.Equal(ServerVerdict.RespondWithMac, Handle(request, handler).Verdict);
         var (verdict, reply) = Handle(request, handler);
         Assert.Equal(ServerVerdict.RespondKissOfDeath, verdict);
         var packet = NtpPacket.Parse(reply);
