@@ -638,7 +638,7 @@ public static class ChronyConfImporter
 
         private void ParseBindAddress(int line, string text, string[] args)
         {
-            if (args.Length != 1 || !IPAddress.TryParse(args[0], out var address) || args[0].Count(c => c == '.') is not (0 or 3))
+            if (args.Length != 1 || ParseChronyAddress(args[0], out int bits) is not { } address || bits is not (32 or 128))
             {
                 Invalid(line, text, "bindaddress takes one IP address");
                 return;
