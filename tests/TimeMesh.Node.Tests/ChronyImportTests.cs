@@ -252,11 +252,12 @@ public class ChronyImportTests
             "; another",                        // 11
             "% and another",                    // 12
             "ALLOW 172.16.0.0/12",              // 13: directives are case-insensitive
-            "maxdistance 1.5.5");               // 14
+            "maxdistance 1.5.5",                // 14
+            "server k.example key 0");          // 15: key ids are 1 to 2^32-1
         Assert.Equal("good.example", Assert.Single(i.Settings.Upstream.Servers).Address);
-        Assert.Equal([2, 3, 4, 5, 6, 7, 8, 9, 14], i.Notes.Select(n => n.Line));
+        Assert.Equal([2, 3, 4, 5, 6, 7, 8, 9, 14, 15], i.Notes.Select(n => n.Line));
         Assert.Contains("not a chrony directive", i.NoteOn(2).Message);
-        foreach (int line in new[] { 3, 4, 5, 6, 7, 8, 9, 14}) Assert.StartsWith("invalid", i.NoteOn(line).Message);
+        foreach (int line in new[] { 3, 4, 5, 6, 7, 8, 9, 14, 15 }) Assert.StartsWith("invalid", i.NoteOn(line).Message);
         Assert.Equal("makestep 1.0 x", i.NoteOn(3).Subject);
         Assert.Equal(0, i.Settings.Upstream.Sync.Discipline.MakeStepLimit);
         Assert.Equal(1, i.Settings.Upstream.Sync.Selection.MinSources);
@@ -373,6 +374,36 @@ public class ChronyImportTests
             var result = ChronyConfImporter.Translate(directive + " 1\n");
             Assert.DoesNotContain(result.Notes, n => n.Message.Contains("not a chrony directive"));
             TimeMeshSettings.FromConfig(ConfigurationFactory.ParseString(result.Hocon));
+        }
+    }
+
+    [Fact]
+    public void Random_lines_never_break_the_import_and_the_output_always_loads()
+    {
+        var random = new Random(5);
+        string[] words =
+        [
+            "server", "pool", "peer", "allow", "deny", "all", "local", "stratum", "orphan", "distance", "makestep",
+            "ratelimit", "interval", "burst", "leak", "kod", "port", "bindaddress", "driftfile", "minpoll", "maxpoll",
+            "iburst", "prefer", "polltarget", "maxsources", "maxunreach", "noselect", "key", "clientloglimit",
+            "minsources", "maxdistance", "maxjitter", "combinelimit", "reselectdist", "maxslewrate", "rtcsync",
+            "0", "1", "-1", "16", "-7", "99999999999", "1e308", "-0.5", "nan", "10.0.0.0/8", "10.1", "::1", "fd00::/7",
+            "1.2.3.4/33", "host.example", "/var/lib/x", "\"quoted\"", "#", "!",
+        ];
+        for (int file = 0; file < 300; file++)
+        {
+            var lines = new List<string>();
+            for (int l = random.Next(1, 12); l > 0; l--)
+                lines.Add(string.Join(' ', Enumerable.Range(0, random.Next(1, 7)).Select(_ => words[random.Next(words.Length)])));
+            string text = string.Join("\n", lines);
+            var result = ChronyConfImporter.Translate(text);
+            var config = ConfigurationFactory.ParseString(result.Hocon);
+            var exception = Record.Exception(() =>
+            {
+                TimeMeshSettings.FromConfig(config);
+                PersistenceSettings.FromConfig(config);
+            });
+            Assert.True(exception is null, $"{text}\n---\n{result.Hocon}\n---\n{exception}");
         }
     }
 

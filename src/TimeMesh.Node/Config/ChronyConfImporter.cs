@@ -368,6 +368,13 @@ public static class ChronyConfImporter
                     Invalid(line, text, $"{option} takes a number, not '{value}'");
                     return;
                 }
+                if ((option is "key" && (!uint.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out uint keyId) || keyId == 0))
+                    || (option is "certset" && !uint.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                    || (option is "extfield" && !uint.TryParse(value, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out _)))
+                {
+                    Invalid(line, text, $"'{value}' is not a valid {option}");
+                    return;
+                }
                 switch (option)
                 {
                     case "minpoll": minPoll = number!.Value; break;

@@ -7,6 +7,7 @@ namespace TimeMesh.Cli.Commands;
 public static class ImportChronyCommand
 {
     public const int ExitTranslated = 0;
+    /// <summary>The output could not be written, or (a bug) the translation would not load.</summary>
     public const int ExitOutputNotWritten = 1;
     public const int ExitUnreadable = 2;
 
@@ -16,6 +17,7 @@ public static class ImportChronyCommand
         var output = new Option<FileInfo?>("--output", "-o")
         {
             Description = "Write the HOCON to this file instead of stdout.",
+            HelpName = "FILE",
         };
         var command = new Command("import-chrony",
             "Translate a chrony.conf into TimeMesh HOCON. What cannot be translated is listed with its line number, " +
@@ -39,6 +41,18 @@ public static class ImportChronyCommand
 
         var result = ChronyConfImporter.Translate(text, file.Name);
         foreach (var note in result.Notes) stderr.WriteLine($"{file.Name}: {note}");
+        try
+        {
+            // The translator only writes values TimeMesh accepts; a node loading this must never be the first to find out otherwise.
+            var config = Akka.Configuration.ConfigurationFactory.ParseString(result.Hocon);
+            TimeMeshSettings.FromConfig(config);
+            Node.Persistence.PersistenceSettings.FromConfig(config);
+        }
+        catch (Exception e)
+        {
+            stderr.WriteLine($"timemesh import-chrony: the translation does not load, nothing written (a bug, please report it): {e.Message}");
+            return ExitOutputNotWritten;
+        }
 
         if (output is null)
         {
