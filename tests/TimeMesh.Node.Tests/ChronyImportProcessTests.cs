@@ -81,6 +81,62 @@ public class ChronyImportProcessTests
         Assert.True(disagreements == 0, report.ToString());
     }
 
+    /// <summary>
+    /// What the import calls invalid is what chronyd's own parser refuses (<c>chronyd -p</c> parses the
+    /// file, prints it and exits; it starts nothing). Left out: prefixes too long (chronyd accepts them when
+    /// parsing and refuses them at start) and host names (resolved at start).
+    /// </summary>
+    [Fact]
+    public async Task Lines_the_import_calls_invalid_are_the_lines_chronyd_refuses()
+    {
+        Chrony.RequireInstalled();
+        string[] lines =
+        [
+            "server a.example iburst minpoll 4 maxpoll 4 prefer", "server a.example port 70000", "server a.example minpoll",
+            "server a.example key 0", "server a.example key 7", "server a.example wibble", "server", "pool p.example maxsources 0",
+            "pool p.example maxsources 3 iburst", "peer b.example", "peer", "allow", "allow all", "allow all 10.1", "allow 10.1 10.2",
+            "deny 192.168.1.0/24", "deny 192.168.1.0/x", "allow fd00::/8", "allow 256.1", "local", "local stratum 16",
+            "local stratum 0", "local stratum 3 orphan distance 0.1", "local orphan distance", "local wibble", "makestep 1 3",
+            "makestep 1.0 x", "makestep 1", "makestep 0.1 -1", "ratelimit", "ratelimit interval 1 burst 16",
+            "ratelimit interval x", "ratelimit interval", "ratelimit speed 3", "port 0", "port 65536", "port x",
+            "bindaddress 10.0.0.1", "bindaddress ::1", "bindaddress 10.1", "minsources 0", "minsources 2",
+            "minsources two", "maxdistance 1.5s", "maxdistance fast", "maxslewrate 1000", "clientloglimit 1048576",
+            "clientloglimit lots", "driftfile /var/lib/chrony/drift", "driftfile", "rtcsync", "rtcsync now", "frobnicate",
+            "ALLOW 10.0.0.0/8", "Server a.example IBURST", "server a.example extfield F323", "server a.example extfield zz",
+            "logdir", "logdir /a /b", "keyfile /etc/chrony/chrony.keys", "lock_all 1", "allow 300.1.2.3", "allow 1.2.3.4.5.6/8",
+            "server a.example minpoll 4x", "port 123x", "server a.example maxunreach -1", "server a.example polltarget 0",
+            "noclientlog", "leapsectz", "user _chrony", "include", "include /a /b", "confdir", "sourcedir", "confdir /a /b",
+            "log tracking measurements", "makestep 1.0 3x", "makestep 1.0x 3", "clientloglimit 1048576x", "clientloglimit x",
+        ];
+        string dir = Directory.CreateTempSubdirectory("import-chrony-p").FullName;
+        var report = new System.Text.StringBuilder();
+        try
+        {
+            foreach (string line in lines)
+            {
+                string conf = Path.Combine(dir, "one.conf");
+                File.WriteAllText(conf, line + "\n");
+                var info = new ProcessStartInfo(Chrony.ChronydPath) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+                foreach (string a in new[] { "-p", "-f", conf }) info.ArgumentList.Add(a);
+                using var p = Process.Start(info)!;
+                var stdout = p.StandardOutput.ReadToEndAsync();
+                string stderr = await p.StandardError.ReadToEndAsync();
+                await stdout;
+                Assert.True(p.WaitForExit(10_000), "chronyd -p did not exit");
+                bool chronydRefuses = p.ExitCode != 0;
+                var notes = ChronyConfImporter.Translate(line).Notes;
+                bool importRefuses = notes.Any(n => n.Message.StartsWith("invalid") || n.Message.Contains("not a chrony directive"));
+                if (chronydRefuses != importRefuses)
+                    report.AppendLine($"'{line}': chronyd {(chronydRefuses ? "refuses: " + stderr.Trim() : "accepts")}; import: {string.Join("; ", notes)}");
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+        Assert.True(report.Length == 0, report.ToString());
+    }
+
     [Fact]
     public void The_command_writes_a_config_a_node_serves_with()
     {

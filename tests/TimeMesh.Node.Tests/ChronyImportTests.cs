@@ -252,7 +252,7 @@ public class ChronyImportTests
             "; another",                        // 11
             "% and another",                    // 12
             "ALLOW 172.16.0.0/12",              // 13: directives are case-insensitive
-            "maxdistance 1.5.5",                // 14
+            "maxdistance fast",                 // 14
             "server k.example key 0");          // 15: key ids are 1 to 2^32-1
         Assert.Equal("good.example", Assert.Single(i.Settings.Upstream.Servers).Address);
         Assert.Equal([2, 3, 4, 5, 6, 7, 8, 9, 14, 15], i.Notes.Select(n => n.Line));
@@ -265,6 +265,17 @@ public class ChronyImportTests
         Assert.True(i.Allows("172.20.1.1"));
         Assert.False(i.Allows("10.0.0.1"));
         Assert.Equal(3.0, i.Settings.Upstream.Sync.Selection.MaxDistanceSeconds);
+    }
+
+    [Fact]
+    public void A_number_with_trailing_characters_is_read_as_chronyd_reads_it()
+    {
+        // chronyd's sscanf("%lf") takes "1.5s" as 1.5.
+        var i = Import("maxdistance 1.5s", "maxjitter 0.25.1");
+        Assert.Equal(1.5, i.Settings.Upstream.Sync.Selection.MaxDistanceSeconds);
+        Assert.Equal(0.25, i.Settings.Upstream.Sync.Selection.MaxJitterSeconds);
+        Assert.Contains("reads '1.5s' as 1.5", i.NoteOn(1).Message);
+        Assert.Contains("reads '0.25.1' as 0.25", i.NoteOn(2).Message);
     }
 
     [Fact]

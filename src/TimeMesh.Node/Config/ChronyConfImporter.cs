@@ -19,7 +19,7 @@ public sealed record ChronyImportResult(string Hocon, IReadOnlyList<ChronyImport
 /// what chronyd would refuse is reported as invalid and skipped, what TimeMesh has no key for or would
 /// refuse (out of range) is reported and left out, so the output always loads.
 /// </summary>
-public static class ChronyConfImporter
+public static partial class ChronyConfImporter
 {
     public static ChronyImportResult Translate(string chronyConf, string sourceName = "chrony.conf") =>
         new Translation(sourceName).Run(chronyConf);
@@ -108,6 +108,22 @@ public static class ChronyConfImporter
         ["linux_hz"] = "no longer supported by chrony either",
     };
 
+    // chronyd checks the number of words of these (parse_null, parse_string, parse_int, parse_double).
+    private static readonly HashSet<string> NoArguments = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "lock_all", "manual", "noclientlog", "nosystemcert", "rtconutc", "rtcsync",
+    };
+
+    private static readonly HashSet<string> OneArgument = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "acquisitionport", "bindacqdevice", "bindcmddevice", "binddevice", "clockprecision", "cmdport", "corrtimeratio",
+        "dscp", "dumpdir", "hwclockfile", "hwtstimeout", "keyfile", "leapseclist", "leapsectz", "logbanner", "logchange",
+        "logdir", "maxclockerror", "maxdrift", "maxntsconnections", "maxsamples", "maxstratum", "maxtxbuffers",
+        "maxupdateskew", "minsamples", "minstratum", "nocerttimecheck", "ntpsigndsocket", "ntscachedir", "ntsdumpdir",
+        "ntsntpserver", "ntsport", "ntsprocesses", "ntsrefresh", "ntsrotate", "ptpdomain", "ptpport", "refresh",
+        "rtcautotrim", "rtcdevice", "rtcfile", "sched_priority", "stratumweight", "user",
+    };
+
     /// <summary>Source options TimeMesh has no equivalent for, and why.</summary>
     private static readonly Dictionary<string, string> SourceOptionNotTranslated = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -160,7 +176,7 @@ public static class ChronyConfImporter
     /// <summary>A directive chronyd keeps only the last of; <see cref="Hocon"/> empty when it could not be translated.</summary>
     private sealed record Single(int Line, string Text, IReadOnlyList<string> Hocon);
 
-    private sealed class Translation(string sourceName)
+    private sealed partial class Translation(string sourceName)
     {
         private readonly List<ChronyImportNote> _notes = new();
         private readonly List<Source> _sources = new();
@@ -216,7 +232,10 @@ public static class ChronyConfImporter
                 case "include":
                 case "confdir":
                 case "sourcedir":
-                    Note(line, text, "not followed: the import reads one file; run import-chrony on the included files and merge their sources and rules by hand");
+                    // chronyd checks include's and confdir's words when parsing; an empty sourcedir only fails to find files.
+                    if (name == "include" && args.Length != 1) Invalid(line, text, "include takes one file pattern");
+                    else if (name == "confdir" && args.Length == 0) Invalid(line, text, "confdir takes one or more directories");
+                    else Note(line, text, "not followed: the import reads one file; run import-chrony on the included files and merge their sources and rules by hand");
                     return;
                 case "local":
                     ParseLocal(line, text, args);
@@ -228,12 +247,15 @@ public static class ChronyConfImporter
                     ParseRateLimit(line, text, args);
                     return;
                 case "port":
-                    if (Int(line, text, args, 0, 65535) is { } port)
+                    if (Int(line, text, args) is not { } port) return;
+                    if (port is < 0 or > 65535)
                     {
-                        if (_ntpPort is not null) Note(_ntpPortLine, $"port {_ntpPort}", $"overridden by line {line} (chronyd keeps the last)");
-                        _ntpPort = (int)port;
-                        _ntpPortLine = line;
+                        Note(line, text, "not translated: not a UDP port (chronyd 4.3 takes it anyway, later versions refuse it); the listen port is unchanged");
+                        return;
                     }
+                    if (_ntpPort is not null) Note(_ntpPortLine, $"port {_ntpPort}", $"overridden by line {line} (chronyd keeps the last)");
+                    _ntpPort = (int)port;
+                    _ntpPortLine = line;
                     return;
                 case "bindaddress":
                     ParseBindAddress(line, text, args);
@@ -242,15 +264,14 @@ public static class ChronyConfImporter
                     ParseDriftFile(line, text, args);
                     return;
                 case "clientloglimit":
-                    if (args.Length != 1 || !ulong.TryParse(args[0], NumberStyles.None, CultureInfo.InvariantCulture, out ulong limit))
-                        Invalid(line, text, "clientloglimit takes a number of bytes");
-                    else if (limit < 128 || limit > 1UL << 32)
+                    if (Int(line, text, args) is not { } limit) return;
+                    if (limit < 128 || limit > 1L << 32)
                         Keep(line, text, "clientloglimit", [], $"not translated: TimeMesh allows 128 to {1L << 32} bytes; its default {524288} applies");
                     else
                         Keep(line, text, "clientloglimit", [$"clientloglimit = {limit}"]);
                     return;
                 case "minsources":
-                    if (Int(line, text, args, 1, int.MaxValue) is { } minSources)
+                    if (Int(line, text, args) is { } minSources)
                         KeepNumber(line, text, "minsources", minSources, 1, 64, "1", whole: true);
                     return;
                 case "maxdistance":
@@ -270,7 +291,11 @@ public static class ChronyConfImporter
                     return;
             }
             if (NotTranslated.TryGetValue(name, out string? why))
-                Note(line, text, "not translated: " + why);
+            {
+                if (NoArguments.Contains(name) && args.Length != 0) Invalid(line, text, $"{name} takes no arguments");
+                else if (OneArgument.Contains(name) && args.Length != 1) Invalid(line, text, $"{name} takes one argument");
+                else Note(line, text, "not translated: " + why);
+            }
             else
                 Note(line, text, $"not translated: '{name}' is not a chrony directive (chronyd would refuse to start)");
         }
@@ -293,30 +318,42 @@ public static class ChronyConfImporter
                 Keep(line, text, key, [$"{key} = {Format(value)}"]);
         }
 
-        private long? Int(int line, string text, string[] args, long min, long max)
+        /// <summary>chronyd 4.3 reads these with sscanf("%d"): the number at the start of the word counts.</summary>
+        private long? Int(int line, string text, string[] args)
         {
-            if (args.Length != 1 || !long.TryParse(args[0], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value))
+            var prefix = args.Length == 1 ? LeadingInteger().Match(args[0]) : null;
+            if (prefix is not { Success: true } || !long.TryParse(prefix.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value))
             {
                 Invalid(line, text, $"{Words(text)[0]} takes one whole number");
                 return null;
             }
-            if (value < min || value > max)
-            {
-                Invalid(line, text, $"{Words(text)[0]} must be from {min} to {max}");
-                return null;
-            }
+            if (prefix.Length != args[0].Length)
+                Note(line, text, $"chronyd reads '{args[0]}' as {prefix.Value} and ignores the rest; translated as {prefix.Value}");
             return value;
         }
 
+        [System.Text.RegularExpressions.GeneratedRegex(@"^[+-]?\d+")]
+        private static partial System.Text.RegularExpressions.Regex LeadingInteger();
+
+        /// <summary>
+        /// chronyd reads these directives' value with sscanf("%lf"), which takes the number at the start of
+        /// the word and ignores the rest ("1.5s" is 1.5): so does the import, and it says so.
+        /// </summary>
         private double? Double(int line, string text, string[] args)
         {
-            if (args.Length != 1 || ParseDouble(args[0]) is not { } value)
+            var prefix = args.Length == 1 ? LeadingNumber().Match(args[0]) : null;
+            if (prefix is not { Success: true } || ParseDouble(prefix.Value) is not { } value)
             {
                 Invalid(line, text, $"{Words(text)[0]} takes one number");
                 return null;
             }
+            if (prefix.Length != args[0].Length)
+                Note(line, text, $"chronyd reads '{args[0]}' as {prefix.Value} and ignores the rest; translated as {prefix.Value}");
             return value;
         }
+
+        [System.Text.RegularExpressions.GeneratedRegex(@"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")]
+        private static partial System.Text.RegularExpressions.Regex LeadingNumber();
 
         private static double? ParseDouble(string token) =>
             double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) && double.IsFinite(value) ? value : null;
@@ -378,16 +415,9 @@ public static class ChronyConfImporter
                 switch (option)
                 {
                     case "minpoll": minPoll = number!.Value; break;
-                    case "maxpoll":
-                        if (number is < -32 or > 32) { Invalid(line, text, "maxpoll must be from -32 to 32"); return; }
-                        maxPoll = number!.Value;
-                        break;
-                    case "port":
-                        if (number is < 0 or > 65535) { Invalid(line, text, "port must be from 0 to 65535"); return; }
-                        port = number!.Value;
-                        break;
+                    case "maxpoll": maxPoll = number!.Value; break;
+                    case "port": port = number!.Value; break;
                     case "maxsources":
-                        if (number < 1) { Invalid(line, text, "maxsources must be at least 1"); return; }
                         if (isPool) maxSources = number!.Value;
                         else untranslated.Add(($"maxsources {value}", "no effect on a server (chronyd ignores it too)"));
                         break;
@@ -395,10 +425,7 @@ public static class ChronyConfImporter
                         if (number < 0) { Invalid(line, text, "maxunreach must be at least 0"); return; }
                         maxUnreach = number;
                         break;
-                    case "polltarget":
-                        if (number < 1) { Invalid(line, text, "polltarget must be at least 1"); return; }
-                        pollTarget = number;
-                        break;
+                    case "polltarget": pollTarget = number; break;
                     case "iburst": iburst = true; break;
                     case "burst": burst = true; break;
                     case "prefer": prefer = true; break;
@@ -414,6 +441,11 @@ public static class ChronyConfImporter
                 Note(line, text, $"not translated: noselect makes this {kind} monitoring-only, and TimeMesh would select it; it is left out");
                 return;
             }
+            if (port is < 1 or > 65535)
+            {
+                Note(line, text, $"not translated: port {port} is not a UDP port TimeMesh can poll; this {kind} is left out");
+                return;
+            }
             foreach (var (option, why) in untranslated) Note(line, $"{option} ({kind} {address})", "not translated: " + why);
 
             // What chronyd does with these values at run time, then whether TimeMesh takes the result.
@@ -427,14 +459,11 @@ public static class ChronyConfImporter
             if (effectiveMax != clampedMax)
                 Note(line, $"maxpoll {clampedMax} ({kind} {address})", $"below minpoll {effectiveMin}: chronyd raises it to {effectiveMax}; translated as that");
 
-            var fields = new List<string> { $"address = {Quote(address)}" };
-            if (port == 0)
-                Note(line, $"port 0 ({kind} {address})", "not translated: TimeMesh polls ports 1 to 65535; port 123 is written");
-            fields.Add($"port = {(port == 0 ? 123 : port)}");
+            var fields = new List<string> { $"address = {Quote(address)}", $"port = {port}" };
             if (isPool)
             {
                 int clamped = Math.Clamp(maxSources, 1, 16);
-                if (clamped != maxSources) Note(line, $"maxsources {maxSources} (pool {address})", "chronyd uses at most 16; translated as 16");
+                if (clamped != maxSources) Note(line, $"maxsources {maxSources} (pool {address})", $"chronyd keeps maxsources within 1 to 16: translated as {clamped}");
                 fields.Add($"maxsources = {clamped}");
             }
             fields.Add($"iburst = {OnOff(iburst)}");
@@ -496,7 +525,7 @@ public static class ChronyConfImporter
             IPAddress? address = ParseChronyAddress(net, out int defaultBits);
             if (address is null)
             {
-                if (bits is null && net.Length > 0)
+                if (bits is null && net.Length > 0 && !net.All(c => char.IsAsciiDigit(c) || c == '.'))
                     Note(line, text, $"not translated: '{net}' is a host name; chronyd resolves it once at start, TimeMesh takes addresses and subnets only (write its address)");
                 else
                     Invalid(line, text, $"'{spec}' is not an address or subnet");
@@ -592,7 +621,9 @@ public static class ChronyConfImporter
 
         private void ParseMakeStep(int line, string text, string[] args)
         {
-            if (args.Length != 2 || ParseDouble(args[0]) is not { } threshold || ParseInt(args[1]) is not { } limit)
+            // chronyd: sscanf("%lf %d"), so the limit may carry trailing characters, the threshold may not.
+            var limitPrefix = args.Length == 2 ? LeadingInteger().Match(args[1]) : null;
+            if (args.Length != 2 || ParseDouble(args[0]) is not { } threshold || limitPrefix is not { Success: true } || ParseInt(limitPrefix.Value) is not { } limit)
             {
                 Invalid(line, text, "makestep takes a threshold in seconds and a whole number limit");
                 return;
