@@ -174,7 +174,7 @@ public static partial class ChronyConfImporter
     private sealed record Source(int Line, string Text, bool IsPool, string Address, List<string> Fields, int? PollTarget);
 
     /// <summary>A directive chronyd keeps only the last of; <see cref="Hocon"/> empty when it could not be translated.</summary>
-    private sealed record Single(int Line, string Text, IReadOnlyList<string> Hocon);
+    private sealed record LastWins(int Line, string Text, IReadOnlyList<string> Hocon);
 
     private sealed partial class Translation(string sourceName)
     {
@@ -182,7 +182,7 @@ public static partial class ChronyConfImporter
         private readonly List<Source> _sources = new();
         private readonly ChronyAccessTable _access = new();
         private readonly List<(int Line, string Text)> _accessLines = new();
-        private readonly Dictionary<string, Single> _singles = new();
+        private readonly Dictionary<string, LastWins> _singles = new();
         private int? _ntpPort;
         private int _ntpPortLine;
         private (int Line, string Text, IPAddress Address)? _bind4, _bind6;
@@ -305,7 +305,7 @@ public static partial class ChronyConfImporter
         {
             if (_singles.TryGetValue(slot, out var earlier))
                 Note(earlier.Line, earlier.Text, $"overridden by line {line} (chronyd keeps the last)");
-            _singles[slot] = new Single(line, text, hocon);
+            _singles[slot] = new LastWins(line, text, hocon);
             if (problem is not null) Note(line, text, problem);
         }
 
@@ -756,21 +756,21 @@ public static partial class ChronyConfImporter
                 RenderAccess(body);
             }
 
-            if (_singles.TryGetValue("local", out var local) && local.Hocon.Count > 0) Single(body, local);
-            if (_singles.TryGetValue("ratelimit", out var rate) && rate.Hocon.Count > 0) Single(body, rate);
-            if (_singles.TryGetValue("clientloglimit", out var cll) && cll.Hocon.Count > 0) Single(body, cll);
+            if (_singles.TryGetValue("local", out var local) && local.Hocon.Count > 0) Emit(body, local);
+            if (_singles.TryGetValue("ratelimit", out var rate) && rate.Hocon.Count > 0) Emit(body, rate);
+            if (_singles.TryGetValue("clientloglimit", out var cll) && cll.Hocon.Count > 0) Emit(body, cll);
 
             RenderSources(body);
 
-            if (_singles.TryGetValue("makestep", out var step) && step.Hocon.Count > 0) Single(body, step);
+            if (_singles.TryGetValue("makestep", out var step) && step.Hocon.Count > 0) Emit(body, step);
             else if (!_singles.ContainsKey("makestep"))
             {
                 body.Add("# No makestep in chrony.conf: chronyd never steps, it only slews.");
                 body.Add("makestep = off");
             }
             foreach (string key in new[] { "maxslewrate", "minsources", "maxdistance", "maxjitter", "combinelimit", "reselectdist" })
-                if (_singles.TryGetValue(key, out var single) && single.Hocon.Count > 0) Single(body, single);
-            if (_singles.TryGetValue("driftfile", out var drift) && drift.Hocon.Count > 0) Single(body, drift);
+                if (_singles.TryGetValue(key, out var single) && single.Hocon.Count > 0) Emit(body, single);
+            if (_singles.TryGetValue("driftfile", out var drift) && drift.Hocon.Count > 0) Emit(body, drift);
 
             var output = new StringBuilder();
             output.AppendLine($"# TimeMesh configuration translated from {sourceName} by `timemesh import-chrony`.");
@@ -790,7 +790,7 @@ public static partial class ChronyConfImporter
             return output.ToString();
         }
 
-        private static void Single(List<string> body, Single single)
+        private static void Emit(List<string> body, LastWins single)
         {
             body.Add($"# line {single.Line}: {single.Text}");
             body.AddRange(single.Hocon);
