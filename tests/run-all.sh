@@ -20,7 +20,8 @@ fi
 # Installing the package may start a system chronyd that would discipline this machine's clock; the tests
 # run their own with -x only. Stop any chronyd that runs without -x.
 for pid in $(pgrep -x chronyd || true); do
-  if ! tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qE '(^| )-[a-zA-Z]*x'; then
+  # -x never steers the clock; -Q only measures and prints. Anything else would discipline it.
+  if ! tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qE '(^| )-[a-zA-Z]*[xQ]'; then
     echo "stopping system chronyd (pid $pid): tests must never let a daemon steer this machine's clock"
     (command -v systemctl >/dev/null 2>&1 && systemctl stop chrony >/dev/null 2>&1) || kill "$pid" || true
   fi
