@@ -81,7 +81,8 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
         });
         Receive<ClusterEvent.MemberRemoved>(m =>
         {
-            if (m.Member.Address == _cluster.SelfAddress)
+            // Leaving on purpose (coordinated shutdown) is not the downing this warning is about.
+            if (m.Member.Address == _cluster.SelfAddress && CoordinatedShutdown.Get(Context.System).ShutdownReason is null)
                 _log.Warning("this node was removed from the cluster (downed); it keeps serving NTP on its own clock; restart it to rejoin the mesh");
             Forget(m.Member.Address.ToString());
         });
