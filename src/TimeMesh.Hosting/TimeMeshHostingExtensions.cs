@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Configuration;
+using Akka.Configuration.Hocon;
 using Akka.Event;
 using Akka.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -100,6 +101,15 @@ public static class TimeMeshHostingExtensions
     }
 
     /// <summary>The <c>timemesh</c> section of reference.conf (its <c>akka</c> section is the application's business).</summary>
-    internal static Config TimeMeshDefaults { get; } = ConfigurationFactory.ParseString(
-        "timemesh " + TimeMeshSettings.Reference.GetConfig("timemesh").Root.ToString());
+    internal static Config TimeMeshDefaults { get; } = OnlyTimeMeshSection(TimeMeshSettings.Reference);
+
+    private static Config OnlyTimeMeshSection(Config reference)
+    {
+        // Config has no "keep this key only"; rendering to text and back loses values, so rebuild the tree.
+        var root = new HoconObject();
+        root.Items["timemesh"] = reference.Root.GetObject().Items["timemesh"];
+        var value = new HoconValue();
+        value.AppendValue(root);
+        return new Config(new HoconRoot(value));
+    }
 }
