@@ -125,6 +125,18 @@ public class EmbeddingTests(ITestOutputHelper output)
             }
             output.WriteLine($"largest |member - system| / bound over 50 reads in 2 s: {worstRatio:0.000}");
 
+            // A read is one clock read and arithmetic on the published snapshot: no allocation, no message.
+            for (int i = 0; i < 100_000; i++) clock.Now();
+            const int reads = 1_000_000;
+            long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+            var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+            long sink = 0;
+            for (int i = 0; i < reads; i++) sink += clock.Now().ErrorBoundNs;
+            stopwatch.Stop();
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+            output.WriteLine($"IMeshClock.Now(): {stopwatch.Elapsed.TotalNanoseconds / reads:0.0} ns per call over {reads} calls, {allocated} bytes allocated (sink {sink % 7})");
+            Assert.Equal(0, allocated);
+
             // Between two updates the bound grows at least at PHI (plus the skew).
             MeshTime first, second;
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
