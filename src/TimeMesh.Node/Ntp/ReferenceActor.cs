@@ -67,7 +67,7 @@ public sealed class ReferenceActor : ReceiveActor
     {
         _server?.Tell(new NtpServer.ReferenceChanged(_current));
         Context.System.EventStream.Publish(new Published(_current));
-        _log.Info(_current.Kind == ReferenceKind.Local
+        if (_server is not null) _log.Info(_current.Kind == ReferenceKind.Local
             ? $"serving the local clock at stratum {_current.Stratum} until a source is synchronised"
             : "unsynchronised and no local stratum: answering with leap 3 (alarm) so that no client selects this node");
     }
