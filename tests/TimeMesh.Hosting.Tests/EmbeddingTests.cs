@@ -134,8 +134,9 @@ public class EmbeddingTests(ITestOutputHelper output)
             for (int i = 0; i < reads; i++) sink += clock.Now().ErrorBoundNs;
             stopwatch.Stop();
             long allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
-            output.WriteLine($"IMeshClock.Now(): {stopwatch.Elapsed.TotalNanoseconds / reads:0.0} ns per call over {reads} calls, {allocated} bytes allocated (sink {sink % 7})");
-            Assert.Equal(0, allocated);
+            output.WriteLine($"IMeshClock.Now() on the synchronised member, cluster running: {stopwatch.Elapsed.TotalNanoseconds / reads:0.0} ns per call over {reads} calls, {allocated} bytes allocated in all (sink {sink % 7})");
+            // Judged per call: the runtime may allocate a few bytes once (tiering) during a long loop.
+            Assert.True(allocated < reads / 100, $"{allocated} bytes over {reads} calls");
 
             // Between two updates the bound grows at least at PHI (plus the skew).
             MeshTime first, second;
