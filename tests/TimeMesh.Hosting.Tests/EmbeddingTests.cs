@@ -69,6 +69,7 @@ public class EmbeddingTests(ITestOutputHelper output)
         var member = BuildHost(memberPort, masterPort, new TimeMeshOptions { Role = MeshRole.Member });
         try
         {
+            var started = System.Diagnostics.Stopwatch.StartNew();
             await master.StartAsync();
             await member.StartAsync();
             var masterSystem = master.Services.GetRequiredService<ActorSystem>();
@@ -103,7 +104,7 @@ public class EmbeddingTests(ITestOutputHelper output)
             Assert.Equal(MeshTimeBound.UnknownErrorBoundSeconds, before.ErrorBoundSeconds);
             await WaitUntil(() => clock.Now() is { Synchronised: true, Stratum: 3 }, TimeSpan.FromSeconds(60), "the member's mesh clock synchronised at stratum 3");
             var now = clock.Now();
-            output.WriteLine($"member: {now.Now:O} ± {now.ErrorBoundSeconds * 1e6:0.0} µs, stratum {now.Stratum}, leader {now.Leader}");
+            output.WriteLine($"member synchronised {started.Elapsed.TotalSeconds:0.0} s after the hosts started: {now.Now:O} ± {now.ErrorBoundSeconds * 1e6:0.0} µs, stratum {now.Stratum}, leader {now.Leader}");
             Assert.Equal(Cluster.Get(masterSystem).SelfAddress.ToString(), now.Leader);
             var sources = await registry.Get<TimeMeshSyncKey>().Ask<Node.Sync.SyncProtocol.Sources>(Node.Sync.SyncProtocol.GetSources.Instance, TimeSpan.FromSeconds(3));
             Assert.Contains(sources.Entries, s => s.Name == masterNtp.ToString() && s.State == SourceState.Selected);
@@ -162,8 +163,12 @@ public class EmbeddingTests(ITestOutputHelper output)
             await masterSystem.WhenTerminated.WaitAsync(TimeSpan.FromSeconds(30));
             using var rebind = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
             rebind.Bind(masterNtp);
-            // The drift store flushed into TimeMesh's own SQLite file.
-            Assert.True(File.Exists(Path.Combine(dataDir, "timemesh.db")));
+            // The master's drift state went through TimeMesh's own plugins into its SQLite file.
+            using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDir, "timemesh.db")};Mode=ReadOnly");
+            db.Open();
+            using var query = db.CreateCommand();
+            query.CommandText = "SELECT COUNT(*) FROM journal WHERE persistence_id LIKE 'timemesh-drift-%'";
+            Assert.True((long)query.ExecuteScalar()! >= 1, "no drift state in the journal");
         }
         finally
         {
