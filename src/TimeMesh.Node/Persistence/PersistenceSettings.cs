@@ -173,8 +173,9 @@ public sealed partial record PersistenceSettings
 
     /// <summary>
     /// The Akka HOCON for this provider: the serializer binding of <see cref="DriftState"/>, the
-    /// Akka.Persistence.Sql journal and snapshot store (with <c>auto-initialize = on</c>) as the default
-    /// plugins. Put it in front of the node's config:
+    /// Akka.Persistence.Sql journal and snapshot store (with <c>auto-initialize = on</c>) at
+    /// <see cref="JournalPath"/> and <see cref="SnapshotPath"/>, made the default plugins when
+    /// <see cref="DefaultPlugins"/> (a standalone node; not <see cref="Embedded"/>). Put it in front of the node's config:
     /// <c>settings.ToAkkaConfig().WithFallback(nodeConfig)</c>.
     /// </summary>
     public string ToAkkaHocon()
