@@ -129,4 +129,28 @@ public class TimeMeshOptionsTests
             await host.StopAsync();
         }
     }
+
+    [Fact]
+    public async Task WithoutAddMeshClockTheActorsStillStartOnAClockOfTheirOwn()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.ClearProviders();
+        builder.Services.AddAkka("app", akka => akka
+            .AddHocon("akka.loglevel = WARNING", HoconAddMode.Prepend)
+            .WithTimeMesh(new TimeMeshOptions { Role = null, LocalStratum = 9 }));
+        using var host = builder.Build();
+        await host.StartAsync();
+        try
+        {
+            Assert.Null(host.Services.GetService<IMeshClock>());
+            var registry = host.Services.GetRequiredService<ActorRegistry>();
+            var reference = await registry.Get<TimeMeshReferenceKey>().Ask<Core.Server.ReferenceState>(Node.Ntp.ReferenceActor.GetReference.Instance, TimeSpan.FromSeconds(3));
+            Assert.Equal(9, reference.Stratum);
+            Assert.False(registry.TryGet<TimeMeshNtpServerKey>(out _), "no NtpListen: no NTP server");
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
 }
