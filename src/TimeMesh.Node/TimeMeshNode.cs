@@ -104,14 +104,14 @@ public sealed class TimeMeshNode : IAsyncDisposable
             system.Log.Info("mesh: role {0}, NTP advertised as {1}, seeds [{2}]", meshSettings.Role.ToString().ToLowerInvariant(), advertised,
                 string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", [])));
         }
+        var control = ControlEndpoint.Start(settings.Control,
+            new NodeQueries(new NodeActors(server, reference, sync, mesh, drift, settings.Mesh?.Role), clock.NowUnixNs), system);
         if (persistence is not null) LogPersistence(system, persistence);
         system.Log.Info("TimeMesh node started: NTP on {0}, data in {1}, allow [{2}], deny [{3}], upstream [{4}], clock {5}",
             string.Join(", ", endpoints), Path.GetFullPath(settings.DataDir),
             string.Join(", ", settings.Access.Allowed), string.Join(", ", settings.Access.Denied),
             string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address))),
             settings.Upstream.Clock.ToString().ToLowerInvariant());
-        var control = ControlEndpoint.Start(settings.Control,
-            new NodeQueries(new NodeActors(server, reference, sync, mesh, drift, settings.Mesh?.Role), clock.NowUnixNs), system);
         return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { Mesh = mesh, Control = control };
     }
 
