@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Event;
 using TimeMesh.Node.Clock;
 using TimeMesh.Node.Config;
+using TimeMesh.Node.Control;
 using TimeMesh.Node.Ntp;
 using TimeMesh.Node.Sync;
 
@@ -101,13 +102,17 @@ public sealed class TimeMeshNode : IAsyncDisposable
             system.WhenTerminated.ContinueWith(_ => host.StopAsync());
         }
         var (server, reference, sync, endpoints) = (actors.NtpServer!, actors.Reference, actors.Sync, actors.Endpoints);
+        var host0 = meshHost;
+        var control = ControlEndpoint.Start(settings.Control,
+            new NodeQueries(new NodeActors(server, reference, sync, actors.Mesh, actors.DriftStore, settings.Mesh?.Role,
+                host0 is null ? null : () => host0.Mesh), clock.NowUnixNs), system);
         if (persistence is not null) LogPersistence(system, persistence);
         system.Log.Info("TimeMesh node started: NTP on {0}, data in {1}, allow [{2}], deny [{3}], upstream [{4}], clock {5}",
             string.Join(", ", endpoints), Path.GetFullPath(settings.DataDir),
             string.Join(", ", settings.Access.Allowed), string.Join(", ", settings.Access.Denied),
             string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address))),
             settings.Upstream.Clock.ToString().ToLowerInvariant());
-        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost, MeshClock = actors.MeshClock };
+        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control };
     }
 
     private static void LogPersistence(ActorSystem system, Persistence.PersistenceSettings persistence) =>
@@ -141,6 +146,9 @@ public sealed class TimeMeshNode : IAsyncDisposable
 
     /// <summary>The node's time with its error bound.</summary>
     public IMeshClock MeshClock { get; private init; } = null!;
+
+    /// <summary>The monitoring endpoint (null when it is off or its port was taken).</summary>
+    public ControlEndpoint? Control { get; private init; }
 
     /// <summary>The NTP endpoint other nodes should poll: the first listen address, or the cluster hostname for a wildcard.</summary>
     internal static string AdvertisedNtpEndpoint(IReadOnlyList<IPEndPoint> endpoints, Akka.Configuration.Config config)
