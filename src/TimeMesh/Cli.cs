@@ -23,7 +23,7 @@ public static class Cli
         var run = new Command("run", "Run a TimeMesh node until SIGINT or SIGTERM.") { configOption };
         run.SetAction((parse, cancel) => RunAsync(parse.GetValue(configOption)!, cancel));
 
-        return new RootCommand("TimeMesh: a distributed NTP time service on Akka.NET.") { run };
+        return new RootCommand("TimeMesh: a distributed NTP time service on Akka.NET.") { run, Commands.DoctorCommand.Create() };
     }
 
     private static async Task<int> RunAsync(FileInfo configFile, CancellationToken cancel)
