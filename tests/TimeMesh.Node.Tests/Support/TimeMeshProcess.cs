@@ -39,7 +39,7 @@ public sealed partial class TimeMeshProcess : IDisposable
     }
 
     /// <summary>Starts <c>timemesh run --config</c> on the given timemesh { } body.</summary>
-    public static TimeMeshProcess Start(string timemeshBlock, string? akkaBlock = null)
+    public static TimeMeshProcess Start(string timemeshBlock, string? akkaBlock = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         string dir = Path.Combine(Path.GetTempPath(), "timemesh-test-" + Guid.NewGuid().ToString("N")[..8]);
         System.IO.Directory.CreateDirectory(dir);
@@ -53,6 +53,7 @@ public sealed partial class TimeMeshProcess : IDisposable
             WorkingDirectory = dir,
             UseShellExecute = false,
         };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         var node = new TimeMeshProcess(dir, process);
         process.OutputDataReceived += (_, e) => node.OnLine(e.Data);

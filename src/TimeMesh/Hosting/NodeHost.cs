@@ -1,0 +1,105 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Systemd;
+using TimeMesh.Node;
+
+namespace TimeMesh.Cli.Hosting;
+
+/// <summary>
+/// Runs a started node inside a generic host with systemd integration: under a <c>Type=notify</c> unit,
+/// systemd hears READY=1 once the host has started (the node's NTP sockets are bound and its actors run
+/// before the host starts) and STOPPING=1 when shutdown begins.
+/// </summary>
+public static class NodeHost
+{
+    private static string? NotifySocket => Environment.GetEnvironmentVariable("NOTIFY_SOCKET");
+
+    /// <summary>
+    /// Microsoft's detection (parent process is systemd, or PID 1 with NOTIFY_SOCKET) misses services
+    /// started through a wrapper; sd_notify(3) itself only asks whether NOTIFY_SOCKET is set, so we do too.
+    /// </summary>
+    public static bool UnderSystemd => SystemdHelpers.IsSystemdService() || !string.IsNullOrEmpty(NotifySocket);
+
+    /// <summary>Whether stdout goes to the journal (systemd sets JOURNAL_STREAM for a service's stdout).</summary>
+    public static bool LogsToJournal => UnderSystemd || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("JOURNAL_STREAM"));
+
+    public static async Task<int> RunAsync(TimeMeshNode node, CancellationToken stopping)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddSystemd();
+        if (!SystemdHelpers.IsSystemdService() && !string.IsNullOrEmpty(NotifySocket))
+        {
+            builder.Services.AddSingleton<ISystemdNotifier, SystemdNotifier>();
+            builder.Services.AddSingleton<IHostLifetime, SystemdLifetime>();
+        }
+        // Coordinated shutdown (leaving the cluster, flushing the drift state) gets its own timeouts; the host must not cut it short.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMinutes(2));
+        builder.Services.AddSingleton(node);
+        builder.Services.AddHostedService<NodeService>();
+        using var host = builder.Build();
+        var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        // A signal that came while the node was starting stops the host as soon as it runs.
+        using var stop = stopping.Register(lifetime.StopApplication);
+        try
+        {
+            await host.StartAsync(CancellationToken.None);
+        }
+        catch (OperationCanceledException)
+        {
+            // The host refuses to start once stopping was requested; the node still shuts down in order.
+            await node.StopAsync();
+            return Cli.ExitOk;
+        }
+        await host.WaitForShutdownAsync(CancellationToken.None);
+        return Cli.ExitOk;
+    }
+
+    /// <summary>The node as the host's one service; the node also ends the host when it terminates on its own.</summary>
+    private sealed class NodeService(TimeMeshNode node, IHostApplicationLifetime lifetime) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            node.WhenTerminated.ContinueWith(_ => lifetime.StopApplication(), TaskScheduler.Default);
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => node.StopAsync();
+    }
+}
+
+/// <summary>
+/// SIGINT and SIGTERM, registered before the node starts so that no signal finds the process without a
+/// handler (the default would kill it without coordinated shutdown). SystemdLifetime only handles SIGTERM.
+/// </summary>
+public sealed class ShutdownSignals : IDisposable
+{
+    private readonly CancellationTokenSource _stop;
+    private readonly PosixSignalRegistration _sigint;
+    private readonly PosixSignalRegistration _sigterm;
+    private int _signalled;
+
+    public ShutdownSignals(CancellationToken alsoStopOn)
+    {
+        _stop = CancellationTokenSource.CreateLinkedTokenSource(alsoStopOn);
+        _sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        _sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+    }
+
+    public CancellationToken Token => _stop.Token;
+
+    private void OnSignal(PosixSignalContext context)
+    {
+        context.Cancel = true;
+        if (Interlocked.Exchange(ref _signalled, 1) == 0)
+            Console.Error.WriteLine($"{(NodeHost.LogsToJournal ? "<5>" : "")}timemesh: {context.Signal}, shutting down");
+        _stop.Cancel();
+    }
+
+    public void Dispose()
+    {
+        _sigint.Dispose();
+        _sigterm.Dispose();
+        _stop.Dispose();
+    }
+}
