@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v chronyd >/dev/null 2>&1 || need+=(chrony)
+# systemd-analyze verify checks deploy/systemd/timemesh.service (systemd is installed, never booted).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # The persistence tests start a throwaway PostgreSQL cluster of their own (initdb + pg_ctl on a loopback port).
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || ! compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null; then
   need+=(postgresql)
