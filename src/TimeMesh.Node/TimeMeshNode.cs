@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Event;
 using TimeMesh.Node.Clock;
 using TimeMesh.Node.Config;
+using TimeMesh.Node.Control;
 using TimeMesh.Node.Ntp;
 using TimeMesh.Node.Sync;
 
@@ -109,7 +110,9 @@ public sealed class TimeMeshNode : IAsyncDisposable
             + $", allow [{string.Join(", ", settings.Access.Allowed)}], deny [{string.Join(", ", settings.Access.Denied)}]"
             + $", upstream [{string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address)))}]"
             + $", clock {settings.Upstream.Clock.ToString().ToLowerInvariant()}");
-        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { Mesh = mesh };
+        var control = ControlEndpoint.Start(settings.Control,
+            new NodeQueries(new NodeActors(server, reference, sync, mesh, drift, settings.Mesh?.Role), clock.NowUnixNs), system);
+        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { Mesh = mesh, Control = control };
     }
 
     /// <summary>What a mesh node adds to its actor system: the cluster provider and our status serializer.</summary>
@@ -126,6 +129,9 @@ public sealed class TimeMeshNode : IAsyncDisposable
 
     /// <summary>The mesh actor (null when the node runs alone).</summary>
     public IActorRef? Mesh { get; private init; }
+
+    /// <summary>The monitoring endpoint (null when it is off or its port was taken).</summary>
+    public ControlEndpoint? Control { get; private init; }
 
     /// <summary>The NTP endpoint other nodes should poll: the first listen address, or the cluster hostname for a wildcard.</summary>
     private static string AdvertisedNtpEndpoint(IReadOnlyList<IPEndPoint> endpoints, Akka.Configuration.Config config)

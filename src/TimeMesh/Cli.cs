@@ -22,7 +22,10 @@ public static class Cli
         var run = new Command("run", "Run a TimeMesh node until SIGINT or SIGTERM.") { configOption };
         run.SetAction((parse, cancel) => RunAsync(parse.GetValue(configOption)!, cancel));
 
-        return new RootCommand("TimeMesh: a distributed NTP time service on Akka.NET.") { run, Commands.DoctorCommand.Create() };
+        var root = new RootCommand("TimeMesh: a distributed NTP time service on Akka.NET.") { run };
+        foreach (var report in Commands.ReportCommands.Build()) root.Add(report);
+        root.Add(Commands.DoctorCommand.Create());
+        return root;
     }
 
     private static async Task<int> RunAsync(FileInfo configFile, CancellationToken cancel)
