@@ -43,7 +43,7 @@ trap cleanup EXIT
 # On failure: each log's own lines (stack traces left out).
 fail() {
   echo "FAIL: $*" >&2
-  for f in "$work"/*.log; do [ -f "$f" ] && { echo "--- $f"; grep -vE '^\s+at |^--- End of' "$f" | tail -40; } >&2; done
+  for f in "$work"/*.log; do [ -f "$f" ] && { echo "--- $f"; grep -vE '^\s+at |^--- End of' "$f" | tail -40 || true; } >&2; done
   exit 1
 }
 

@@ -93,13 +93,17 @@ public sealed class ShutdownSignals : IDisposable
         context.Cancel = true;
         if (Interlocked.Exchange(ref _signalled, 1) == 0)
             Console.Error.WriteLine($"{(NodeHost.LogsToJournal ? "<5>" : "")}timemesh: {context.Signal}, shutting down");
+        // Cancel runs the host's stop synchronously; the process may finish shutting down before it returns.
         _stop.Cancel();
     }
 
+    /// <summary>
+    /// Unregisters the handlers but leaves the token source alone: a handler still inside Cancel() when the
+    /// host has stopped would otherwise meet a disposed source (an unhandled exception, SIGABRT at exit).
+    /// </summary>
     public void Dispose()
     {
         _sigint.Dispose();
         _sigterm.Dispose();
-        _stop.Dispose();
     }
 }
