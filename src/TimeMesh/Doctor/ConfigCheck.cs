@@ -8,6 +8,9 @@ public sealed class ConfigCheck(DoctorEnvironment env)
 {
     public const string Name = "config";
 
+    /// <summary>The mesh's cluster endpoint (akka.remote.dot-netty.tcp) when the node is in a mesh and it is an IP address.</summary>
+    public System.Net.IPEndPoint? ClusterEndpoint { get; private set; }
+
     /// <summary>The settings the other checks judge (the built-in defaults without a config), or null when the config does not load.</summary>
     public TimeMeshSettings? Settings { get; private set; }
 
@@ -52,7 +55,13 @@ public sealed class ConfigCheck(DoctorEnvironment env)
         if (!s.Upstream.HasSources && s.Local is null && s.Mesh is null)
             findings.Add(DoctorFinding.Warn(Name, "no server, pool, local or role: the node only ever answers unsynchronised (stratum 16)",
                 "add server = [ { address = ... } ], local { stratum = 10 }, or join a mesh with role"));
-        if (s.Mesh is { } mesh) findings.AddRange(CheckMesh(full, mesh.Role));
+        if (s.Mesh is { } mesh)
+        {
+            findings.AddRange(CheckMesh(full, mesh.Role));
+            // DotNetty binds its hostname's address; a name is resolved only when the node starts.
+            if (System.Net.IPAddress.TryParse(full.GetString("akka.remote.dot-netty.tcp.hostname", ""), out var address))
+                ClusterEndpoint = new System.Net.IPEndPoint(address, full.GetInt("akka.remote.dot-netty.tcp.port", 0));
+        }
         return findings;
     }
 

@@ -16,7 +16,9 @@ public static class DoctorRunner
         }
         else
         {
-            findings.AddRange(new PortCheck(env).Run(settings));
+            var ports = new PortCheck(env);
+            findings.AddRange(ports.Run(settings));
+            findings.AddRange(ports.RunTcp(settings, config.ClusterEndpoint));
             findings.AddRange(new PrivilegeCheck(env).Run(settings));
         }
         findings.AddRange(new KernelClockCheck(env).Run(settings));

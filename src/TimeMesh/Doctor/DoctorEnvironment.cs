@@ -25,6 +25,9 @@ public sealed record DoctorEnvironment
     /// <summary>Tries to bind a UDP socket on the endpoint and closes it at once: nothing is sent or received.</summary>
     public Func<IPEndPoint, SocketError> BindProbe { get; init; } = ProbeBind;
 
+    /// <summary>The same for a TCP listener (the monitoring endpoint, the cluster port); nothing is accepted.</summary>
+    public Func<IPEndPoint, SocketError> TcpBindProbe { get; init; } = ProbeTcpBind;
+
     /// <summary>A read-only adjtimex (modes = 0) query; null when the platform has none.</summary>
     public Func<LinuxKernelClock.KernelClockState>? KernelClock { get; init; } = LinuxKernelClock.Query;
 
@@ -36,6 +39,21 @@ public sealed record DoctorEnvironment
 
     /// <summary>The config doctor reads when none is given.</summary>
     public string DefaultConfigPath { get; init; } = "/etc/timemesh/timemesh.hocon";
+
+    public static SocketError ProbeTcpBind(IPEndPoint endpoint)
+    {
+        try
+        {
+            using var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            if (endpoint.AddressFamily == AddressFamily.InterNetworkV6) socket.DualMode = false;
+            socket.Bind(endpoint);
+            return SocketError.Success;
+        }
+        catch (SocketException e)
+        {
+            return e.SocketErrorCode;
+        }
+    }
 
     public static SocketError ProbeBind(IPEndPoint endpoint)
     {

@@ -60,6 +60,39 @@ public sealed class PortCheck(DoctorEnvironment env)
         }
     }
 
+    /// <summary>
+    /// The TCP ports the node listens on besides NTP: the monitoring endpoint (a taken port only loses the
+    /// endpoint, the CLI and the healthcheck: a warning) and the mesh's cluster port (the node cannot start: a failure).
+    /// </summary>
+    public IEnumerable<DoctorFinding> RunTcp(TimeMeshSettings settings, IPEndPoint? clusterEndpoint)
+    {
+        var listeners = env.Proc.TcpListeners();
+        var wanted = new List<(string What, IPEndPoint Endpoint, bool Fatal)>();
+        if (settings.Control.Listen is { Port: > 0 } control) wanted.Add(("monitoring endpoint (timemesh.control.listen)", control, false));
+        if (clusterEndpoint is { Port: > 0 }) wanted.Add(("cluster port (akka.remote.dot-netty.tcp)", clusterEndpoint, true));
+        foreach (var (what, endpoint, fatal) in wanted)
+        {
+            var holders = listeners.Where(s => Overlaps(s.Local, endpoint)).ToList();
+            var probe = env.TcpBindProbe(endpoint);
+            if (holders.Count == 0 && probe != SocketError.AddressAlreadyInUse)
+            {
+                yield return DoctorFinding.Ok(Name, $"TCP {endpoint} ({what}) is free");
+                continue;
+            }
+            var owners = holders.SelectMany(h => env.Proc.SocketOwners(h.Inode)).Where(p => p.Pid != env.SelfPid).DistinctBy(p => p.Pid).ToList();
+            string by = owners.Count == 0 ? "a process this user cannot see" : string.Join(", ", owners.Select(p => $"{p.Name} (pid {p.Pid})"));
+            if (owners.Count > 0 && owners.All(IsTimeMesh))
+                yield return DoctorFinding.Warn(Name, $"TCP {endpoint} ({what}) is taken by TimeMesh: {by}",
+                    "fine if that is this node; otherwise stop it or give this node another port");
+            else if (fatal)
+                yield return DoctorFinding.Fail(Name, $"TCP {endpoint} ({what}) is taken by {by}: the node cannot join the mesh",
+                    "stop it or choose another akka.remote.dot-netty.tcp.port (and update every node's seed-nodes)");
+            else
+                yield return DoctorFinding.Warn(Name, $"TCP {endpoint} ({what}) is taken by {by}: the node serves NTP without its monitoring endpoint",
+                    "stop it or set another timemesh.control.listen (the CLI's --node and the healthcheck follow it)");
+        }
+    }
+
     /// <summary>Whether a bound socket would make binding the listen endpoint fail (same family, same port, same or wildcard address).</summary>
     public static bool Overlaps(IPEndPoint bound, IPEndPoint listen)
     {

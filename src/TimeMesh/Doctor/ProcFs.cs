@@ -9,7 +9,7 @@ public sealed record ProcProcess(int Pid, string Name, IReadOnlyList<string> Com
     public string CommandText => CommandLine.Count == 0 ? Name : string.Join(' ', CommandLine);
 }
 
-/// <summary>A UDP socket from /proc/net/udp or udp6.</summary>
+/// <summary>A socket from /proc/net/udp, udp6 (or a listening one from tcp, tcp6).</summary>
 public sealed record ProcUdpSocket(IPEndPoint Local, long Inode);
 
 /// <summary>
@@ -46,7 +46,17 @@ public sealed class ProcFs(string root = "/proc")
         return list;
     }
 
-    private static void ParseUdpTable(string path, List<ProcUdpSocket> into)
+    /// <summary>Listening TCP sockets of both families (state 0A in /proc/net/tcp, tcp6).</summary>
+    public IReadOnlyList<ProcUdpSocket> TcpListeners()
+    {
+        var list = new List<ProcUdpSocket>();
+        ParseUdpTable(Path.Combine(Root, "net", "tcp"), list, listenOnly: true);
+        ParseUdpTable(Path.Combine(Root, "net", "tcp6"), list, listenOnly: true);
+        return list;
+    }
+
+    /// <summary>The udp and tcp tables share one layout; for TCP only listening sockets (state 0A) count.</summary>
+    private static void ParseUdpTable(string path, List<ProcUdpSocket> into, bool listenOnly = false)
     {
         string? text = ReadText(path);
         if (text is null) return;
@@ -55,6 +65,7 @@ public sealed class ProcFs(string root = "/proc")
             // "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ..."
             var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             if (fields.Length < 10) continue;
+            if (listenOnly && fields[3] != "0A") continue;
             var local = ParseHexEndpoint(fields[1]);
             if (local is null || !long.TryParse(fields[9], NumberStyles.None, CultureInfo.InvariantCulture, out long inode)) continue;
             into.Add(new ProcUdpSocket(local, inode));

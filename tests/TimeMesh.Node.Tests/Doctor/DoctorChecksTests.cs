@@ -21,6 +21,9 @@ public class DoctorChecksTests : IDisposable
 
     private static IEnumerable<DoctorFinding> Of(DoctorReport report, string check) => report.Findings.Where(f => f.Check == check);
 
+    /// <summary>The NTP port findings (the monitoring endpoint's TCP port is judged too).</summary>
+    private static IEnumerable<DoctorFinding> Udp(DoctorReport report) => Of(report, PortCheck.Name).Where(f => f.Message.StartsWith("UDP"));
+
     [Fact]
     public void ACleanMachineAndAGoodConfigHaveNoWarningOrFailure()
     {
@@ -106,7 +109,7 @@ public class DoctorChecksTests : IDisposable
         // ntpd on the wildcard address holds 123 for every IPv4 address, 127.0.0.1 included.
         _machine.Process(77, "ntpd", "/usr/sbin/ntpd").UdpSocket("00000000:007B", 4242, pid: 77);
         var report = Run(Config(listen: "127.0.0.1:123"));
-        var port = Of(report, PortCheck.Name).Single();
+        var port = Udp(report).Single();
         Assert.Equal(DoctorLevel.Fail, port.Level);
         Assert.Equal("UDP 127.0.0.1:123 is taken by ntpd (pid 77) (bound as 0.0.0.0:123)", port.Message);
         Assert.Contains("timemesh.listen", port.Fix);
@@ -119,15 +122,15 @@ public class DoctorChecksTests : IDisposable
         // ::1 as the kernel prints it: four 32-bit words in host order.
         _machine.Process(78, "chronyd", "/usr/sbin/chronyd", "-x").UdpSocket("00000000000000000000000001000000:2B93", 99, pid: 78, ipv6: true);
         Assert.Equal(new IPEndPoint(IPAddress.IPv6Loopback, 11155), ProcFs.ParseHexEndpoint("00000000000000000000000001000000:2B93"));
-        Assert.Equal(DoctorLevel.Ok, Of(Run(Config(listen: "127.0.0.1:11155")), PortCheck.Name).Single().Level);
-        var v6 = Of(Run(Config(listen: "[::1]:11155")), PortCheck.Name).Single();
+        Assert.Equal(DoctorLevel.Ok, Udp(Run(Config(listen: "127.0.0.1:11155"))).Single().Level);
+        var v6 = Udp(Run(Config(listen: "[::1]:11155"))).Single();
         Assert.Equal("UDP [::1]:11155 is taken by chronyd (pid 78)", v6.Message);
     }
 
     [Fact]
     public void APortTheBindProbeFindsTakenButNoVisibleSocketHoldsIsStillAFailure()
     {
-        var port = Of(Run(Config(listen: "127.0.0.1:11123"), bind: _ => SocketError.AddressAlreadyInUse), PortCheck.Name).Single();
+        var port = Udp(Run(Config(listen: "127.0.0.1:11123"), bind: _ => SocketError.AddressAlreadyInUse)).Single();
         Assert.Equal(DoctorLevel.Fail, port.Level);
         Assert.Contains("a process this user cannot see", port.Message);
     }
@@ -137,16 +140,34 @@ public class DoctorChecksTests : IDisposable
     {
         _machine.Process(500, "dotnet", "dotnet", "/opt/timemesh/timemesh.dll", "run", "--config", "/etc/timemesh/timemesh.hocon")
             .UdpSocket("0100007F:2B93", 7, pid: 500);
-        var port = Of(Run(Config(listen: "127.0.0.1:11155")), PortCheck.Name).Single();
+        var port = Udp(Run(Config(listen: "127.0.0.1:11155"))).Single();
         Assert.Equal(DoctorLevel.Warn, port.Level);
         Assert.Equal("UDP 127.0.0.1:11155 is taken by TimeMesh: dotnet (pid 500)", port.Message);
+    }
+
+    [Fact]
+    public void ATakenMonitoringPortIsAWarningAndATakenClusterPortAFailure()
+    {
+        // 127.0.0.1:11130 (2B7A) and :4053 (0FD5) held by a web server.
+        _machine.Process(300, "nginx", "nginx: master process").TcpListener("0100007F:2B7A", 8000, 300).TcpListener("0100007F:0FD5", 8100, 300);
+        var report = Run(Config("role = master\ncontrol.listen = \"127.0.0.1:11130\"",
+            akka: "akka {\nremote.dot-netty.tcp { hostname = \"127.0.0.1\", port = 4053 }\ncluster.seed-nodes = [\"akka.tcp://timemesh@127.0.0.1:4053\"]\n}"));
+        var tcp = Of(report, PortCheck.Name).Where(f => f.Message.StartsWith("TCP")).ToList();
+        Assert.Equal(2, tcp.Count);
+        Assert.Equal(DoctorLevel.Warn, tcp[0].Level);
+        Assert.Equal("TCP 127.0.0.1:11130 (monitoring endpoint (timemesh.control.listen)) is taken by nginx (pid 300): the node serves NTP without its monitoring endpoint", tcp[0].Message);
+        Assert.Equal(DoctorLevel.Fail, tcp[1].Level);
+        Assert.StartsWith("TCP 127.0.0.1:4053 (cluster port (akka.remote.dot-netty.tcp)) is taken by nginx (pid 300)", tcp[1].Message);
+
+        var free = Of(Run(Config("control.listen = \"127.0.0.1:11140\"")), PortCheck.Name).Single(f => f.Message.StartsWith("TCP"));
+        Assert.Equal("TCP 127.0.0.1:11140 (monitoring endpoint (timemesh.control.listen)) is free", free.Message);
     }
 
     [Fact]
     public void AnAddressThisMachineDoesNotHaveIsAFailure()
     {
         // The real bind probe: 192.0.2.1 (TEST-NET-1) is on no interface here; nothing is sent.
-        var port = Of(Run(Config(listen: "192.0.2.1:11123"), bind: DoctorEnvironment.ProbeBind), PortCheck.Name).Single();
+        var port = Udp(Run(Config(listen: "192.0.2.1:11123"), bind: DoctorEnvironment.ProbeBind)).Single();
         Assert.Equal(DoctorLevel.Fail, port.Level);
         Assert.Contains("192.0.2.1 is not an address of this machine", port.Message);
     }

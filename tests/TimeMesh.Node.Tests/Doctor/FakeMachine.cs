@@ -23,6 +23,8 @@ public sealed class FakeMachine : IDisposable
         Directory.CreateDirectory(UnitFiles);
         File.WriteAllText(Path.Combine(Proc, "net", "udp"), UdpHeader);
         File.WriteAllText(Path.Combine(Proc, "net", "udp6"), UdpHeader);
+        File.WriteAllText(Path.Combine(Proc, "net", "tcp"), UdpHeader);
+        File.WriteAllText(Path.Combine(Proc, "net", "tcp6"), UdpHeader);
         SetCapabilities(0);
     }
 
@@ -46,6 +48,18 @@ public sealed class FakeMachine : IDisposable
             $"  {row,3}: {hexLocal} {remote} 07 00000000:00000000 00:00000000 00000000     0        0 {inode} 2 0000000000000000 0\n");
         if (pid is { } p)
             File.CreateSymbolicLink(Path.Combine(Proc, p.ToString(), "fd", (5 + row).ToString()), $"socket:[{inode}]");
+        return this;
+    }
+
+    /// <summary>A listening TCP socket (state 0A) held by an fd of <paramref name="pid"/>.</summary>
+    public FakeMachine TcpListener(string hexLocal, long inode, int pid)
+    {
+        File.AppendAllText(Path.Combine(Proc, "net", "tcp"),
+            $"   0: {hexLocal} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 {inode} 1 0000000000000000 100 0 0 10 0\n");
+        // An established connection on the same port is not a listener and must not count.
+        File.AppendAllText(Path.Combine(Proc, "net", "tcp"),
+            $"   1: {hexLocal} 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 {inode + 1} 1 0000000000000000 100 0 0 10 0\n");
+        File.CreateSymbolicLink(Path.Combine(Proc, pid.ToString(), "fd", $"{100 + inode % 1000}"), $"socket:[{inode}]");
         return this;
     }
 
@@ -86,6 +100,7 @@ public sealed class FakeMachine : IDisposable
         SystemdUnitDirectory = UnitDirectory,
         SystemctlIsEnabled = null,
         BindProbe = bind ?? (_ => SocketError.Success),
+        TcpBindProbe = _ => SocketError.Success,
         KernelClock = () => clock ?? Unsynchronised,
         SelfPid = -1,
         WorkingDirectory = Root,
