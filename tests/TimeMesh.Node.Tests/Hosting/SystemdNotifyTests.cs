@@ -72,4 +72,63 @@ public class SystemdNotifyTests
         node.Signal(15);
         Assert.Equal(0, node.WaitForExit(TimeSpan.FromSeconds(60)));
     }
+
+    [Fact]
+    public void UnderAParentNamedSystemdMicrosoftsDetectionSwitchesTheLogsToJournaldFormat()
+    {
+        // SystemdHelpers.IsSystemdService() asks whether the parent process is called "systemd": a shell
+        // run through a link of that name is one, without NOTIFY_SOCKET (so our own fallback stays out of it).
+        string dir = Directory.CreateTempSubdirectory("timemesh-parent").FullName;
+        try
+        {
+            string shell = Path.Combine(dir, "systemd");
+            File.CreateSymbolicLink(shell, "/bin/bash");
+            int port = Chrony.FreeUdpPort();
+            string config = Path.Combine(dir, "node.hocon");
+            File.WriteAllText(config, $"timemesh {{\n listen = [\"127.0.0.1:{port}\"]\n allow = [\"127.0.0.1\"]\n local {{ stratum = 10 }}\n data-dir = \"{dir}/data\"\n}}\n");
+            var info = new System.Diagnostics.ProcessStartInfo(shell)
+            {
+                ArgumentList = { "-c", "dotnet \"$0\" run --config \"$1\" & echo \"child $!\"; wait $!", TimeMeshProcess.ExecutablePath, config },
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            info.Environment.Remove("NOTIFY_SOCKET");
+            info.Environment.Remove("JOURNAL_STREAM");
+            using var parent = System.Diagnostics.Process.Start(info)!;
+            var output = new StringBuilder();
+            var started = new ManualResetEventSlim();
+            int child = 0;
+            parent.OutputDataReceived += (_, e) =>
+            {
+                if (e.Data is null) return;
+                lock (output) output.AppendLine(e.Data);
+                if (e.Data.StartsWith("child ")) child = int.Parse(e.Data[6..]);
+                if (e.Data.Contains("TimeMesh node started")) started.Set();
+            };
+            parent.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+            parent.BeginOutputReadLine();
+            parent.BeginErrorReadLine();
+            try
+            {
+                Assert.True(started.Wait(TimeSpan.FromSeconds(60)), "no start-up line:\n" + output);
+                string ppid = File.ReadLines($"/proc/{child}/status").First(l => l.StartsWith("PPid:")).Split('\t')[1].Trim();
+                Assert.Equal("systemd", File.ReadAllText($"/proc/{ppid}/comm").Trim());
+                lock (output) Assert.Contains($"<6>[ActorSystem(timemesh)] TimeMesh node started: role alone, NTP on 127.0.0.1:{port}", output.ToString());
+                Assert.NotNull(NtpProbe.AskUntilAnswered(new IPEndPoint(IPAddress.Loopback, port), TimeSpan.FromSeconds(10)));
+                System.Diagnostics.Process.Start("kill", $"-TERM {child}")!.WaitForExit();
+                Assert.True(parent.WaitForExit(60_000), "timemesh did not stop");
+                parent.WaitForExit();
+                lock (output) Assert.True(parent.ExitCode == 0, output.ToString());
+            }
+            finally
+            {
+                if (!parent.HasExited) parent.Kill(entireProcessTree: true);
+            }
+        }
+        finally
+        {
+            try { Directory.Delete(dir, true); } catch (IOException) { }
+        }
+    }
 }
