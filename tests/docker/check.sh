@@ -216,6 +216,17 @@ while :; do
 done
 echo "ok: the member follows a master ($(grep -o 'mesh: following [0-9.:]*' "$work/member.log" | tail -1)) and serves stratum 3"
 
+# The one-line logs an operator greps for: start-up (role, listen address, data, seeds), sync, leader.
+for name in "${!node_address[@]}"; do
+  grep -q "TimeMesh node started: role [a-z]*, NTP on ${node_address[$name]}:123, data in /var/lib/timemesh .*seeds \[akka.tcp://timemesh@172.28.0.11:4053, akka.tcp://timemesh@172.28.0.12:4053\]" "$work/$name.log" \
+    || fail "$name has no start-up line naming its role, address, data directory and seeds"
+  grep -q "mesh leader: none -> " "$work/$name.log" || fail "$name never logged the mesh leader"
+done
+for name in master-a master-b; do
+  grep -q "synchronised to $gateway:123 at stratum 2" "$work/$name.log" || fail "$name did not log its synchronisation to $gateway:123"
+done
+echo "ok: start-up, synchronisation and leader lines are in the logs"
+
 # HEALTHCHECK: the same command, in each node's namespaces, as the image's user.
 for name in "${!node_address[@]}"; do
   out=$(nsenter --target "${node_pid[$name]}" --net --mount -- setpriv --reuid="$app_uid" --regid="$app_uid" --clear-groups \

@@ -28,6 +28,7 @@ public class DockerTests
                      "ok: master-a synchronised to host.docker.internal and serves stratum 2",
                      "ok: master-b synchronised to host.docker.internal and serves stratum 2",
                      "serves stratum 3",
+                     "ok: start-up, synchronisation and leader lines are in the logs",
                      "ok: healthcheck passes in member",
                      "ok: every node runs as uid 1654",
                      "ok: master-a stopped on SIGTERM with exit 0",
