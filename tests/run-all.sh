@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v chronyd >/dev/null 2>&1 || need+=(chrony)
+# systemd-analyze verify checks deploy/systemd/timemesh.service (systemd is installed, never booted).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# tests/docker/check.sh reads compose.yaml with PyYAML and wires namespaces with ip (iproute2).
+python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 # The persistence tests start a throwaway PostgreSQL cluster of their own (initdb + pg_ctl on a loopback port).
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || ! compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null; then
   need+=(postgresql)

@@ -106,17 +106,16 @@ public sealed class TimeMeshNode : IAsyncDisposable
         var control = ControlEndpoint.Start(settings.Control,
             new NodeQueries(new NodeActors(server, reference, sync, actors.Mesh, actors.DriftStore, settings.Mesh?.Role,
                 host0 is null ? null : () => host0.Mesh), clock.NowUnixNs), system);
-        if (persistence is not null) LogPersistence(system, persistence);
-        system.Log.Info("TimeMesh node started: NTP on {0}, data in {1}, allow [{2}], deny [{3}], upstream [{4}], clock {5}",
-            string.Join(", ", endpoints), Path.GetFullPath(settings.DataDir),
-            string.Join(", ", settings.Access.Allowed), string.Join(", ", settings.Access.Denied),
-            string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address))),
-            settings.Upstream.Clock.ToString().ToLowerInvariant());
+        string meshText = settings.Mesh is null ? "" :
+            $", NTP advertised to the mesh as {AdvertisedNtpEndpoint(endpoints, full)}, cluster {full.GetString("akka.remote.dot-netty.tcp.hostname", "")}:{full.GetInt("akka.remote.dot-netty.tcp.port", 0)}, seeds [{string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", []))}]";
+        // One line an operator (or journalctl -u timemesh | head) reads to know what this node is.
+        system.Log.Info("{0}", $"TimeMesh node started: role {settings.Mesh?.Role.ToString().ToLowerInvariant() ?? "alone"}, NTP on {string.Join(", ", endpoints)}"
+            + $", data in {Path.GetFullPath(settings.DataDir)}{(persistence is null ? "" : $" (drift state: {persistence.Provider} {Persistence.PersistenceSettings.Mask(persistence.ConnectionString)})")}{meshText}"
+            + $", allow [{string.Join(", ", settings.Access.Allowed)}], deny [{string.Join(", ", settings.Access.Denied)}]"
+            + $", upstream [{string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address)))}]"
+            + $", clock {settings.Upstream.Clock.ToString().ToLowerInvariant()}");
         return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control };
     }
-
-    private static void LogPersistence(ActorSystem system, Persistence.PersistenceSettings persistence) =>
-        system.Log.Info("drift state: {0} ({1})", persistence.Provider, Persistence.PersistenceSettings.Mask(persistence.ConnectionString));
 
     /// <summary>What a mesh node adds to its actor system: the cluster provider and our status serializer.</summary>
     private const string MeshHocon = EmbeddedMeshHocon + """
