@@ -50,6 +50,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
         // Only a node with a sync actor keeps drift state; a plain local server loads no persistence code at all.
         bool keepsDrift = settings.Upstream.HasSources || settings.Mesh is not null;
         var persistence = keepsDrift ? Persistence.PersistenceSettings.FromConfig(full) : null;
+        var history = StatusPage.HistorySettings.FromConfig(full);
         if (persistence is not null) full = persistence.ToAkkaConfig().WithFallback(full);
         IClockSteering? steering = null;
         if (clock is null && settings.Upstream.Clock == ClockMode.System)
@@ -103,13 +104,16 @@ public sealed class TimeMeshNode : IAsyncDisposable
             system.Log.Info("mesh: role {0}, NTP advertised as {1}, seeds [{2}]", meshSettings.Role.ToString().ToLowerInvariant(), advertised,
                 string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", [])));
         }
+        // The status page's plots: the node's own tracking, sampled into a fixed-size ring (memory only).
+        var historyActor = sync is null ? null
+            : system.ActorOf(StatusPage.HistoryActor.Props(history, sync, mesh, clock.NowUnixNs), "history");
         if (persistence is not null) LogPersistence(system, persistence);
         system.Log.Info("TimeMesh node started: NTP on {0}, data in {1}, allow [{2}], deny [{3}], upstream [{4}], clock {5}",
             string.Join(", ", endpoints), Path.GetFullPath(settings.DataDir),
             string.Join(", ", settings.Access.Allowed), string.Join(", ", settings.Access.Denied),
             string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address))),
             settings.Upstream.Clock.ToString().ToLowerInvariant());
-        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { Mesh = mesh };
+        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { Mesh = mesh, History = historyActor };
     }
 
     private static void LogPersistence(ActorSystem system, Persistence.PersistenceSettings persistence) =>
@@ -129,6 +133,9 @@ public sealed class TimeMeshNode : IAsyncDisposable
 
     /// <summary>The mesh actor (null when the node runs alone).</summary>
     public IActorRef? Mesh { get; private init; }
+
+    /// <summary>The node's own tracking history for the status page (null without upstream sources or mesh).</summary>
+    public IActorRef? History { get; private init; }
 
     /// <summary>The NTP endpoint other nodes should poll: the first listen address, or the cluster hostname for a wildcard.</summary>
     private static string AdvertisedNtpEndpoint(IReadOnlyList<IPEndPoint> endpoints, Akka.Configuration.Config config)
