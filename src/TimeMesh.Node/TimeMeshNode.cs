@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Event;
 using TimeMesh.Node.Clock;
 using TimeMesh.Node.Config;
+using TimeMesh.Node.Control;
 using TimeMesh.Node.Ntp;
 using TimeMesh.Node.Sync;
 
@@ -113,7 +114,9 @@ public sealed class TimeMeshNode : IAsyncDisposable
             string.Join(", ", settings.Access.Allowed), string.Join(", ", settings.Access.Denied),
             string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address))),
             settings.Upstream.Clock.ToString().ToLowerInvariant());
-        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { Mesh = mesh, History = historyActor };
+        var control = ControlEndpoint.Start(settings.Control,
+            new NodeQueries(new NodeActors(server, reference, sync, mesh, drift, settings.Mesh?.Role) { History = historyActor }, clock.NowUnixNs), system);
+        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { Mesh = mesh, Control = control, History = historyActor };
     }
 
     private static void LogPersistence(ActorSystem system, Persistence.PersistenceSettings persistence) =>
@@ -136,6 +139,9 @@ public sealed class TimeMeshNode : IAsyncDisposable
 
     /// <summary>The node's own tracking history for the status page (null without upstream sources or mesh).</summary>
     public IActorRef? History { get; private init; }
+
+    /// <summary>The monitoring endpoint (null when it is off or its port was taken).</summary>
+    public ControlEndpoint? Control { get; private init; }
 
     /// <summary>The NTP endpoint other nodes should poll: the first listen address, or the cluster hostname for a wildcard.</summary>
     private static string AdvertisedNtpEndpoint(IReadOnlyList<IPEndPoint> endpoints, Akka.Configuration.Config config)

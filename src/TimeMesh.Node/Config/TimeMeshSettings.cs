@@ -60,6 +60,8 @@ public sealed record TimeMeshSettings
     public required UpstreamSettings Upstream { get; init; }
     /// <summary>The node's place in a mesh; null when it runs alone.</summary>
     public Mesh.MeshSettings? Mesh { get; init; }
+    /// <summary>The read-only monitoring endpoint (HTTP); off unless configured.</summary>
+    public Control.ControlSettings Control { get; init; } = TimeMesh.Node.Control.ControlSettings.Off;
 
     private const string Prefix = "timemesh.";
 
@@ -121,6 +123,7 @@ public sealed record TimeMeshSettings
                 r.Duration(Prefix + "ntp-server.loop-restart-delay", TimeSpan.Zero, TimeSpan.FromMinutes(10))),
             Upstream = ParseUpstream(r),
             Mesh = ParseMesh(r),
+            Control = TimeMesh.Node.Control.ControlSettings.FromConfig(r),
         };
     }
 
