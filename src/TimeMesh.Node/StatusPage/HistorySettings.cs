@@ -25,8 +25,11 @@ public sealed record HistorySettings
         var settings = new HistorySettings
         {
             Interval = r.Has(Prefix + "interval") ? r.Duration(Prefix + "interval", TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)) : TimeSpan.FromSeconds(16),
-            Length = r.Has(Prefix + "length") ? r.Duration(Prefix + "length", TimeSpan.FromMinutes(1), TimeSpan.FromDays(31)) : TimeSpan.FromHours(24),
+            Length = r.Has(Prefix + "length") ? r.Duration(Prefix + "length", TimeSpan.FromSeconds(1), TimeSpan.FromDays(31)) : TimeSpan.FromHours(24),
         };
+        if (settings.Length < settings.Interval)
+            throw new TimeMeshConfigException(Prefix + "length", r.RawString(Prefix + "length"),
+                $"allowed: a duration no shorter than interval ({r.RawString(Prefix + "interval") ?? "16s"})");
         if (settings.Length / settings.Interval > MaxCapacity)
             throw new TimeMeshConfigException(Prefix + "length", r.RawString(Prefix + "length"),
                 $"allowed: at most {MaxCapacity} samples, i.e. length / interval ≤ {MaxCapacity} (interval is {r.RawString(Prefix + "interval") ?? "16s"})");
