@@ -10,6 +10,9 @@ public readonly record struct HistorySample
     public required long TimeUnixNs { get; init; }
     /// <summary>The offset measured at the last clock update (chronyc tracking's "Last offset"), seconds.</summary>
     public required double LastOffsetSeconds { get; init; }
+    /// <summary>When that update was (chronyc tracking's "Ref time"), Unix ns; 0 = never. Samples taken between
+    /// two updates repeat it, so a plot can draw each update once, at its own time.</summary>
+    public long LastUpdateUnixNs { get; init; }
     /// <summary>The clock's frequency error (chronyc tracking's "Frequency"; positive = fast), ppm.</summary>
     public required double FrequencyPpm { get; init; }
     public required double SkewPpm { get; init; }

@@ -84,6 +84,7 @@ public sealed class HistoryActor : ReceiveActor, IWithTimers
                 TimeUnixNs = _nowUnixNs(),
                 // Before the first clock update there is no measured offset to show.
                 LastOffsetSeconds = t.ReferenceTimeUnixNs == 0 ? double.NaN : t.LastOffsetSeconds,
+                LastUpdateUnixNs = t.ReferenceTimeUnixNs,
                 FrequencyPpm = t.FrequencyPpm,
                 SkewPpm = t.SkewPpm,
                 RootDistanceSeconds = t.Synchronised ? t.RootDelaySeconds / 2 + t.RootDispersionSeconds : double.NaN,

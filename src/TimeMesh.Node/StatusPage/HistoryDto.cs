@@ -12,6 +12,8 @@ public sealed record HistoryPointDto(
     /// <summary>When it was recorded, on the node's served clock, Unix ms (what a browser's Date takes).</summary>
     long TimeUnixMs,
     double? LastOffsetSeconds,
+    /// <summary>When the clock update that measured that offset was, Unix ms; null before the first one.</summary>
+    long? LastUpdateUnixMs,
     double? FrequencyPpm,
     double? SkewPpm,
     double? RootDistanceSeconds,
@@ -45,6 +47,7 @@ public sealed record HistoryDto(
     private static HistoryPointDto Point(HistorySample s) => new(
         s.TimeUnixNs / 1_000_000,
         Known(s.LastOffsetSeconds),
+        s.LastUpdateUnixNs == 0 ? null : s.LastUpdateUnixNs / 1_000_000,
         Known(s.FrequencyPpm),
         Known(s.SkewPpm),
         Known(s.RootDistanceSeconds),
