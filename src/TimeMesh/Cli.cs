@@ -23,7 +23,9 @@ public static class Cli
         var run = new Command("run", "Run a TimeMesh node until SIGINT or SIGTERM.") { configOption };
         run.SetAction((parse, cancel) => RunAsync(parse.GetValue(configOption)!, cancel));
 
-        return new RootCommand("TimeMesh: a distributed NTP time service on Akka.NET.") { run };
+        var root = new RootCommand("TimeMesh: a distributed NTP time service on Akka.NET.") { run };
+        foreach (var report in Commands.ReportCommands.Build()) root.Add(report);
+        return root;
     }
 
     private static async Task<int> RunAsync(FileInfo configFile, CancellationToken cancel)

@@ -81,7 +81,7 @@ public sealed partial class ControlEndpoint : IAsyncDisposable
         catch (Exception e)
         {
             system.Log.Error("monitoring endpoint not started: cannot listen on {0}: {1}; the node serves NTP without it ({2} = off silences this)",
-                listen, e.Message, ControlSettings.Key);
+                listen, e.Message.TrimEnd('.'), ControlSettings.Key);
             app.DisposeAsync().AsTask().GetAwaiter().GetResult();
             return null;
         }
