@@ -56,6 +56,22 @@ public class TrackingHistoryTests
     }
 
     [Fact]
+    public void AddingAllocatesNothingOnceTheRingExists()
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var history = new TrackingHistory(5400);
+        long ring = GC.GetAllocatedBytesForCurrentThread() - before;
+        var sample = Sample(0, leader: "akka.tcp://timemesh@127.0.0.1:4053");
+        for (int i = 0; i < 1000; i++) history.Add(sample with { TimeUnixNs = i });
+        long start = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 20_000; i++) history.Add(sample with { TimeUnixNs = i, LastOffsetSeconds = i * 1e-9 });
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - start);
+        Assert.Equal(5400, history.Count);
+        // A day at one sample every 16 s: well under half a megabyte (the strings are shared, not copied).
+        Assert.InRange(ring, 5400 * 40, 5400 * 80);
+    }
+
+    [Fact]
     public void RejectsAnEmptyRing() =>
         Assert.Throws<ArgumentOutOfRangeException>(() => new TrackingHistory(0));
 
