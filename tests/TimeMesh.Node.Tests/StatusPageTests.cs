@@ -112,7 +112,7 @@ public class StatusPageTests(Xunit.Abstractions.ITestOutputHelper output)
             var rows = doc.QuerySelectorAll("#mesh-table tbody tr");
             Assert.Equal(3, rows.Length);
             var byNode = rows.ToDictionary(r => r.GetAttribute("data-node")!);
-            Assert.Equal([aName, bName, mName], byNode.Keys.Order());
+            Assert.Equal(new[] { aName, bName, mName }.Order(), byNode.Keys.Order());
             Assert.Equal("master", byNode[aName].GetAttribute("data-role"));
             Assert.Equal("master", byNode[bName].GetAttribute("data-role"));
             Assert.Equal("member", byNode[mName].GetAttribute("data-role"));
