@@ -165,12 +165,40 @@ public class StatusPageTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal((1280, 900), (width, height));
             Assert.True(new FileInfo(png).Length > 20_000, "the screenshot is nearly empty");
             output.WriteLine($"screenshot: {png}");
+
+            // The leader leaves: the member's page shows the other master as leader, and the change in its plots.
+            var (leaving, otherName) = leader == aName ? (a, bName) : (b, aName);
+            await leaving.StopAsync().WaitAsync(TimeSpan.FromSeconds(20));
+            deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            historyJson = await GetJson(http, baseUrl + "api/history");
+            while (DateTime.UtcNow < deadline && LastLeader(historyJson) != otherName)
+            {
+                await Task.Delay(500);
+                historyJson = await GetJson(http, baseUrl + "api/history");
+            }
+            Assert.Equal(otherName, LastLeader(historyJson));
+            var afterFailover = new HtmlParser().ParseDocument(Chromium.DumpDom(baseUrl, virtualTimeMs: 3000));
+            Assert.Equal("", afterFailover.GetElementById("errors")!.TextContent.Trim());
+            var leaderRows = afterFailover.QuerySelectorAll("#mesh-table tbody tr[data-leader=true]");
+            Assert.Equal(otherName, Assert.Single(leaderRows).GetAttribute("data-node"));
+            var changes = afterFailover.QuerySelectorAll("#offset-plot text.leader-change").Select(t => t.TextContent).ToList();
+            output.WriteLine("leader changes on the offset plot: " + string.Join(" | ", changes));
+            Assert.Equal("leader → " + ShortName(otherName), changes[^1]);
+            Assert.Contains("leader → " + ShortName(leader), changes);
+            Chromium.Screenshot(baseUrl, Path.Combine(artifacts, "status-page-failover.png"), 1280, 900, virtualTimeMs: 3000);
         }
         finally
         {
             foreach (var node in new[] { a, b, m })
                 await node.StopAsync().WaitAsync(TimeSpan.FromSeconds(15)).ContinueWith(_ => { });
         }
+    }
+
+    private static string? LastLeader(JsonElement history)
+    {
+        var points = history.GetProperty("points");
+        int n = points.GetArrayLength();
+        return n == 0 ? null : points[n - 1].GetProperty("leader").GetString();
     }
 
     private static string ShortName(string node) => node[(node.LastIndexOf('@') + 1)..];

@@ -41,6 +41,7 @@ public sealed class HistoryActor : ReceiveActor, IWithTimers
     private readonly TrackingHistory _history;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private bool _warned;
+    private bool _asking;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -56,10 +57,21 @@ public sealed class HistoryActor : ReceiveActor, IWithTimers
         _nowUnixNs = nowUnixNs;
         _history = new TrackingHistory(settings.Capacity);
 
-        Receive<HistoryProtocol.Tick>(_ => Sample().PipeTo(Self));
-        Receive<HistoryProtocol.Recorded>(m => _history.Add(m.Sample));
+        Receive<HistoryProtocol.Tick>(_ =>
+        {
+            // One question at a time: a sync actor slower than the interval costs samples, not a pile of asks.
+            if (_asking) return;
+            _asking = true;
+            Sample().PipeTo(Self);
+        });
+        Receive<HistoryProtocol.Recorded>(m =>
+        {
+            _asking = false;
+            _history.Add(m.Sample);
+        });
         Receive<Akka.Actor.Status.Failure>(f =>
         {
+            _asking = false;
             // Once is enough in the log: a sync actor that cannot answer is reported by its own supervisor.
             if (!_warned) _log.Warning("history: no tracking sample ({0}); retrying every {1}", f.Cause.GetBaseException().Message, _settings.Interval);
             _warned = true;
