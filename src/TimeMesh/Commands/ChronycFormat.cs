@@ -155,7 +155,7 @@ public static class ChronycFormat
         text.Append("Mesh of ").Append(mesh.Nodes.Count).Append(mesh.Nodes.Count == 1 ? " node" : " nodes").Append(", ")
             .Append(reachable).Append(" reachable; leader ").Append(mesh.Leader is null ? "none" : ShortNode(mesh.Leader))
             .Append("; this node ").Append(mesh.Self is null ? "?" : ShortNode(mesh.Self)).Append(" (").Append(mesh.Role ?? "?").Append(")\n\n");
-        Header(text, "LS Node                  Role    Reach NTP address           Stratum Root dist Follows               Age");
+        Header(text, "LS Node                  Role    Reach NTP address           Stratum Root dist Follows                 Age");
         foreach (var n in mesh.Nodes)
         {
             string follows = n.Follows is null ? (n.Serving == true ? "own clock" : "-") : n.Follows == "upstream" ? "upstream" : ShortNode(n.Follows);
