@@ -292,7 +292,7 @@ public class StatusPageTests(Xunit.Abstractions.ITestOutputHelper output)
             await node.History.GracefulStop(TimeSpan.FromSeconds(5));
             var broken = new HtmlParser().ParseDocument(Chromium.DumpDom(baseUrl, virtualTimeMs: 2000));
             Assert.Contains("history: api/history", broken.GetElementById("errors")!.TextContent);
-            Assert.Contains("HTTP 503", broken.GetElementById("errors")!.TextContent);
+            Assert.Contains("HTTP 503 (the node did not answer in time)", broken.GetElementById("errors")!.TextContent);
             Assert.Equal("1", broken.Body!.GetAttribute("data-errors"));
             Assert.Contains("synchronised", broken.GetElementById("tracking")!.TextContent);
         }
