@@ -108,14 +108,14 @@ public sealed class TimeMeshNode : IAsyncDisposable
         // The status page's plots: the node's own tracking, sampled into a fixed-size ring (memory only).
         var historyActor = sync is null ? null
             : system.ActorOf(StatusPage.HistoryActor.Props(history, sync, mesh, clock.NowUnixNs), "history");
+        var control = ControlEndpoint.Start(settings.Control,
+            new NodeQueries(new NodeActors(server, reference, sync, mesh, drift, settings.Mesh?.Role) { History = historyActor }, clock.NowUnixNs), system);
         if (persistence is not null) LogPersistence(system, persistence);
         system.Log.Info("TimeMesh node started: NTP on {0}, data in {1}, allow [{2}], deny [{3}], upstream [{4}], clock {5}",
             string.Join(", ", endpoints), Path.GetFullPath(settings.DataDir),
             string.Join(", ", settings.Access.Allowed), string.Join(", ", settings.Access.Denied),
             string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address))),
             settings.Upstream.Clock.ToString().ToLowerInvariant());
-        var control = ControlEndpoint.Start(settings.Control,
-            new NodeQueries(new NodeActors(server, reference, sync, mesh, drift, settings.Mesh?.Role) { History = historyActor }, clock.NowUnixNs), system);
         return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { Mesh = mesh, Control = control, History = historyActor };
     }
 

@@ -95,6 +95,8 @@ public sealed partial class ControlEndpoint : IAsyncDisposable
             await endpoint.DisposeAsync();
             return Akka.Done.Instance;
         });
+        // An actor system terminated without coordinated shutdown (a crash in tests) must not leave the port open.
+        system.RegisterOnTermination(() => endpoint.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(3)));
         return endpoint;
     }
 

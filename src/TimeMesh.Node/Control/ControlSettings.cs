@@ -17,6 +17,13 @@ public sealed record ControlSettings(IPEndPoint? Listen)
 
     internal static ControlSettings FromConfig(ConfigReader r)
     {
+        // `control = off` reads as naturally as `local = off`; anything else there is a mistake.
+        const string block = "timemesh.control";
+        if (r.Present(block) && !r.IsObject(block))
+        {
+            if (!r.Switch(block, true)) return Off;
+            throw new TimeMeshConfigException(block, r.RawString(block), "allowed: off, or control { listen = \"127.0.0.1:11130\" }");
+        }
         if (!r.Has(Key)) return Off;
         if (r.IsObject(Key)) throw new TimeMeshConfigException(Key, "{...}", Allowed);
         string raw = r.RawString(Key)!.Trim();

@@ -216,6 +216,13 @@ public class ControlEndpointTests(Xunit.Abstractions.ITestOutputHelper output)
         var after = await RunCli("tracking", "--node", endpoint.ToString());
         Assert.Equal(1, after.Exit);
         Assert.Contains("connection refused", after.Err);
+
+        // Terminated without coordinated shutdown (a crash): the port is closed all the same.
+        var crashed = TimeMeshNode.Start(Akka.Configuration.ConfigurationFactory.ParseString(
+            "akka.coordinated-shutdown.run-by-actor-system-terminate = off").WithFallback(LocalNode()));
+        endpoint = crashed.Control!.Endpoint;
+        await crashed.System.Terminate();
+        Assert.Contains("connection refused", (await RunCli("tracking", "--node", endpoint.ToString())).Err);
     }
 
     [Fact]

@@ -25,11 +25,21 @@ public class ControlSettingsTests
     [InlineData("control.listen = off")]
     [InlineData("control.listen = \"off\"")]
     [InlineData("control.listen = \"\"")]
+    [InlineData("control = off")]
     public void OffOrEmptyTurnsItOff(string body)
     {
         var control = Parse(body).Control;
         Assert.False(control.Enabled);
         Assert.Null(control.Listen);
+    }
+
+    [Theory]
+    [InlineData("control = on")]
+    [InlineData("control = \"127.0.0.1:11130\"")]
+    public void AnythingButOffInPlaceOfTheBlockIsRefused(string body)
+    {
+        var e = Assert.Throws<TimeMeshConfigException>(() => Parse(body));
+        Assert.Equal("timemesh.control", e.Key);
     }
 
     [Theory]
