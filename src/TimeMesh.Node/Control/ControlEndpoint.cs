@@ -66,6 +66,8 @@ public sealed partial class ControlEndpoint : IAsyncDisposable
             k.Limits.MaxRequestHeadersTotalSize = 16 * 1024;
         });
         builder.Services.AddRoutingCore();
+        // The node owns SIGINT/SIGTERM and shuts down through coordinated shutdown; the web host must not.
+        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, NodeOwnedLifetime>();
         var app = builder.Build();
         var endpoint = new ControlEndpoint(app, queries);
         app.Use((context, next) =>
@@ -174,5 +176,12 @@ public sealed partial class ControlEndpoint : IAsyncDisposable
         {
             await _app.DisposeAsync();
         }
+    }
+
+    private sealed class NodeOwnedLifetime : Microsoft.Extensions.Hosting.IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }
