@@ -55,6 +55,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
         // Only a node with a sync actor keeps drift state; a plain local server loads no persistence code at all.
         bool keepsDrift = settings.Upstream.HasSources || settings.Mesh is not null;
         var persistence = keepsDrift ? Persistence.PersistenceSettings.FromConfig(full) : null;
+        var history = StatusPage.HistorySettings.FromConfig(full);
         if (persistence is not null) full = persistence.ToAkkaConfig().WithFallback(full);
         IClockSteering? steering = null;
         if (clock is null && settings.Upstream.Clock == ClockMode.System)
@@ -103,9 +104,13 @@ public sealed class TimeMeshNode : IAsyncDisposable
         }
         var (server, reference, sync, endpoints) = (actors.NtpServer!, actors.Reference, actors.Sync, actors.Endpoints);
         var host0 = meshHost;
+        Func<IActorRef?> currentMesh = host0 is null ? () => actors.Mesh : () => host0.Mesh;
+        // The status page's plots: the node's own tracking, sampled into a fixed-size ring (memory only).
+        var historyActor = sync is null ? null
+            : system.ActorOf(StatusPage.HistoryActor.Props(history, sync, currentMesh, clock.NowUnixNs), "history");
         var control = ControlEndpoint.Start(settings.Control,
-            new NodeQueries(new NodeActors(server, reference, sync, actors.Mesh, actors.DriftStore, settings.Mesh?.Role,
-                host0 is null ? null : () => host0.Mesh), clock.NowUnixNs), system);
+            new NodeQueries(new NodeActors(server, reference, sync, actors.Mesh, actors.DriftStore, settings.Mesh?.Role, currentMesh) { History = historyActor },
+                clock.NowUnixNs), system);
         string meshText = settings.Mesh is null ? "" :
             $", NTP advertised to the mesh as {AdvertisedNtpEndpoint(endpoints, full)}, cluster {full.GetString("akka.remote.dot-netty.tcp.hostname", "")}:{full.GetInt("akka.remote.dot-netty.tcp.port", 0)}, seeds [{string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", []))}]";
         // One line an operator (or journalctl -u timemesh | head) reads to know what this node is.
@@ -114,7 +119,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
             + $", allow [{string.Join(", ", settings.Access.Allowed)}], deny [{string.Join(", ", settings.Access.Denied)}]"
             + $", upstream [{string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address)))}]"
             + $", clock {settings.Upstream.Clock.ToString().ToLowerInvariant()}");
-        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control };
+        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control, History = historyActor };
     }
 
     /// <summary>What a mesh node adds to its actor system: the cluster provider and our status serializer.</summary>
@@ -145,6 +150,9 @@ public sealed class TimeMeshNode : IAsyncDisposable
 
     /// <summary>The node's time with its error bound.</summary>
     public IMeshClock MeshClock { get; private init; } = null!;
+
+    /// <summary>The node's own tracking history for the status page (null without upstream sources or mesh).</summary>
+    public IActorRef? History { get; private init; }
 
     /// <summary>The monitoring endpoint (null when it is off or its port was taken).</summary>
     public ControlEndpoint? Control { get; private init; }

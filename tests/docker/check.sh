@@ -15,6 +15,9 @@
 # inside each node's namespaces, and SIGTERM stops each node with exit 0.
 # Needs root (namespaces, mounts), Debian's chrony and postgresql. Prints "docker check passed" last.
 set -euo pipefail
+# Debian's python3 (with python3-yaml, which tests/run-all.sh installs), whatever else is first on PATH.
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 here="$repo/tests/docker"
 dockerfile="$repo/docker/Dockerfile"
@@ -48,16 +51,16 @@ fail() {
 }
 
 [ "$(id -u)" = 0 ] || fail "needs root (network namespaces and bind mounts)"
-python3 -c 'import yaml' 2>/dev/null || fail "python3 with PyYAML is needed to read compose.yaml (Debian: python3-yaml)"
+"$py" -c 'import yaml' 2>/dev/null || fail "$py with PyYAML is needed to read compose.yaml (Debian: python3-yaml)"
 command -v chronyd >/dev/null || fail "chronyd is missing (Debian: chrony)"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$pgbin/initdb" ] && [ -x "$pgbin/pg_ctl" ] || fail "PostgreSQL server binaries are missing (Debian: postgresql)"
 
 # The Dockerfile's instructions, as JSON arrays where Docker takes them so.
 json_of() { grep -E "^$1 " "$dockerfile" | sed -E "s/^$1 (.*--retries=[0-9]+ CMD )?//" ; }
-entrypoint=$(python3 -c 'import json,sys; print("\n".join(json.loads(sys.argv[1])))' "$(json_of ENTRYPOINT)")
-cmd=$(python3 -c 'import json,sys; print("\n".join(json.loads(sys.argv[1])))' "$(json_of CMD)")
-health=$(python3 -c 'import json,sys; print("\n".join(json.loads(sys.argv[1])))' "$(grep -E '^HEALTHCHECK ' "$dockerfile" | sed -E 's/^HEALTHCHECK .* CMD //')")
+entrypoint=$("$py" -c 'import json,sys; print("\n".join(json.loads(sys.argv[1])))' "$(json_of ENTRYPOINT)")
+cmd=$("$py" -c 'import json,sys; print("\n".join(json.loads(sys.argv[1])))' "$(json_of CMD)")
+health=$("$py" -c 'import json,sys; print("\n".join(json.loads(sys.argv[1])))' "$(grep -E '^HEALTHCHECK ' "$dockerfile" | sed -E 's/^HEALTHCHECK .* CMD //')")
 mapfile -t entry_args <<<"$entrypoint"
 mapfile -t cmd_args <<<"$cmd"
 mapfile -t health_args <<<"$health"
@@ -68,13 +71,13 @@ config_path=${cmd_args[${#cmd_args[@]}-1]}
 echo "entrypoint: ${entry_args[*]} ${cmd_args[*]} (workdir $workdir); healthcheck: ${health_args[*]}"
 
 # compose.yaml must be valid YAML whose every TimeMesh service mounts an existing file as the config.
-services=$(python3 "$here/compose-services.py" "$compose" "$config_path") || fail "compose.yaml does not parse"
+services=$("$py" "$here/compose-services.py" "$compose" "$config_path") || fail "compose.yaml does not parse"
 [ -n "$services" ] || fail "no service in compose.yaml mounts $config_path"
 while read -r name address file sysctls; do
   [ -f "$file" ] || fail "compose service $name mounts $file, which does not exist"
 done <<<"$services"
 for s in master-a master-b member postgres; do
-  python3 -c 'import yaml,sys; sys.exit(0 if sys.argv[2] in yaml.safe_load(open(sys.argv[1]))["services"] else 1)' "$compose" "$s" \
+  "$py" -c 'import yaml,sys; sys.exit(0 if sys.argv[2] in yaml.safe_load(open(sys.argv[1]))["services"] else 1)' "$compose" "$s" \
     || fail "compose.yaml has no service $s"
 done
 echo "ok: compose.yaml parses; services $(echo "$services" | awk '{print $1}' | xargs) mount existing configs"
@@ -123,8 +126,8 @@ ip netns exec "$tag-host" chronyd -x -u root -f "$work/chrony/chrony.conf" >"$wo
 echo "started chronyd -x as host.docker.internal ($gateway:123)"
 
 # postgres: what the postgres image does with POSTGRES_DB/USER/PASSWORD, at its compose address.
-pg_address=$(python3 -c 'import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))["services"]["postgres"]["networks"]["mesh"]["ipv4_address"])' "$compose")
-pg_env() { python3 -c 'import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))["services"]["postgres"]["environment"][sys.argv[2]])' "$compose" "$1"; }
+pg_address=$("$py" -c 'import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))["services"]["postgres"]["networks"]["mesh"]["ipv4_address"])' "$compose")
+pg_env() { "$py" -c 'import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))["services"]["postgres"]["environment"][sys.argv[2]])' "$compose" "$1"; }
 pg_db=$(pg_env POSTGRES_DB); pg_user=$(pg_env POSTGRES_USER); pg_password=$(pg_env POSTGRES_PASSWORD)
 attach "$tag-postgres" v-postgres "$pg_address"
 chown postgres:postgres "$pgroot"
@@ -184,7 +187,7 @@ done <<<"$services"
 # Every node answers NTP on its compose address, port 123 (asked from the member's namespace, over the bridge).
 probe_ns=${node_ns[member]}
 for name in "${!node_address[@]}"; do
-  stratum=$(ip netns exec "$probe_ns" python3 "$here/ntp-query.py" "${node_address[$name]}" 123 90) \
+  stratum=$(ip netns exec "$probe_ns" "$py" "$here/ntp-query.py" "${node_address[$name]}" 123 90) \
     || fail "$name does not answer NTP on ${node_address[$name]}:123"
   echo "ok: $name answers NTP on ${node_address[$name]}:123 (stratum $stratum)"
 done
@@ -193,7 +196,7 @@ done
 for name in master-a master-b; do
   deadline=$((SECONDS + 90))
   while :; do
-    stratum=$(ip netns exec "$probe_ns" python3 "$here/ntp-query.py" "${node_address[$name]}" 123 5 || true)
+    stratum=$(ip netns exec "$probe_ns" "$py" "$here/ntp-query.py" "${node_address[$name]}" 123 5 || true)
     [ "$stratum" = 2 ] && break
     [ $SECONDS -lt $deadline ] || fail "$name serves stratum '$stratum', not 2 (synchronised to host.docker.internal)"
     sleep 1
@@ -209,7 +212,7 @@ until grep -q "mesh: following 172.28.0.1[12]:123" "$work/member.log"; do
 done
 deadline=$((SECONDS + 60))
 while :; do
-  stratum=$(ip netns exec "$probe_ns" python3 "$here/ntp-query.py" "${node_address[member]}" 123 5 || true)
+  stratum=$(ip netns exec "$probe_ns" "$py" "$here/ntp-query.py" "${node_address[member]}" 123 5 || true)
   [ "$stratum" = 3 ] && break
   [ $SECONDS -lt $deadline ] || fail "the member serves stratum '$stratum', not 3 (following a master at 2)"
   sleep 1

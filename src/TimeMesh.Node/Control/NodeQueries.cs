@@ -23,6 +23,9 @@ public sealed record NodeActors(
 {
     /// <summary>The mesh actor now: a standalone node's changes when its cluster part rejoins.</summary>
     public IActorRef? MeshNow => CurrentMesh?.Invoke() ?? Mesh;
+
+    /// <summary>The node's own tracking history, for the status page (null without sync).</summary>
+    public IActorRef? History { get; init; }
 }
 
 /// <summary>
