@@ -62,6 +62,8 @@ public sealed record TimeMeshSettings
     public Core.Auth.KeyRing Keys { get; init; } = Core.Auth.KeyRing.Empty;
     /// <summary>The node's place in a mesh; null when it runs alone.</summary>
     public Mesh.MeshSettings? Mesh { get; init; }
+    /// <summary>The read-only monitoring endpoint (HTTP); off unless configured.</summary>
+    public Control.ControlSettings Control { get; init; } = TimeMesh.Node.Control.ControlSettings.Off;
 
     private const string Prefix = "timemesh.";
 
@@ -125,6 +127,7 @@ public sealed record TimeMeshSettings
                 r.Duration(Prefix + "ntp-server.loop-restart-delay", TimeSpan.Zero, TimeSpan.FromMinutes(10))),
             Upstream = ParseUpstream(r, keys),
             Mesh = ParseMesh(r),
+            Control = TimeMesh.Node.Control.ControlSettings.FromConfig(r),
         };
     }
 

@@ -53,6 +53,10 @@ public sealed class Chrony : IDisposable
         return port;
     }
 
+    /// <summary>Starts chronyd -x -d serving <paramref name="port"/> on 127.0.0.1 with the given extra lines (allow, deny...).</summary>
+    public static Chrony StartServerWith(int port, params string[] lines) =>
+        Start([$"port {port}", "bindaddress 127.0.0.1", .. lines], serverPort: port);
+
     /// <summary>Starts chronyd -x -d as a client of the given server lines.</summary>
     public static Chrony StartClient(params string[] serverLines) => Start([.. serverLines, "port 0"], serverPort: 0);
 
