@@ -87,6 +87,17 @@ public sealed class KeySettingsTests : IDisposable
     }
 
     [Fact]
+    public void ServerStatsCarryTheAuthCountersThroughTheControlEndpointsJson()
+    {
+        var stats = TimeMesh.Node.Control.NodeQueries.ServerStats(ServerStats.Zero with { Authenticated = 12, DroppedAuth = 3 }, 0);
+        string json = System.Text.Json.JsonSerializer.Serialize(stats, TimeMesh.Node.Control.ControlJsonContext.Default.ServerStatsDto);
+        var back = System.Text.Json.JsonSerializer.Deserialize(json, TimeMesh.Node.Control.ControlJsonContext.Default.ServerStatsDto)!;
+        Assert.Equal(12, back.AuthenticatedNtpPackets);
+        Assert.Equal(3, back.NtpDroppedAuth);
+        Assert.Equal(3, back.NtpPacketsDropped);
+    }
+
+    [Fact]
     public async Task TheReceiveLoopAnswersKeyedRequestsWithoutAllocating()
     {
         string path = KeyFilePath("3 SHA256 HEX:CE75CA131698DD984EF9EBAB3A52B5DECE75CA13\n7 AES128 HEX:CE75CA131698DD984EF9EBAB3A52B5DE\n");

@@ -89,7 +89,13 @@ public sealed record ServerStatsDto(
     long ControlRequests,
     /// <summary>Client log records evicted to make room (chronyc's "Client log records dropped").</summary>
     long ClientLogRecordsDropped,
-    int LoopRestarts);
+    int LoopRestarts)
+{
+    /// <summary>Requests answered with a MAC under a symmetric key (chronyc's "Authenticated NTP packets").</summary>
+    public long AuthenticatedNtpPackets { get; init; }
+    /// <summary>Requests dropped because their MAC named an unknown key or did not verify.</summary>
+    public long NtpDroppedAuth { get; init; }
+}
 
 /// <summary>One node of the mesh as this node sees it.</summary>
 public sealed record MeshNodeDto(

@@ -137,7 +137,11 @@ public sealed class NodeQueries(NodeActors actors, Func<long> nowUnixNs, TimeSpa
 
     public static ServerStatsDto ServerStats(ServerStats s, long controlRequests) => new(
         s.Received, s.Answered, s.Dropped, s.DroppedAccess, s.DroppedRateLimit, s.DroppedMalformed, s.DroppedUnsupportedMode,
-        s.KissOfDeathSent, s.SendFailures, controlRequests, s.ClientLogEvictions, s.LoopRestarts);
+        s.KissOfDeathSent, s.SendFailures, controlRequests, s.ClientLogEvictions, s.LoopRestarts)
+    {
+        AuthenticatedNtpPackets = s.Authenticated,
+        NtpDroppedAuth = s.DroppedAuth,
+    };
 
     public async Task<MeshDto> MeshAsync()
     {

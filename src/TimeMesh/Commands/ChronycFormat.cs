@@ -137,7 +137,7 @@ public static class ChronycFormat
         .Append("Client log records dropped : ").Append(s.ClientLogRecordsDropped.ToString(C)).Append('\n')
         .Append("NTS-KE connections accepted: 0\n")
         .Append("NTS-KE connections dropped : 0\n")
-        .Append("Authenticated NTP packets  : 0\n")
+        .Append("Authenticated NTP packets  : ").Append(s.AuthenticatedNtpPackets.ToString(C)).Append('\n')
         .Append("Interleaved NTP packets    : 0\n")
         .Append("NTP timestamps held        : 0\n")
         .Append("NTP timestamp span         : 0\n")

@@ -160,7 +160,7 @@ public class ChronycFormatTests
     [Fact]
     public void ServerStatsAreChronycs()
     {
-        var stats = new ServerStatsDto(8, 8, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0);
+        var stats = new ServerStatsDto(8, 8, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0) { AuthenticatedNtpPackets = 5 };
         Assert.Equal("""
             NTP packets received       : 8
             NTP packets dropped        : 0
@@ -169,7 +169,7 @@ public class ChronycFormatTests
             Client log records dropped : 0
             NTS-KE connections accepted: 0
             NTS-KE connections dropped : 0
-            Authenticated NTP packets  : 0
+            Authenticated NTP packets  : 5
             Interleaved NTP packets    : 0
             NTP timestamps held        : 0
             NTP timestamp span         : 0
