@@ -25,6 +25,8 @@ public sealed class SymmetricKeyInteropTests(Xunit.Abstractions.ITestOutputHelpe
     ];
     /// <summary>Defined on both sides with different values (same id, same type).</summary>
     private const uint MismatchedId = 9;
+    /// <summary>The address on which chronyd asks with NTPv3 under key 5 (SHA512): untruncated 64-byte digests.</summary>
+    private const int Version3Address = 10;
 
     private readonly string _dir = Directory.CreateTempSubdirectory("timemesh-keys").FullName;
 
@@ -55,7 +57,7 @@ public sealed class SymmetricKeyInteropTests(Xunit.Abstractions.ITestOutputHelpe
     public async Task ChronydSynchronisesToTheNodeUnderEveryKeyTypeAndNeverUnderAWrongKey()
     {
         var (ours, theirs) = WriteKeyFiles();
-        var addresses = Types.Select(t => t.Id).Append(MismatchedId).Select(id => $"127.0.0.{id}").ToArray();
+        var addresses = Types.Select(t => t.Id).Append(MismatchedId).Append((uint)Version3Address).Select(id => $"127.0.0.{id}").ToArray();
         await using var node = TimeMeshNode.Start(NodeConfig($$"""
               listen = [{{string.Join(", ", addresses.Select(a => $"\"{a}:0\""))}}]
               allow = ["127.0.0.0/8"]
@@ -66,7 +68,9 @@ public sealed class SymmetricKeyInteropTests(Xunit.Abstractions.ITestOutputHelpe
 
         // One chronyd client, one source per key: each on its own loopback address (chronyd takes an
         // address once), all the same TimeMesh node.
-        var lines = node.Endpoints.Select(e => $"server {e.Address} port {e.Port} key {e.Address.GetAddressBytes()[3]} iburst minpoll 0 maxpoll 2");
+        var lines = node.Endpoints.Select(e => e.Address.GetAddressBytes()[3] == Version3Address
+            ? $"server {e.Address} port {e.Port} key 5 version 3 iburst minpoll 0 maxpoll 2"
+            : $"server {e.Address} port {e.Port} key {e.Address.GetAddressBytes()[3]} iburst minpoll 0 maxpoll 2");
         using var chrony = Chrony.StartClient([$"keyfile {theirs}", .. lines]);
 
         string sources = "";
@@ -76,7 +80,8 @@ public sealed class SymmetricKeyInteropTests(Xunit.Abstractions.ITestOutputHelpe
             sources = chrony.Chronyc("-n", "-c", "sources");
             var rows = sources.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(',')).Where(f => f.Length > 5).ToList();
             // Every keyed source has answered at least 4 polls and one of them is selected.
-            bool allGood = Types.All(t => rows.Any(f => f[2] == $"127.0.0.{t.Id}" && Convert.ToInt32(f[5], 8) >= 0b1111 && "*+-".Contains(f[1])));
+            bool allGood = Types.Select(t => (int)t.Id).Append(Version3Address)
+                .All(id => rows.Any(f => f[2] == $"127.0.0.{id}" && Convert.ToInt32(f[5], 8) >= 0b1111 && "*+-".Contains(f[1])));
             if (allGood && rows.Any(f => f[1] == "*")) break;
             await Task.Delay(1000);
         }
@@ -95,6 +100,13 @@ public sealed class SymmetricKeyInteropTests(Xunit.Abstractions.ITestOutputHelpe
             Assert.True(int.Parse(Field(ntpdata, "Total good RX")) >= 4, ntpdata);
         }
 
+        // NTPv3 carries the whole SHA512 digest (68-byte MAC) both ways, as chrony does.
+        string v3 = chrony.Chronyc("-n", "ntpdata", $"127.0.0.{Version3Address}");
+        output.WriteLine($"SHA512 over NTPv3: state {table[$"127.0.0.{Version3Address}"][1]}, version {Field(v3, "Version")}, authenticated {Field(v3, "Authenticated")}, good RX {Field(v3, "Total good RX")}");
+        Assert.Equal("3", Field(v3, "Version"));
+        Assert.Equal("Yes", Field(v3, "Authenticated"));
+        Assert.True(int.Parse(Field(v3, "Total good RX")) >= 4, v3);
+
         // The mismatched key: TimeMesh cannot verify chronyd's requests and never answers them.
         string wrong = $"127.0.0.{MismatchedId}";
         Assert.True(table[wrong][1] is "?", $"chronyd marks the wrong-key source '{table[wrong][1]}'");
@@ -103,7 +115,7 @@ public sealed class SymmetricKeyInteropTests(Xunit.Abstractions.ITestOutputHelpe
 
         var stats = await node.NtpServer.Ask<ServerStats>(NtpServer.GetStats.Instance, TimeSpan.FromSeconds(5));
         output.WriteLine($"node: received {stats.Received}, authenticated {stats.Authenticated}, dropped auth {stats.DroppedAuth}, answered {stats.Answered}");
-        Assert.True(stats.Authenticated >= 4 * Types.Length, $"authenticated {stats.Authenticated}");
+        Assert.True(stats.Authenticated >= 4 * (Types.Length + 1), $"authenticated {stats.Authenticated}");
         Assert.True(stats.DroppedAuth >= 4, $"dropped auth {stats.DroppedAuth}");
         Assert.Equal(stats.Authenticated, stats.Answered); // chronyd sent nothing unauthenticated
     }
