@@ -87,6 +87,76 @@ public sealed class KeySettingsTests : IDisposable
     }
 
     [Fact]
+    public async Task AForgedUnsignedReplyArrivingFirstDoesNotCostTheGenuineOne()
+    {
+        // The test's own server: it answers every keyed request twice, first with the reply's bare 48
+        // bytes (what an attacker racing the server could send), then with the signed reply.
+        string path = KeyFilePath("7 AES128 HEX:CE75CA131698DD984EF9EBAB3A52B5DE\n");
+        var keys = KeyFile.Parse(File.ReadAllBytes(path), path);
+        using var server = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        server.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        server.ReceiveTimeout = 500;
+        int port = ((IPEndPoint)server.LocalEndPoint!).Port;
+        var handler = new Core.Server.NtpServerHandler(new Core.RateLimit.ClientLog(524288, null, 1)) { Keys = keys };
+        var snapshot = new Core.Server.ServerSnapshot
+        {
+            Reference = Core.Server.ReferenceState.Local(1),
+            Access = Core.Access.AccessList.FromSpecs(["127.0.0.0/8"], []),
+            PrecisionLog2 = -24,
+        };
+        using var stop = new CancellationTokenSource();
+        int answered = 0;
+        var responder = Task.Run(() =>
+        {
+            var buffer = new byte[2048];
+            var reply = new byte[2048];
+            EndPoint from = new IPEndPoint(IPAddress.Any, 0);
+            while (!stop.IsCancellationRequested)
+            {
+                int n;
+                try { n = server.ReceiveFrom(buffer, ref from); }
+                catch (SocketException) { continue; }
+                long now = DateTime.UtcNow.Ticks * 100 - DateTime.UnixEpoch.Ticks * 100;
+                var verdict = handler.Handle(buffer.AsSpan(0, n), Core.Access.IpAddress128.FromIPAddress(IPAddress.Loopback), now, snapshot, reply, out int length);
+                if (length == 0) continue;
+                handler.FinishReply(verdict, reply, length, now + 1000);
+                server.SendTo(reply.AsSpan(0, 48), from);
+                server.SendTo(reply.AsSpan(0, length), from);
+                Interlocked.Increment(ref answered);
+            }
+        });
+        try
+        {
+            var config = Akka.Configuration.ConfigurationFactory.ParseString($$"""
+                timemesh {
+                  listen = ["127.0.0.1:0"]
+                  allow = ["127.0.0.0/8"]
+                  keyfile = "{{path}}"
+                  server = [ { address = "127.0.0.1", port = {{port}}, key = 7, iburst = on, minpoll = 0, maxpoll = 1 } ]
+                  data-dir = "{{Path.Combine(_dir, "data")}}"
+                }
+                """);
+            await using var node = TimeMeshNode.Start(config);
+            byte reach = 0;
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (DateTime.UtcNow < deadline)
+            {
+                var sources = (await node.Sync!.Ask<Sync.SyncProtocol.Sources>(Sync.SyncProtocol.GetSources.Instance, TimeSpan.FromSeconds(5))).Entries;
+                reach = sources.Count > 0 ? sources[0].Reach : (byte)0;
+                if (System.Numerics.BitOperations.PopCount(reach) >= 3) break;
+                await Task.Delay(250);
+            }
+            // Every poll was answered forged-first, and every poll still counted.
+            Assert.True(System.Numerics.BitOperations.PopCount(reach) >= 3, $"reach {Convert.ToString(reach, 8)} after {answered} double answers");
+        }
+        finally
+        {
+            stop.Cancel();
+            await responder;
+        }
+    }
+
+    [Fact]
     public void ServerStatsCarryTheAuthCountersThroughTheControlEndpointsJson()
     {
         var stats = TimeMesh.Node.Control.NodeQueries.ServerStats(ServerStats.Zero with { Authenticated = 12, DroppedAuth = 3 }, 0);

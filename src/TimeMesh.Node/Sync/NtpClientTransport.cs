@@ -13,7 +13,9 @@ namespace TimeMesh.Node.Sync;
 /// </summary>
 internal static class NtpClientTransport
 {
-    public static void Exchange(IActorRef replyTo, int sourceId, IPEndPoint server, byte[] request, IClock clock, TimeSpan timeout)
+    /// <param name="key">The source's symmetric key: a datagram without a valid MAC under it does not end the wait.</param>
+    public static void Exchange(IActorRef replyTo, int sourceId, IPEndPoint server, byte[] request, IClock clock, TimeSpan timeout,
+        Core.Auth.SymmetricKey? key = null)
     {
         Task.Factory.StartNew(() =>
         {
@@ -45,6 +47,8 @@ internal static class NtpClientTransport
                         // Only the server we asked may answer this port.
                         var source = batch.Source(i);
                         if (source.High != destination.High || source.Low != destination.Low || source.Port != destination.Port) continue;
+                        // A forged unauthenticated datagram must not make us miss the genuine reply.
+                        if (key is not null && !SignedBy(batch.Received(i), key)) continue;
                         long kernel = batch.KernelTimestampUnixNanoseconds(i);
                         replyTo.Tell(new SyncProtocol.ReplyReceived(sourceId, batch.Received(i).ToArray(), clock.RawFromOs(kernel != 0 ? kernel : now)));
                         return;
@@ -57,4 +61,8 @@ internal static class NtpClientTransport
             }
         }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
+
+    private static bool SignedBy(ReadOnlySpan<byte> datagram, Core.Auth.SymmetricKey key) =>
+        Core.Protocol.NtpPacket.Validate(datagram, out var trailer) == Core.Protocol.NtpParseError.None
+        && Core.Auth.NtpMac.Verify(datagram, trailer, key) == Core.Auth.MacCheck.Valid;
 }

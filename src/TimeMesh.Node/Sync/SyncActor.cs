@@ -266,7 +266,7 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
             var poller = _engine.Poller(id);
             // Wait for the reply at most until shortly before the next poll, and never more than 2 s.
             double waitSeconds = Math.Clamp((poller.NextPollNs - now) * 1e-9 * 0.9, 0.05, 2.0);
-            NtpClientTransport.Exchange(Self, id, _endpoints[id], request[..poller.RequestLength], _clock, TimeSpan.FromSeconds(waitSeconds));
+            NtpClientTransport.Exchange(Self, id, _endpoints[id], request[..poller.RequestLength], _clock, TimeSpan.FromSeconds(waitSeconds), poller.Settings.Key);
         }
         Publish();
         SchedulePoll();
