@@ -77,7 +77,8 @@ public sealed class TimeMeshNode : IAsyncDisposable
             throw;
         }
         sbyte precision = RealtimeClock.MeasurePrecisionLog2(clock.ReadRawUnixNs);
-        var server = system.ActorOf(NtpServerActor.Props(settings, sockets, clock, precision), "ntp-server");
+        var ntsKe = StartNts(settings, sockets, system);
+        var server = system.ActorOf(NtpServerActor.Props(settings, sockets, clock, precision, ntsKe?.Extension), "ntp-server");
         var reference = system.ActorOf(ReferenceActor.Props(settings, server), "reference");
         var sync = settings.Upstream.HasSources || settings.Mesh is not null
             ? system.ActorOf(SyncActor.Props(settings.Upstream, clock, reference, precision, steering,
@@ -127,7 +128,29 @@ public sealed class TimeMeshNode : IAsyncDisposable
             string.Join(", ", settings.Access.Allowed), string.Join(", ", settings.Access.Denied),
             string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address))),
             settings.Upstream.Clock.ToString().ToLowerInvariant());
-        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost };
+        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost, NtsKe = ntsKe };
+    }
+
+    /// <summary>The NTS-KE server (null when NTS is off); stopped with the actor system.</summary>
+    public Nts.NtsKeServer? NtsKe { get; private init; }
+
+    private static Nts.NtsKeServer? StartNts(TimeMeshSettings settings, IReadOnlyList<TimeMesh.Net.BatchedUdpSocket> sockets, ActorSystem system)
+    {
+        if (!settings.Nts.Enabled) return null;
+        int ntpPort = settings.Nts.NtpPort != 0 ? settings.Nts.NtpPort : sockets[0].LocalEndPoint.Port;
+        Nts.NtsKeServer ke;
+        try
+        {
+            ke = Nts.NtsKeServer.Start(settings.Nts, settings.DataDir, ntpPort, system.Log);
+        }
+        catch
+        {
+            foreach (var s in sockets) s.Dispose();
+            system.Terminate().Wait(TimeSpan.FromSeconds(10));
+            throw;
+        }
+        system.WhenTerminated.ContinueWith(_ => ke.Dispose());
+        return ke;
     }
 
     private static void LogPersistence(ActorSystem system, Persistence.PersistenceSettings persistence) =>

@@ -60,6 +60,8 @@ public sealed record TimeMeshSettings
     public required UpstreamSettings Upstream { get; init; }
     /// <summary>The node's place in a mesh; null when it runs alone.</summary>
     public Mesh.MeshSettings? Mesh { get; init; }
+    /// <summary>NTS (RFC 8915): the key-exchange server and the trust for NTS sources.</summary>
+    public Nts.NtsSettings Nts { get; init; } = new();
 
     private const string Prefix = "timemesh.";
 
@@ -121,6 +123,7 @@ public sealed record TimeMeshSettings
                 r.Duration(Prefix + "ntp-server.loop-restart-delay", TimeSpan.Zero, TimeSpan.FromMinutes(10))),
             Upstream = ParseUpstream(r),
             Mesh = ParseMesh(r),
+            Nts = TimeMesh.Node.Nts.NtsSettings.Parse(r),
         };
     }
 
@@ -211,6 +214,8 @@ public sealed record TimeMeshSettings
             MaxPollLog2 = maxPoll,
             Prefer = s.Switch("prefer", false),
             MaxUnreach = (int)s.Integer("maxunreach", 1, 100_000, 4),
+            Nts = s.Switch("nts", false),
+            NtsKePort = (int)s.Integer("ntsport", 1, 65535, Core.Nts.NtsIds.DefaultKePort),
         };
     }
 

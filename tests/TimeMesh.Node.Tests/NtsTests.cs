@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Net;
+using Akka.TestKit.Xunit2;
+using TimeMesh.Core.Nts;
+using TimeMesh.Core.Protocol;
+using TimeMesh.Node.Nts;
+using TimeMesh.Node.Tests.Support;
+
+namespace TimeMesh.Node.Tests;
+
+/// <summary>NTS end to end: the node's NTS-KE server and NTS on its NTP port, with our client and with chronyd 4.3.</summary>
+[Collection(ProcessTests.Name)]
+public class NtsTests : TestKit
+{
+    private readonly Xunit.Abstractions.ITestOutputHelper _output;
+
+    public NtsTests(Xunit.Abstractions.ITestOutputHelper output) : base(output: output) => _output = output;
+
+    private static string NewDataDir() => Path.Combine(Path.GetTempPath(), "tm-nts-" + Guid.NewGuid().ToString("N")[..8]);
+
+    private static Akka.Configuration.Config NodeConfig(TestCertificates certs, string dataDir, string extra = "") =>
+        Akka.Configuration.ConfigurationFactory.ParseString($$"""
+            timemesh {
+              listen = ["127.0.0.1:0"]
+              allow = ["127.0.0.0/8"]
+              local { stratum = 10 }
+              data-dir = "{{dataDir}}"
+              nts {
+                enabled = on
+                listen = ["127.0.0.1:0"]
+                certificate = "{{certs.CertificatePath}}"
+                key = "{{certs.KeyPath}}"
+              }
+              {{extra}}
+            }
+            """);
+
+    private static byte[] ClientHeader(ulong transmit)
+    {
+        var packet = new byte[1200];
+        new NtpHeader(LeapIndicator.Unsynchronised, 4, NtpMode.Client, 0, 0, 0x20, NtpShort.Zero, NtpShort.Zero, 0,
+            NtpTimestamp.Zero, NtpTimestamp.Zero, NtpTimestamp.Zero, new NtpTimestamp(transmit)).Write(packet);
+        return packet;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Our_client_does_a_key_exchange_and_gets_authenticated_time_with_fresh_cookies(bool rsa)
+    {
+        using var certs = new TestCertificates(rsa);
+        await using var node = TimeMeshNode.Start(NodeConfig(certs, NewDataDir()));
+        var ke = node.NtsKe!;
+        var result = await NtsKeClient.ExchangeAsync("127.0.0.1", IPAddress.Loopback, ke.Endpoints[0].Port,
+            NtsKeClient.LoadTrusted(certs.CaPath), TimeSpan.FromSeconds(10));
+        Assert.Equal(8, result.Cookies.Count);
+        Assert.All(result.Cookies, c => Assert.Equal(NtsCookie.Length, c.Length));
+        // The port record points at the node's NTP port (not 123).
+        Assert.Equal(node.Endpoints[0].Port, result.NtpEndpoint.Port);
+        Assert.Equal(IPAddress.Loopback, result.NtpEndpoint.Address);
+
+        using var session = new NtsClientSession(result.C2S, result.S2C, result.Cookies);
+        for (int i = 0; i < 10; i++)
+        {
+            var packet = ClientHeader(0x1000UL + (ulong)i);
+            Assert.True(session.TryAppendRequestFields(packet, out int length));
+            var reply = NtpProbe.Ask(result.NtpEndpoint, packet[..length], TimeSpan.FromSeconds(5));
+            Assert.NotNull(reply);
+            Assert.True(reply!.Length <= length);
+            Assert.Equal(NtsReplyCheck.Authentic, session.CheckReply(reply));
+            var header = NtpHeader.Read(reply);
+            Assert.Equal(10, header.Stratum);
+            Assert.Equal(0x1000UL + (ulong)i, header.OriginTime.Value);
+            Assert.Equal(8, session.CookieCount);
+        }
+        Assert.Equal(1, ke.Served);
+    }
+
+    [Fact]
+    public async Task A_client_that_does_not_trust_the_CA_or_asks_for_another_name_is_refused()
+    {
+        using var certs = new TestCertificates();
+        await using var node = TimeMeshNode.Start(NodeConfig(certs, NewDataDir()));
+        int port = node.NtsKe!.Endpoints[0].Port;
+        await Assert.ThrowsAnyAsync<Exception>(() => NtsKeClient.ExchangeAsync("127.0.0.1", IPAddress.Loopback, port,
+            NtsKeClient.LoadTrusted(certs.OtherCaPath), TimeSpan.FromSeconds(10)));
+        var wrongName = await Assert.ThrowsAnyAsync<Exception>(() => NtsKeClient.ExchangeAsync("time.example.org", IPAddress.Loopback, port,
+            NtsKeClient.LoadTrusted(certs.CaPath), TimeSpan.FromSeconds(10)));
+        _output.WriteLine("wrong name: " + wrongName.Message);
+        // The right name and CA still work.
+        var ok = await NtsKeClient.ExchangeAsync("localhost", IPAddress.Loopback, port, NtsKeClient.LoadTrusted(certs.CaPath), TimeSpan.FromSeconds(10));
+        Assert.Equal(8, ok.Cookies.Count);
+    }
+
+    [Fact]
+    public async Task Cookie_keys_survive_a_restart_in_a_private_file_and_a_stranger_cookie_gets_NTSN()
+    {
+        using var certs = new TestCertificates();
+        string dataDir = NewDataDir();
+        NtsKeResult result;
+        await using (var first = TimeMeshNode.Start(NodeConfig(certs, dataDir)))
+        {
+            result = await NtsKeClient.ExchangeAsync("127.0.0.1", IPAddress.Loopback, first.NtsKe!.Endpoints[0].Port,
+                NtsKeClient.LoadTrusted(certs.CaPath), TimeSpan.FromSeconds(10));
+        }
+        string keyFile = Path.Combine(dataDir, NtsKeyStore.FileName);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyFile));
+
+        await using var second = TimeMeshNode.Start(NodeConfig(certs, dataDir));
+        var endpoint = second.Endpoints[0];
+        using (var session = new NtsClientSession(result.C2S, result.S2C, result.Cookies))
+        {
+            var packet = ClientHeader(42);
+            Assert.True(session.TryAppendRequestFields(packet, out int length));
+            var reply = NtpProbe.Ask(endpoint, packet[..length], TimeSpan.FromSeconds(5));
+            Assert.Equal(NtsReplyCheck.Authentic, session.CheckReply(reply!));
+        }
+        // Cookies of a server with other keys: NTSN, which the client takes as "key exchange again".
+        using (var stranger = new NtsClientSession(result.C2S, result.S2C, [NtsCookie.Seal(NtsServerKeys.Generate(0), result.C2S, result.S2C)]))
+        {
+            var packet = ClientHeader(43);
+            Assert.True(stranger.TryAppendRequestFields(packet, out int length));
+            var reply = NtpProbe.Ask(endpoint, packet[..length], TimeSpan.FromSeconds(5));
+            Assert.Equal(NtsReplyCheck.CookieNotRecognised, stranger.CheckReply(reply!));
+            Assert.Equal(ReferenceIds.KissNtsNak, NtpHeader.Read(reply!).ReferenceId);
+        }
+    }
+
+    [Fact]
+    public async Task Keys_rotate_on_schedule_and_cookies_of_the_previous_key_still_work()
+    {
+        using var certs = new TestCertificates();
+        string dataDir = NewDataDir();
+        await using var node = TimeMeshNode.Start(NodeConfig(certs, dataDir).WithFallback(
+            Akka.Configuration.ConfigurationFactory.ParseString("timemesh.nts.cookie-key-rotation = 2s")));
+        var ke = node.NtsKe!;
+        var result = await NtsKeClient.ExchangeAsync("127.0.0.1", IPAddress.Loopback, ke.Endpoints[0].Port,
+            NtsKeClient.LoadTrusted(certs.CaPath), TimeSpan.FromSeconds(10));
+        uint before = ke.Extension.Keys.Current.Id;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (DateTime.UtcNow < deadline && ke.Extension.Keys.Current.Id == before) await Task.Delay(100);
+        Assert.NotEqual(before, ke.Extension.Keys.Current.Id);
+        Assert.Equal(before, ke.Extension.Keys.Previous!.Id);
+        // The file holds the new pair.
+        Assert.Equal(ke.Extension.Keys.Current.Id, NtsServerKeys.Parse(File.ReadAllText(Path.Combine(dataDir, NtsKeyStore.FileName))).Current.Id);
+        using var session = new NtsClientSession(result.C2S, result.S2C, result.Cookies);
+        var packet = ClientHeader(7);
+        Assert.True(session.TryAppendRequestFields(packet, out int length));
+        Assert.Equal(NtsReplyCheck.Authentic, session.CheckReply(NtpProbe.Ask(node.Endpoints[0], packet[..length], TimeSpan.FromSeconds(5))!));
+    }
+
+    [Fact]
+    public async Task Chronyd_synchronises_to_the_node_over_NTS()
+    {
+        using var certs = new TestCertificates();
+        await using var node = TimeMeshNode.Start(NodeConfig(certs, NewDataDir()));
+        var ntp = node.Endpoints[0];
+        int kePort = node.NtsKe!.Endpoints[0].Port;
+        string dump = Path.Combine(Path.GetTempPath(), "tm-nts-dump-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dump);
+        using var chrony = Chrony.StartClient(
+            $"server 127.0.0.1 port {ntp.Port} nts ntsport {kePort} iburst minpoll 0 maxpoll 2",
+            $"ntstrustedcerts {certs.CaPath}",
+            $"ntsdumpdir {dump}");
+
+        string sources = "", authdata = "";
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            sources = chrony.Chronyc("-n", "-c", "sources");
+            authdata = chrony.Chronyc("-n", "-c", "authdata");
+            if (sources.StartsWith("^,*,")) break;
+            await Task.Delay(500);
+        }
+        _output.WriteLine("sources: " + sources.Trim());
+        _output.WriteLine("authdata: " + authdata.Trim());
+        Assert.True(sources.StartsWith("^,*,"), "chronyd did not select the node over NTS:\n" + sources + "\n" + authdata);
+        // chronyc -c authdata: name,mode,keyid,type,keylen,last,attempts,naks,cookies,cookielen
+        var fields = authdata.Trim().Split(',');
+        Assert.Equal("NTS", fields[1]);
+        Assert.Equal("15", fields[3]); // AEAD_AES_SIV_CMAC_256
+        Assert.Equal("0", fields[7]); // no NAKs
+        Assert.True(int.Parse(fields[8]) >= 7, "cookies: " + fields[8]); // the jar is kept full by the replies
+        string ntpdata = chrony.Chronyc("-n", "ntpdata");
+        Assert.Contains("Authenticated   : Yes", ntpdata);
+        Assert.Equal(1, node.NtsKe.Served);
+    }
+}
