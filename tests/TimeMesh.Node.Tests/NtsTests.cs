@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using TimeMesh.Core.Nts;
 using TimeMesh.Core.Protocol;
@@ -184,5 +185,86 @@ public class NtsTests : TestKit
         string ntpdata = chrony.Chronyc("-n", "ntpdata");
         Assert.Contains("Authenticated   : Yes", ntpdata);
         Assert.Equal(1, node.NtsKe.Served);
+    }
+
+    private async Task<(TimeMeshNode Node, Chrony Upstream, string Dump)> NodeFollowingChronydOverNts(TestCertificates certs, string trustedCa)
+    {
+        int upstreamPort = Chrony.FreeUdpPort();
+        int ntsPort = Chrony.FreeTcpPort();
+        string dump = Path.Combine(Path.GetTempPath(), "tm-nts-dump-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dump);
+        var upstream = Chrony.StartServer("127.0.0.1", upstreamPort, 1,
+            $"ntsservercert {certs.CertificatePath}", $"ntsserverkey {certs.KeyPath}", $"ntsport {ntsPort}", $"ntsdumpdir {dump}");
+        await Task.Delay(200);
+        var node = TimeMeshNode.Start(Akka.Configuration.ConfigurationFactory.ParseString($$"""
+            timemesh {
+              listen = ["127.0.0.1:0"]
+              allow = ["127.0.0.0/8"]
+              data-dir = "{{NewDataDir()}}"
+              server = [ { address = "127.0.0.1", port = {{upstreamPort}}, nts = on, ntsport = {{ntsPort}}, iburst = on, minpoll = 0, maxpoll = 2 } ]
+              nts.trusted-certificates = "{{trustedCa}}"
+            }
+            """));
+        return (node, upstream, dump);
+    }
+
+    private static async Task<Core.Sources.TrackingReport> Tracking(TimeMeshNode node) =>
+        (await node.Sync!.Ask<Sync.SyncProtocol.Tracking>(Sync.SyncProtocol.GetTracking.Instance, TimeSpan.FromSeconds(5))).Report;
+
+    private static async Task<List<Sync.SyncActor.NtsSourceReport>> NtsReports(TimeMeshNode node) =>
+        await node.Sync!.Ask<List<Sync.SyncActor.NtsSourceReport>>(Sync.SyncActor.GetNtsReports.Instance, TimeSpan.FromSeconds(5));
+
+    [Fact]
+    public async Task The_node_synchronises_to_a_chronyd_NTS_server()
+    {
+        using var certs = new TestCertificates();
+        var (node, upstream, _) = await NodeFollowingChronydOverNts(certs, certs.CaPath);
+        await using var _node = node;
+        using var _upstream = upstream;
+
+        var tracking = await Tracking(node);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline && !(tracking.Synchronised && tracking.LastOffsetSeconds != 0))
+        {
+            await Task.Delay(500);
+            tracking = await Tracking(node);
+        }
+        var nts = Assert.Single(await NtsReports(node));
+        while (DateTime.UtcNow < deadline && nts.AuthenticReplies < 3)
+        {
+            await Task.Delay(500);
+            nts = Assert.Single(await NtsReports(node));
+        }
+        _output.WriteLine($"measured: stratum {tracking.Stratum}, last offset {tracking.LastOffsetSeconds * 1e6:0.0} µs; NTS: {nts}");
+        Assert.True(tracking.Synchronised, "not synchronised over NTS: " + tracking.NotSynchronisedReason);
+        Assert.Equal(2, tracking.Stratum);
+        Assert.Equal(1, nts.KeyExchanges);
+        Assert.True(nts.AuthenticReplies >= 3, nts.ToString());
+        Assert.Equal(0, nts.RejectedReplies);
+        Assert.True(nts.Cookies >= 7, nts.ToString());
+
+        string stats = upstream.Chronyc("serverstats");
+        _output.WriteLine(stats);
+        Assert.Matches(@"NTS-KE connections accepted: 1\b", stats);
+        Assert.Matches(@"Authenticated NTP packets\s*: [1-9]", stats);
+    }
+
+    [Fact]
+    public async Task An_NTS_source_whose_certificate_is_not_trusted_is_never_used()
+    {
+        using var certs = new TestCertificates();
+        var (node, upstream, _) = await NodeFollowingChronydOverNts(certs, certs.OtherCaPath);
+        await using var _node = node;
+        using var _upstream = upstream;
+        await Task.Delay(TimeSpan.FromSeconds(8));
+        var tracking = await Tracking(node);
+        Assert.False(tracking.Synchronised);
+        var nts = Assert.Single(await NtsReports(node));
+        Assert.Equal(0, nts.KeyExchanges);
+        // Failed exchanges back off (2 s, 4 s, ...): a handful in 8 s, not one per poll.
+        Assert.InRange(long.Parse(System.Text.RegularExpressions.Regex.Match(upstream.Chronyc("serverstats"), @"NTS-KE connections accepted: (\d+)").Groups[1].Value), 1, 4);
+        string stats = upstream.Chronyc("serverstats");
+        // No NTP request was ever sent in the clear instead.
+        Assert.Matches(@"NTP packets received\s*: 0\b", stats);
     }
 }

@@ -42,6 +42,9 @@ public sealed record UpstreamSettings(
     ClockMode Clock)
 {
     public bool HasSources => Servers.Count > 0 || Pools.Count > 0;
+
+    /// <summary>PEM file of the CAs trusted for NTS sources (timemesh.nts.trusted-certificates); empty: the system's roots.</summary>
+    public string NtsTrustedCertificatesPath { get; init; } = "";
 }
 
 /// <summary>
@@ -197,7 +200,10 @@ public sealed record TimeMeshSettings
             "system" => ClockMode.System,
             _ => throw new TimeMeshConfigException(Prefix + "clock", clock, "allowed: virtual (default; the OS clock is never touched) or system (adjtimex, needs CAP_SYS_TIME)"),
         };
-        return new UpstreamSettings(servers, pools, sync, mode);
+        string trusted = r.RawString(Prefix + "nts.trusted-certificates") ?? "";
+        if (trusted.Length > 0 && !File.Exists(trusted))
+            throw new TimeMeshConfigException(Prefix + "nts.trusted-certificates", trusted, "the file does not exist");
+        return new UpstreamSettings(servers, pools, sync, mode) { NtsTrustedCertificatesPath = trusted };
     }
 
     private static SourceSettings ParseSource(ConfigReader s, string address)
