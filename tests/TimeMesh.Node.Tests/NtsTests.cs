@@ -267,4 +267,103 @@ public class NtsTests : TestKit
         // No NTP request was ever sent in the clear instead.
         Assert.Matches(@"NTP packets received\s*: 0\b", stats);
     }
+
+    /// <summary>
+    /// Bounded figures for docs/nts.md: NTS-KE handshakes per second (2 clients, 3 s), NTS and plain NTP
+    /// round trips per second over loopback (one in flight, 2 s each), and the server handler's cost per
+    /// request in process. The bars are far below what was measured: they catch breakage, not tune speed.
+    /// </summary>
+    [Fact]
+    public async Task Figures_key_exchanges_and_authenticated_replies_per_second()
+    {
+        using var certs = new TestCertificates();
+        await using var node = TimeMeshNode.Start(NodeConfig(certs, NewDataDir()));
+        int kePort = node.NtsKe!.Endpoints[0].Port;
+        var trusted = NtsKeClient.LoadTrusted(certs.CaPath);
+        await NtsKeClient.ExchangeAsync("127.0.0.1", IPAddress.Loopback, kePort, trusted, TimeSpan.FromSeconds(10));
+
+        var window = TimeSpan.FromSeconds(3);
+        var watch = Stopwatch.StartNew();
+        var workers = Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
+        {
+            int n = 0;
+            while (watch.Elapsed < window)
+            {
+                NtsKeClient.Exchange("127.0.0.1", IPAddress.Loopback, kePort, trusted, TimeSpan.FromSeconds(10));
+                n++;
+            }
+            return n;
+        })).ToArray();
+        int handshakes = (await Task.WhenAll(workers)).Sum();
+        double handshakeSeconds = watch.Elapsed.TotalSeconds;
+        double handshakesPerSecond = handshakes / handshakeSeconds;
+
+        var result = await NtsKeClient.ExchangeAsync("127.0.0.1", IPAddress.Loopback, kePort, trusted, TimeSpan.FromSeconds(10));
+        using var session = new NtsClientSession(result.C2S, result.S2C, result.Cookies);
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        socket.Connect(node.Endpoints[0]);
+        socket.ReceiveTimeout = 2000;
+        var buffer = new byte[2048];
+        double RoundTrips(Func<int, byte[]> request, Action<byte[]> check)
+        {
+            var w = Stopwatch.StartNew();
+            int n = 0;
+            while (w.Elapsed < TimeSpan.FromSeconds(2))
+            {
+                socket.Send(request(n));
+                int length = socket.Receive(buffer);
+                check(buffer[..length]);
+                n++;
+            }
+            return n / w.Elapsed.TotalSeconds;
+        }
+        double ntsPerSecond = RoundTrips(i =>
+        {
+            var packet = ClientHeader((ulong)i + 1);
+            Assert.True(session.TryAppendRequestFields(packet, out int length));
+            return packet[..length];
+        }, reply => Assert.Equal(NtsReplyCheck.Authentic, session.CheckReply(reply)));
+        double plainPerSecond = RoundTrips(i => NtpProbe.ClientRequest((ulong)i + 1), reply => Assert.Equal(48, reply.Length));
+
+        // The handler alone, in process: the cost NTS adds per request on the server's hot path.
+        var keys = NtsServerKeys.Generate(0);
+        var handler = new Core.Server.NtpServerHandler(new Core.RateLimit.ClientLog(524288, null, 1)) { Nts = new NtsServerExtension(keys) };
+        var snapshot = new Core.Server.ServerSnapshot
+        {
+            Reference = Core.Server.ReferenceState.Local(1),
+            Access = Core.Access.AccessList.FromSpecs(["127.0.0.0/8"], []),
+            PrecisionLog2 = -24,
+        };
+        var c2s = new byte[32];
+        var s2c = new byte[32];
+        using var local = new NtsClientSession(c2s, s2c, Enumerable.Range(0, 8).Select(_ => NtsCookie.Seal(keys, c2s, s2c)));
+        var ntsRequest = ClientHeader(5);
+        Assert.True(local.TryAppendRequestFields(ntsRequest, out int ntsLength));
+        ntsRequest = ntsRequest[..ntsLength];
+        var plainRequest = NtpProbe.ClientRequest(5);
+        var client = Core.Access.IpAddress128.FromIPAddress(IPAddress.Loopback);
+        var reply = new byte[2048];
+        double HandlerNs(byte[] request, Core.Server.ServerVerdict expected)
+        {
+            Assert.Equal(expected, handler.Handle(request, client, 1, snapshot, reply, out _));
+            var w = Stopwatch.StartNew();
+            int n = 0;
+            while (w.ElapsedMilliseconds < 1000)
+            {
+                for (int i = 0; i < 100; i++) handler.Handle(request, client, 1, snapshot, reply, out _);
+                n += 100;
+            }
+            return w.Elapsed.TotalNanoseconds / n;
+        }
+        double plainNs = HandlerNs(plainRequest, Core.Server.ServerVerdict.Respond);
+        long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        double ntsNs = HandlerNs(ntsRequest, Core.Server.ServerVerdict.RespondAuthenticated);
+
+        _output.WriteLine($"measured: NTS-KE {handshakesPerSecond:0} handshakes/s (2 clients, {handshakes} in {handshakeSeconds:0.0} s, ECDSA P-256)");
+        _output.WriteLine($"measured: loopback round trips, one in flight: NTS {ntsPerSecond:0}/s, plain {plainPerSecond:0}/s (request {ntsLength} bytes, 7 cookies back)");
+        _output.WriteLine($"measured: server handler in process: plain {plainNs:0} ns/request, NTS {ntsNs:0} ns/request; NTS allocated {(GC.GetAllocatedBytesForCurrentThread() - allocatedBefore) / (1e9 / ntsNs):0} bytes/request");
+        Assert.True(handshakesPerSecond > 5, $"{handshakesPerSecond} handshakes/s");
+        Assert.True(ntsPerSecond > 100, $"{ntsPerSecond} NTS round trips/s");
+        Assert.True(ntsNs < 1_000_000, $"{ntsNs} ns per NTS request");
+    }
 }
