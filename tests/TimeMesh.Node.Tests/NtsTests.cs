@@ -366,4 +366,86 @@ public class NtsTests : TestKit
         Assert.True(ntsPerSecond > 100, $"{ntsPerSecond} NTS round trips/s");
         Assert.True(ntsNs < 1_000_000, $"{ntsNs} ns per NTS request");
     }
+
+    /// <summary>A second TLS stack (.NET's SslStream on OpenSSL) against the server: ALPN, error records, limits, a silent client.</summary>
+    [Fact]
+    public async Task The_KE_server_answers_bad_requests_with_error_records_and_cuts_off_bad_clients()
+    {
+        using var certs = new TestCertificates();
+        await using var node = TimeMeshNode.Start(NodeConfig(certs, NewDataDir()).WithFallback(
+            Akka.Configuration.ConfigurationFactory.ParseString("timemesh.nts.handshake-timeout = 1s")));
+        var endpoint = node.NtsKe!.Endpoints[0];
+        var ca = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(certs.CaPath);
+
+        async Task<System.Net.Security.SslStream> Connect(string alpn)
+        {
+            var tcp = new System.Net.Sockets.TcpClient();
+            await tcp.ConnectAsync(endpoint);
+            var ssl = new System.Net.Security.SslStream(tcp.GetStream(), false);
+            await ssl.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+            {
+                TargetHost = "localhost",
+                EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls13,
+                ApplicationProtocols = [new System.Net.Security.SslApplicationProtocol(alpn)],
+                CertificateChainPolicy = new System.Security.Cryptography.X509Certificates.X509ChainPolicy
+                {
+                    TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust,
+                    CustomTrustStore = { ca },
+                    RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+                },
+            });
+            return ssl;
+        }
+
+        static byte[] ReadAll(System.Net.Security.SslStream ssl)
+        {
+            var all = new MemoryStream();
+            var buffer = new byte[4096];
+            int n;
+            while ((n = ssl.Read(buffer)) > 0) all.Write(buffer, 0, n);
+            return all.ToArray();
+        }
+
+        // A good request over OpenSSL's TLS 1.3 client: 8 cookies.
+        using (var ssl = await Connect(NtsIds.Alpn))
+        {
+            Assert.Equal(NtsIds.Alpn, ssl.NegotiatedApplicationProtocol.ToString());
+            ssl.Write(NtsKeRequest.Build());
+            Assert.Equal(8, NtsKeResponse.Parse(ReadAll(ssl)).Cookies.Count);
+        }
+        // An unknown critical record: error 0.
+        using (var ssl = await Connect(NtsIds.Alpn))
+        {
+            var request = new byte[64];
+            int n = NtsKeCodec.WriteU16(request, true, NtsKeRecordType.NextProtocol, 0);
+            n += NtsKeCodec.WriteU16(request.AsSpan(n), true, NtsKeRecordType.AeadAlgorithm, 15);
+            n += NtsKeCodec.Write(request.AsSpan(n), true, 0x1234, [1, 2]);
+            n += NtsKeCodec.Write(request.AsSpan(n), true, NtsKeRecordType.EndOfMessage, default);
+            ssl.Write(request, 0, n);
+            Assert.Equal(NtsKeErrorCode.UnrecognisedCriticalRecord, Assert.Throws<NtsKeProtocolException>(() => NtsKeResponse.Parse(ReadAll(ssl))).ErrorCode);
+        }
+        // More than a request may hold, without an end: error 1, nothing buffered beyond the limit.
+        using (var ssl = await Connect(NtsIds.Alpn))
+        {
+            var junk = new byte[NtsKeRequest.MaxLength + 64];
+            for (int i = 0; i + 4 <= junk.Length; i += 4) NtsKeCodec.Write(junk.AsSpan(i), false, 0x1234, default);
+            ssl.Write(junk);
+            Assert.Equal(NtsKeErrorCode.BadRequest, Assert.Throws<NtsKeProtocolException>(() => NtsKeResponse.Parse(ReadAll(ssl))).ErrorCode);
+        }
+        // Another ALPN: the handshake fails.
+        await Assert.ThrowsAnyAsync<Exception>(() => Connect("http/1.1"));
+        // A client that says nothing is cut off after the deadline (2 x handshake-timeout), not kept.
+        using (var silent = new System.Net.Sockets.TcpClient())
+        {
+            await silent.ConnectAsync(endpoint);
+            var watch = Stopwatch.StartNew();
+            silent.ReceiveTimeout = 10_000;
+            int read;
+            try { read = silent.GetStream().Read(new byte[16]); }
+            catch (IOException) { read = 0; }
+            Assert.Equal(0, read);
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(8), $"closed after {watch.Elapsed}");
+        }
+        Assert.True(node.NtsKe.Failed >= 3, $"failed {node.NtsKe.Failed}");
+    }
 }

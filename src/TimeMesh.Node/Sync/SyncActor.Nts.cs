@@ -65,6 +65,13 @@ public sealed partial class SyncActor
         StartKeyExchange(id);
     }
 
+    private void ForgetNts(int id)
+    {
+        if (!_nts.Remove(id, out var source)) return;
+        source.Session?.Dispose();
+        Timers.Cancel(("nts-ke", id));
+    }
+
     private void StartKeyExchange(int id)
     {
         // A failed exchange waits out its backoff; polls meanwhile do not bring the retry forward.

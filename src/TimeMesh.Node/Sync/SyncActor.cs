@@ -245,6 +245,7 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
             if (!dead && !falseticker && !poller.Demobilised) continue;
             _log.Info("pool {0}: replacing {1} ({2})", _settings.Pools[poolIndex].Address, _endpoints[id], falseticker ? "falseticker" : "unreachable");
             _engine.RemoveSource(id, now);
+            ForgetNts(id);
             // Not to be taken again from the pool for a while: a fresh name lookup likely returns it.
             _rejected[_endpoints[id].Address] = DateTime.UtcNow + RejectionTime;
             _endpoints.Remove(id);
