@@ -448,4 +448,52 @@ public class NtsTests : TestKit
         }
         Assert.True(node.NtsKe.Failed >= 3, $"failed {node.NtsKe.Failed}");
     }
+
+    /// <summary>
+    /// TimeMesh on both sides: a node follows an NTS server node; the server restarts with new cookie keys
+    /// (a fresh data dir), so the client's cookies are void: it gets NTSN, exchanges keys again and goes on.
+    /// </summary>
+    [Fact]
+    public async Task A_client_whose_cookies_are_void_gets_NTSN_and_exchanges_keys_again()
+    {
+        using var certs = new TestCertificates();
+        int ntpPort = Chrony.FreeUdpPort();
+        int kePort = Chrony.FreeTcpPort();
+        Akka.Configuration.Config ServerConfig() => Akka.Configuration.ConfigurationFactory.ParseString($$"""
+            timemesh {
+              listen = ["127.0.0.1:{{ntpPort}}"]
+              nts.listen = ["127.0.0.1:{{kePort}}"]
+            }
+            """).WithFallback(NodeConfig(certs, NewDataDir()));
+        var server = TimeMeshNode.Start(ServerConfig());
+        await using var client = TimeMeshNode.Start(Akka.Configuration.ConfigurationFactory.ParseString($$"""
+            timemesh {
+              listen = ["127.0.0.1:0"]
+              data-dir = "{{NewDataDir()}}"
+              server = [ { address = "127.0.0.1", port = {{ntpPort}}, nts = on, ntsport = {{kePort}}, iburst = on, minpoll = 0, maxpoll = 0 } ]
+              nts.trusted-certificates = "{{certs.CaPath}}"
+            }
+            """));
+        async Task<Sync.SyncActor.NtsSourceReport> WaitFor(Func<Sync.SyncActor.NtsSourceReport, bool> condition, string what)
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(40);
+            // The source appears once the sync actor has started and resolved it.
+            var report = (await NtsReports(client)).SingleOrDefault();
+            while (DateTime.UtcNow < deadline && !(report is not null && condition(report)))
+            {
+                await Task.Delay(250);
+                report = (await NtsReports(client)).SingleOrDefault();
+            }
+            Assert.True(report is not null && condition(report), what + ": " + report);
+            return report!;
+        }
+        await WaitFor(r => r.KeyExchanges == 1 && r.AuthenticReplies >= 2, "first key exchange and replies");
+        Assert.True((await Tracking(client)).Synchronised);
+
+        await server.StopAsync();
+        await using var restarted = TimeMeshNode.Start(ServerConfig());
+        var after = await WaitFor(r => r.Naks >= 1 && r.KeyExchanges >= 2 && r.AuthenticReplies >= 2, "NTSN, then a new key exchange and replies");
+        _output.WriteLine("after the server's restart with new keys: " + after);
+        Assert.Equal(0, after.RejectedReplies);
+    }
 }
