@@ -37,7 +37,7 @@ public sealed class NtpServerHandler(ClientLog clientLog)
     /// <param name="client">Its source address.</param>
     /// <param name="receiveUnixNs">Disciplined time it was received at, Unix ns.</param>
     /// <param name="snapshot">The server state to answer from.</param>
-    /// <param name="reply">Where the reply goes; at least 48 bytes.</param>
+    /// <param name="reply">Where the reply goes; at least 48 bytes, and as long as the request when NTS is on.</param>
     /// <param name="replyLength">The reply's length when the verdict is a response, else 0.</param>
     public ServerVerdict Handle(
         ReadOnlySpan<byte> request,
