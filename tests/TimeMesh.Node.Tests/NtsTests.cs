@@ -496,4 +496,31 @@ public class NtsTests : TestKit
         _output.WriteLine("after the server's restart with new keys: " + after);
         Assert.Equal(0, after.RejectedReplies);
     }
+
+    /// <summary>A pool with nts = on: each server's certificate is checked against the pool's name, not its address.</summary>
+    [Fact]
+    public async Task A_pool_server_is_checked_against_the_pool_name()
+    {
+        using var certs = new TestCertificates(names: ["ntspool.test"]);
+        await using var server = TimeMeshNode.Start(NodeConfig(certs, NewDataDir()));
+        var settings = Config.TimeMeshSettings.FromConfig(Akka.Configuration.ConfigurationFactory.ParseString($$"""
+            timemesh {
+              listen = ["127.0.0.1:0"]
+              data-dir = "{{NewDataDir()}}"
+              pool = [ { address = "ntspool.test", port = {{server.Endpoints[0].Port}}, maxsources = 1, nts = on, ntsport = {{server.NtsKe!.Endpoints[0].Port}}, iburst = on, minpoll = 0, maxpoll = 0 } ]
+              nts.trusted-certificates = "{{certs.CaPath}}"
+            }
+            """));
+        // The test's own resolver: the pool name stands for the server node on loopback.
+        Task<IPAddress[]> Resolve(string name) => Task.FromResult(name == "ntspool.test" ? new[] { IPAddress.Loopback } : []);
+        var sync = Sys.ActorOf(Sync.SyncActor.Props(settings.Upstream, Clock.DisciplinedClock.System(), CreateTestProbe().Ref, -20, null, Resolve));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        Sync.SyncActor.NtsSourceReport? report = null;
+        while (DateTime.UtcNow < deadline && !(report is { AuthenticReplies: >= 2 }))
+        {
+            await Task.Delay(250);
+            report = (await sync.Ask<List<Sync.SyncActor.NtsSourceReport>>(Sync.SyncActor.GetNtsReports.Instance, TimeSpan.FromSeconds(5))).SingleOrDefault();
+        }
+        Assert.True(report is { KeyExchanges: 1, AuthenticReplies: >= 2 }, "report: " + report);
+    }
 }

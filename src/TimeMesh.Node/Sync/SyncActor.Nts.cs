@@ -54,14 +54,14 @@ public sealed partial class SyncActor
             p.Value.Naks, p.Value.Session?.AuthenticReplies ?? 0, p.Value.Session?.RejectedReplies ?? 0)).ToList()));
     }
 
-    private void AddNts(int id, SourceSettings settings, IPAddress address)
+    private void AddNts(int id, SourceSettings settings, IPAddress address, string certificateName)
     {
         if (!_ntsTrustedLoaded)
         {
             _ntsTrustedLoaded = true;
             _ntsTrusted = NtsKeClient.LoadTrusted(_settings.NtsTrustedCertificatesPath);
         }
-        _nts[id] = new NtsSource(settings.Address, address, settings.NtsKePort);
+        _nts[id] = new NtsSource(certificateName, address, settings.NtsKePort);
         StartKeyExchange(id);
     }
 

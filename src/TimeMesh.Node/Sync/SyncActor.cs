@@ -229,7 +229,8 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
         _endpoints[id] = new IPEndPoint(address, settings.Port);
         if (poolIndex >= 0) _poolOf[id] = poolIndex;
         _log.Info("source {0} ({1}) added{2}", settings.Name, _endpoints[id], poolIndex >= 0 ? $" from pool {_settings.Pools[poolIndex].Address}" : "");
-        if (settings.Nts) AddNts(id, settings, address);
+        // A pool's servers are checked against the pool's name, the name the operator trusts (as chrony does).
+        if (settings.Nts) AddNts(id, settings, address, poolIndex >= 0 ? _settings.Pools[poolIndex].Address : settings.Address);
     }
 
     /// <summary>chrony's pool upkeep: drop pool sources that stopped answering or were voted falsetickers, then top up.</summary>
