@@ -33,16 +33,17 @@ public sealed record TimeMeshActors(
     /// <param name="persistence">Where the drift state is kept; null: not kept.</param>
     /// <param name="meshClock">The clock the node disciplines and the mesh clock it publishes to.</param>
     /// <param name="namePrefix">Prefixed to the top-level actor names, so that they cannot clash with an application's.</param>
+    /// <param name="nts">NTS on the NTP server (null: off).</param>
     /// <param name="startMesh">Starts the mesh actor from its props somewhere else (a standalone node's cluster part,
     /// see MeshHost); null: in <paramref name="system"/>, which is then the cluster member.</param>
     public static TimeMeshActors Start(ActorSystem system, TimeMeshSettings settings, PersistenceSettings? persistence,
         IReadOnlyList<BatchedUdpSocket>? sockets, MeshClock meshClock, IClockSteering? steering = null, string namePrefix = "",
-        Func<Props, IActorRef>? startMesh = null)
+        Func<Props, IActorRef>? startMesh = null, Core.Nts.NtsServerExtension? nts = null)
     {
         var full = system.Settings.Config;
         var clock = meshClock.Clock;
         sbyte precision = RealtimeClock.MeasurePrecisionLog2(clock.ReadRawUnixNs);
-        var server = sockets is null ? null : system.ActorOf(NtpServerActor.Props(settings, sockets, clock, precision), namePrefix + "ntp-server");
+        var server = sockets is null ? null : system.ActorOf(NtpServerActor.Props(settings, sockets, clock, precision, nts), namePrefix + "ntp-server");
         var reference = system.ActorOf(ReferenceActor.Props(settings, server), namePrefix + "reference");
         var sync = settings.Upstream.HasSources || settings.Mesh is not null
             ? system.ActorOf(SyncActor.Props(settings.Upstream, clock, reference, precision, steering,

@@ -78,12 +78,13 @@ public sealed class TimeMeshNode : IAsyncDisposable
             foreach (var s in sockets) s.Dispose();
             throw;
         }
+        var ntsKe = StartNts(settings, sockets, system);
         TimeMesh.Node.Mesh.MeshHost? meshHost = null;
         TimeMeshActors actors;
         try
         {
             // In a mesh the mesh actor lives in the cluster part, which MeshHost replaces when the node rejoins.
-            actors = TimeMeshActors.Start(system, settings, persistence, sockets, new MeshClock(clock), steering,
+            actors = TimeMeshActors.Start(system, settings, persistence, sockets, new MeshClock(clock), steering, nts: ntsKe?.Extension,
                 startMesh: settings.Mesh is not { } meshSettings ? null : meshProps =>
                 {
                     meshHost = new TimeMesh.Node.Mesh.MeshHost(meshConfig!, cluster => cluster.ActorOf(meshProps, "mesh"), system.Log, meshSettings.RejoinDelay);
@@ -119,7 +120,29 @@ public sealed class TimeMeshNode : IAsyncDisposable
             + $", allow [{string.Join(", ", settings.Access.Allowed)}], deny [{string.Join(", ", settings.Access.Denied)}]"
             + $", upstream [{string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address)))}]"
             + $", clock {settings.Upstream.Clock.ToString().ToLowerInvariant()}");
-        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control, History = historyActor };
+        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control, History = historyActor, NtsKe = ntsKe };
+    }
+
+    /// <summary>The NTS-KE server (null when NTS is off); stopped with the actor system.</summary>
+    public Nts.NtsKeServer? NtsKe { get; private init; }
+
+    private static Nts.NtsKeServer? StartNts(TimeMeshSettings settings, IReadOnlyList<TimeMesh.Net.BatchedUdpSocket> sockets, ActorSystem system)
+    {
+        if (!settings.Nts.Enabled) return null;
+        int ntpPort = settings.Nts.NtpPort != 0 ? settings.Nts.NtpPort : sockets[0].LocalEndPoint.Port;
+        Nts.NtsKeServer ke;
+        try
+        {
+            ke = Nts.NtsKeServer.Start(settings.Nts, settings.DataDir, ntpPort, system.Log);
+        }
+        catch
+        {
+            foreach (var s in sockets) s.Dispose();
+            system.Terminate().Wait(TimeSpan.FromSeconds(10));
+            throw;
+        }
+        system.WhenTerminated.ContinueWith(_ => ke.Dispose());
+        return ke;
     }
 
     /// <summary>What a mesh node adds to its actor system: the cluster provider and our status serializer.</summary>

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using TimeMesh.Core.Access;
 using TimeMesh.Core.Auth;
+using TimeMesh.Core.Nts;
 using TimeMesh.Core.Protocol;
 using TimeMesh.Core.RateLimit;
 
@@ -15,6 +16,10 @@ public enum ServerVerdict : byte
     DroppedRateLimit,
     DroppedMalformed,
     DroppedUnsupportedMode,
+    /// <summary>An authenticated reply (NTS): its transmit time is sealed in, so it is never restamped.</summary>
+    RespondAuthenticated,
+    /// <summary>Authentication fields that are malformed or do not verify.</summary>
+    DroppedAuthentication,
     /// <summary>A reply with a MAC under the request's key; complete only after <see cref="NtpServerHandler.FinishReply"/>.</summary>
     RespondWithMac,
     /// <summary>The request's MAC names an unknown key or does not verify (chrony answers neither).</summary>
@@ -33,11 +38,14 @@ public sealed class NtpServerHandler(ClientLog clientLog)
     /// <summary>The symmetric keys (the keyfile); requests with a MAC are answered only under one of these.</summary>
     public KeyRing Keys { get; init; } = KeyRing.Empty;
 
+    /// <summary>NTS (RFC 8915) on this server; null when NTS is off.</summary>
+    public NtsServerExtension? Nts { get; init; }
+
     /// <param name="request">The datagram as received.</param>
     /// <param name="client">Its source address.</param>
     /// <param name="receiveUnixNs">Disciplined time it was received at, Unix ns.</param>
     /// <param name="snapshot">The server state to answer from.</param>
-    /// <param name="reply">Where the reply goes; at least 48 bytes.</param>
+    /// <param name="reply">Where the reply goes; at least 48 bytes, and as long as the request when NTS is on.</param>
     /// <param name="replyLength">The reply's length when the verdict is a response, else 0.</param>
     public ServerVerdict Handle(
         ReadOnlySpan<byte> request,
@@ -62,6 +70,11 @@ public sealed class NtpServerHandler(ClientLog clientLog)
         SymmetricKey? macKey = null;
         if (trailer.HasMac && NtpMac.Verify(request, trailer, Keys, out macKey) != MacCheck.Valid) return ServerVerdict.DroppedMac;
 
+        var nts = default(NtsRequestState);
+        NtsCheck ntsCheck = trailer.ExtensionFieldCount > 0 && Nts is { } ntsServer ? ntsServer.Check(request, trailer, ref nts) : NtsCheck.NotNts;
+        // An unauthenticated RATE kiss would not be believed by an NTS client: it is simply not answered.
+        if (ntsCheck == NtsCheck.Drop || (ntsCheck != NtsCheck.NotNts && rate == RateDecision.KissOfDeath)) return ServerVerdict.DroppedAuthentication;
+
         int version = NtpHeader.VersionOf(first);
         var requestTransmit = NtpTimestamp.Read(request[NtpHeader.TransmitTimeOffset..]);
         sbyte poll = (sbyte)request[NtpHeader.PollOffset];
@@ -71,15 +84,16 @@ public sealed class NtpServerHandler(ClientLog clientLog)
             poll = (sbyte)limit.IntervalLog2;
         }
 
-        if (rate == RateDecision.KissOfDeath)
+        if (rate == RateDecision.KissOfDeath || ntsCheck == NtsCheck.CookieNotRecognised)
         {
             // RFC 5905 kiss-o'-death: stratum 0 and a code in the reference id. It carries no time: every
             // timestamp but the origin repeats the request's own, so it tells a spoofer nothing.
             new NtpHeader(
                 LeapIndicator.Unsynchronised, (byte)version, NtpMode.Server, 0, poll, snapshot.PrecisionLog2,
-                NtpShort.Zero, NtpShort.Zero, ReferenceIds.KissRate,
+                NtpShort.Zero, NtpShort.Zero, ntsCheck == NtsCheck.CookieNotRecognised ? ReferenceIds.KissNtsNak : ReferenceIds.KissRate,
                 requestTransmit, requestTransmit, requestTransmit, requestTransmit).Write(reply);
-            replyLength = macKey is null ? NtpHeader.Length : NtpMac.Append(reply, NtpHeader.Length, macKey, version);
+            replyLength = ntsCheck == NtsCheck.CookieNotRecognised ? NtsServerExtension.CompleteNak(request, ref nts, reply)
+                : macKey is null ? NtpHeader.Length : NtpMac.Append(reply, NtpHeader.Length, macKey, version);
             return ServerVerdict.RespondKissOfDeath;
         }
 
@@ -105,6 +119,12 @@ public sealed class NtpServerHandler(ClientLog clientLog)
             requestTransmit,
             receiveTime,
             receiveTime).Write(reply);
+        if (ntsCheck == NtsCheck.Authenticated)
+        {
+            // The transmit time is the receive time here: the authenticator covers it, so it cannot be stamped later.
+            replyLength = Nts!.CompleteReply(request, ref nts, reply);
+            return ServerVerdict.RespondAuthenticated;
+        }
         // The reply is the bare header: never larger than a request, which is at least 48 bytes. An
         // authenticated reply adds a MAC no longer than the request's (same key, same version).
         replyLength = NtpHeader.Length;

@@ -28,10 +28,13 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="sockets">Bound sockets, one per loop; the actor owns and closes them.</param>
-    public static Props Props(TimeMeshSettings settings, IReadOnlyList<BatchedUdpSocket> sockets, IClock clock, sbyte precisionLog2) =>
-        Akka.Actor.Props.Create(() => new NtpServerActor(settings, sockets, clock, precisionLog2));
+    /// <param name="nts">NTS on the NTP port (null: off).</param>
+    public static Props Props(TimeMeshSettings settings, IReadOnlyList<BatchedUdpSocket> sockets, IClock clock, sbyte precisionLog2,
+        Core.Nts.NtsServerExtension? nts = null) =>
+        Akka.Actor.Props.Create(() => new NtpServerActor(settings, sockets, clock, precisionLog2, nts));
 
-    public NtpServerActor(TimeMeshSettings settings, IReadOnlyList<BatchedUdpSocket> sockets, IClock clock, sbyte precisionLog2)
+    public NtpServerActor(TimeMeshSettings settings, IReadOnlyList<BatchedUdpSocket> sockets, IClock clock, sbyte precisionLog2,
+        Core.Nts.NtsServerExtension? nts = null)
     {
         _settings = settings;
         _clock = clock;
@@ -41,6 +44,7 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
         _handler = new NtpServerHandler(new ClientLog(settings.ClientLogLimitBytes, settings.RateLimit, (ulong)Random.Shared.NextInt64()))
         {
             Keys = settings.Keys,
+            Nts = nts,
         };
         if (settings.Keys.Count > 0)
             _log.Info("keyfile {0}: {1}", settings.Keys.Source, string.Join(", ", settings.Keys.Keys));
