@@ -84,6 +84,8 @@ public sealed class KeySettingsTests : IDisposable
         var none = Assert.Throws<TimeMeshConfigException>(() => Parse("server = [ { address = \"192.0.2.1\", key = 1 } ]"));
         Assert.Contains("no keyfile is loaded", none.Message);
         Assert.Throws<TimeMeshConfigException>(() => Parse($"keyfile = \"{path}\"\nserver = [ {{ address = \"192.0.2.1\", key = 0 }} ]"));
+        var both = Assert.Throws<TimeMeshConfigException>(() => Parse($"keyfile = \"{path}\"\nserver = [ {{ address = \"192.0.2.1\", key = 1, nts = on }} ]"));
+        Assert.Contains("not both", both.Message);
     }
 
     [Fact]

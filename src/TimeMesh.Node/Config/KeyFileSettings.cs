@@ -43,6 +43,9 @@ internal static class KeyFileSettings
     {
         if (!s.Has("key")) return null;
         long id = s.Integer("key", 1, uint.MaxValue);
+        if (s.Switch("nts", false))
+            throw new TimeMeshConfigException(s.DisplayName("key"), id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "a source is authenticated by a symmetric key or by NTS, not both: drop key or nts");
         if (keys.TryGet((uint)id, out var key)) return key;
         string defined = keys.Count == 0
             ? $"no keyfile is loaded; set {Key}"

@@ -16,7 +16,7 @@ internal sealed class LoopCounters
     public long DroppedMalformed;
     public long DroppedUnsupportedMode;
     public long SendFailures;
-    /// <summary>Requests answered with a MAC (chrony: Authenticated NTP packets).</summary>
+    /// <summary>Requests answered authenticated, with a MAC or NTS (chrony: Authenticated NTP packets).</summary>
     public long Authenticated;
     /// <summary>Requests whose MAC named an unknown key or did not verify.</summary>
     public long DroppedAuth;
@@ -28,7 +28,7 @@ internal sealed class LoopCounters
         switch (verdict)
         {
             case ServerVerdict.Respond: Answered++; break;
-            case ServerVerdict.RespondAuthenticated: Answered++; break;
+            case ServerVerdict.RespondAuthenticated: Answered++; Authenticated++; break;
             case ServerVerdict.DroppedAuthentication: DroppedMalformed++; break;
             case ServerVerdict.RespondKissOfDeath: KissOfDeathSent++; break;
             case ServerVerdict.DroppedAccess: DroppedAccess++; break;
@@ -73,7 +73,7 @@ public sealed record ServerStats(
 {
     public static readonly ServerStats Zero = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
-    /// <summary>Requests answered with a MAC under a key of the keyfile.</summary>
+    /// <summary>Requests answered authenticated: with a MAC under a key of the keyfile, or with NTS.</summary>
     public long Authenticated { get; init; }
     /// <summary>Requests dropped because their MAC named an unknown key or did not verify.</summary>
     public long DroppedAuth { get; init; }
