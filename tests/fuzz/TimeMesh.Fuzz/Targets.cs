@@ -134,13 +134,13 @@ public static class Targets
     /// the HOCON parser's to report (the node wraps it, naming the file); anything the parser accepts must
     /// yield settings or a TimeMeshConfigException. Texts that send Akka's parser into its endless
     /// array loop (see HoconText) are skipped: the cheap check below catches the usual shapes, and a parse
-    /// that still does not finish within 2 s restarts the target (it cannot be cancelled in this process).
+    /// that still does not finish within 0.5 s restarts the target (it cannot be cancelled in this process).
     /// </summary>
     public static void Config(ReadOnlySpan<byte> input)
     {
         string text = Encoding.UTF8.GetString(input);
         if (MayLoopAkkasParser(text)) return;
-        if (!HoconText.TryParseWithin(text, TimeSpan.FromSeconds(2), out var parsed, out var syntaxError))
+        if (!HoconText.TryParseWithin(text, TimeSpan.FromMilliseconds(500), out var parsed, out var syntaxError))
         {
             // Akka's parser loops on this text (HoconText says why) and the loop cannot be stopped in this
             // process: ask libfuzzer-dotnet to count the input as passed and start the target again.
