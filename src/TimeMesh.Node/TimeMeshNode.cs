@@ -43,12 +43,16 @@ public sealed class TimeMeshNode : IAsyncDisposable
         var full = TimeMeshSettings.WithReference(config);
         var settings = TimeMeshSettings.FromConfig(full);
         Akka.Configuration.Config? meshConfig = null;
+        TimeMesh.Node.Mesh.ClusterTlsSettings? clusterTls = null;
         if (settings.Mesh is not null)
         {
             // In a mesh the cluster member runs in an actor system of its own (MeshHost) that can be replaced
             // when the cluster downs this node; the time system beside it is never a cluster member, so NTP
             // serving never waits on membership.
             meshConfig = Akka.Configuration.ConfigurationFactory.ParseString(MeshHocon).WithFallback(full);
+            clusterTls = TimeMesh.Node.Mesh.ClusterTlsSettings.FromConfig(full);
+            if (clusterTls is not null)
+                meshConfig = Akka.Configuration.ConfigurationFactory.ParseString(TimeMesh.Node.Mesh.ClusterTlsSettings.Hocon).WithFallback(meshConfig);
             full = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local").WithFallback(full);
         }
         // Only a node with a sync actor keeps drift state; a plain local server loads no persistence code at all.
@@ -105,7 +109,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
             string advertised = AdvertisedNtpEndpoint(endpoints, full);
             meshHost = new TimeMesh.Node.Mesh.MeshHost(meshConfig!,
                 cluster => cluster.ActorOf(TimeMesh.Node.Mesh.MeshActor.Props(meshSettings, () => OwnStatus(reference, sync!, advertised, clock), follower: sync), "mesh"),
-                system.Log, meshSettings.RejoinDelay);
+                system.Log, meshSettings.RejoinDelay, clusterTls is null ? null : clusterTls.ToSetup);
             try
             {
                 meshHost.Start();
