@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Runs every TimeMesh test. Installs what the tests need from Debian when it is missing (chrony for the
-# interop tests, postgresql for the persistence tests), then builds and tests the whole solution in Release.
+# interop tests, postgresql for the persistence tests, chromium for the status page), then builds and tests the whole solution in Release.
 # Prints "N passed, N failed" last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v chronyd >/dev/null 2>&1 || need+=(chrony)
+# systemd-analyze verify checks deploy/systemd/timemesh.service (systemd is installed, never booted).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# tests/docker/check.sh reads compose.yaml with PyYAML and wires namespaces with ip (iproute2).
+/usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# The status page tests load the page in headless Chromium.
+[ -x /usr/bin/chromium ] || need+=(chromium)
 # The persistence tests start a throwaway PostgreSQL cluster of their own (initdb + pg_ctl on a loopback port).
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || ! compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null; then
   need+=(postgresql)
@@ -20,7 +27,8 @@ fi
 # Installing the package may start a system chronyd that would discipline this machine's clock; the tests
 # run their own with -x only. Stop any chronyd that runs without -x.
 for pid in $(pgrep -x chronyd || true); do
-  if ! tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qE '(^| )-[a-zA-Z]*x'; then
+  # -x never steers the clock; -Q only measures and prints. Anything else would discipline it.
+  if ! tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qE '(^| )-[a-zA-Z]*[xQ]'; then
     echo "stopping system chronyd (pid $pid): tests must never let a daemon steer this machine's clock"
     (command -v systemctl >/dev/null 2>&1 && systemctl stop chrony >/dev/null 2>&1) || kill "$pid" || true
   fi

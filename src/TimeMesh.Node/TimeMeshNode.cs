@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Event;
 using TimeMesh.Node.Clock;
 using TimeMesh.Node.Config;
+using TimeMesh.Node.Control;
 using TimeMesh.Node.Ntp;
 using TimeMesh.Node.Sync;
 
@@ -58,6 +59,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
         // Only a node with a sync actor keeps drift state; a plain local server loads no persistence code at all.
         bool keepsDrift = settings.Upstream.HasSources || settings.Mesh is not null;
         var persistence = keepsDrift ? Persistence.PersistenceSettings.FromConfig(full) : null;
+        var history = StatusPage.HistorySettings.FromConfig(full);
         if (persistence is not null) full = persistence.ToAkkaConfig().WithFallback(full);
         IClockSteering? steering = null;
         if (clock is null && settings.Upstream.Clock == ClockMode.System)
@@ -80,68 +82,84 @@ public sealed class TimeMeshNode : IAsyncDisposable
             foreach (var s in sockets) s.Dispose();
             throw;
         }
-        sbyte precision = RealtimeClock.MeasurePrecisionLog2(clock.ReadRawUnixNs);
-        var server = system.ActorOf(NtpServerActor.Props(settings, sockets, clock, precision), "ntp-server");
-        var reference = system.ActorOf(ReferenceActor.Props(settings, server), "reference");
-        var sync = settings.Upstream.HasSources || settings.Mesh is not null
-            ? system.ActorOf(SyncActor.Props(settings.Upstream, clock, reference, precision, steering,
-                meshMaster: settings.Mesh?.Role == Core.Mesh.MeshRole.Master), "sync")
-            : null;
-        var endpoints = sockets.Select(s => s.LocalEndPoint).Distinct().ToArray();
-        IActorRef? drift = null;
-        if (sync is not null && persistence is not null)
-        {
-            // The drift state (chrony's driftfile) is kept per node: recovered at start, recorded after updates.
-            string nodeName = settings.Mesh is null ? "local" : $"{full.GetString("akka.remote.dot-netty.tcp.hostname", "localhost")}-{full.GetInt("akka.remote.dot-netty.tcp.port", 0)}";
-            drift = system.ActorOf(Persistence.DriftStore.Props(persistence, nodeName, notifyRecovered: sync), "drift");
-            sync.Tell(new SyncProtocol.UseDriftStore(drift));
-            var store = drift;
-            CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "flush-drift", async () =>
-            {
-                try { await store.Ask<object>(Persistence.DriftProtocol.Flush.Instance, TimeSpan.FromSeconds(5)); }
-                catch (Exception) { /* the database is away: the state in memory is lost, time service was never affected */ }
-                return Akka.Done.Instance;
-            });
-        }
+        var ntsKe = StartNts(settings, sockets, system);
         TimeMesh.Node.Mesh.MeshHost? meshHost = null;
-        if (settings.Mesh is { } meshSettings)
+        TimeMeshActors actors;
+        try
         {
-            string advertised = AdvertisedNtpEndpoint(endpoints, full);
-            meshHost = new TimeMesh.Node.Mesh.MeshHost(meshConfig!,
-                cluster => cluster.ActorOf(TimeMesh.Node.Mesh.MeshActor.Props(meshSettings, () => OwnStatus(reference, sync!, advertised, clock), follower: sync), "mesh"),
-                system.Log, meshSettings.RejoinDelay, clusterTls is null ? null : clusterTls.ToSetup);
-            try
-            {
-                meshHost.Start();
-            }
-            catch
-            {
-                system.Terminate().Wait(TimeSpan.FromSeconds(10));
-                throw;
-            }
+            // In a mesh the mesh actor lives in the cluster part, which MeshHost replaces when the node rejoins.
+            actors = TimeMeshActors.Start(system, settings, persistence, sockets, new MeshClock(clock), steering, nts: ntsKe?.Extension,
+                startMesh: settings.Mesh is not { } meshSettings ? null : meshProps =>
+                {
+                    meshHost = new TimeMesh.Node.Mesh.MeshHost(meshConfig!, cluster => cluster.ActorOf(meshProps, "mesh"), system.Log, meshSettings.RejoinDelay,
+                        clusterTls is null ? null : clusterTls.ToSetup);
+                    meshHost.Start();
+                    return meshHost.Mesh;
+                });
+        }
+        catch
+        {
+            system.Terminate().Wait(TimeSpan.FromSeconds(10));
+            throw;
+        }
+        if (meshHost is not null)
+        {
             // Whatever ends the time system ends the cluster part with it.
             var host = meshHost;
             system.WhenTerminated.ContinueWith(_ => host.StopAsync());
-            system.Log.Info("mesh: role {0}, NTP advertised as {1}, seeds [{2}]", meshSettings.Role.ToString().ToLowerInvariant(), advertised,
-                string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", [])));
         }
-        if (persistence is not null) LogPersistence(system, persistence);
-        system.Log.Info("TimeMesh node started: NTP on {0}, data in {1}, allow [{2}], deny [{3}], upstream [{4}], clock {5}",
-            string.Join(", ", endpoints), Path.GetFullPath(settings.DataDir),
-            string.Join(", ", settings.Access.Allowed), string.Join(", ", settings.Access.Denied),
-            string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address))),
-            settings.Upstream.Clock.ToString().ToLowerInvariant());
-        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost };
+        var (server, reference, sync, endpoints) = (actors.NtpServer!, actors.Reference, actors.Sync, actors.Endpoints);
+        var host0 = meshHost;
+        Func<IActorRef?> currentMesh = host0 is null ? () => actors.Mesh : () => host0.Mesh;
+        // The status page's plots: the node's own tracking, sampled into a fixed-size ring (memory only).
+        var historyActor = sync is null ? null
+            : system.ActorOf(StatusPage.HistoryActor.Props(history, sync, currentMesh, clock.NowUnixNs), "history");
+        var control = ControlEndpoint.Start(settings.Control,
+            new NodeQueries(new NodeActors(server, reference, sync, actors.Mesh, actors.DriftStore, settings.Mesh?.Role, currentMesh) { History = historyActor },
+                clock.NowUnixNs), system);
+        string meshText = settings.Mesh is null ? "" :
+            $", NTP advertised to the mesh as {AdvertisedNtpEndpoint(endpoints, full)}, cluster {full.GetString("akka.remote.dot-netty.tcp.hostname", "")}:{full.GetInt("akka.remote.dot-netty.tcp.port", 0)}, seeds [{string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", []))}]";
+        // One line an operator (or journalctl -u timemesh | head) reads to know what this node is.
+        system.Log.Info("{0}", $"TimeMesh node started: role {settings.Mesh?.Role.ToString().ToLowerInvariant() ?? "alone"}, NTP on {string.Join(", ", endpoints)}"
+            + $", data in {Path.GetFullPath(settings.DataDir)}{(persistence is null ? "" : $" (drift state: {persistence.Provider} {Persistence.PersistenceSettings.Mask(persistence.ConnectionString)})")}{meshText}"
+            + $", allow [{string.Join(", ", settings.Access.Allowed)}], deny [{string.Join(", ", settings.Access.Denied)}]"
+            + $", upstream [{string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address)))}]"
+            + $", clock {settings.Upstream.Clock.ToString().ToLowerInvariant()}");
+        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control, History = historyActor, NtsKe = ntsKe };
     }
 
-    private static void LogPersistence(ActorSystem system, Persistence.PersistenceSettings persistence) =>
-        system.Log.Info("drift state: {0} ({1})", persistence.Provider, Persistence.PersistenceSettings.Mask(persistence.ConnectionString));
+    /// <summary>The NTS-KE server (null when NTS is off); stopped with the actor system.</summary>
+    public Nts.NtsKeServer? NtsKe { get; private init; }
+
+    private static Nts.NtsKeServer? StartNts(TimeMeshSettings settings, IReadOnlyList<TimeMesh.Net.BatchedUdpSocket> sockets, ActorSystem system)
+    {
+        if (!settings.Nts.Enabled) return null;
+        int ntpPort = settings.Nts.NtpPort != 0 ? settings.Nts.NtpPort : sockets[0].LocalEndPoint.Port;
+        Nts.NtsKeServer ke;
+        try
+        {
+            ke = Nts.NtsKeServer.Start(settings.Nts, settings.DataDir, ntpPort, system.Log);
+        }
+        catch
+        {
+            foreach (var s in sockets) s.Dispose();
+            system.Terminate().Wait(TimeSpan.FromSeconds(10));
+            throw;
+        }
+        system.WhenTerminated.ContinueWith(_ => ke.Dispose());
+        return ke;
+    }
 
     /// <summary>What a mesh node adds to its actor system: the cluster provider and our status serializer.</summary>
-    private const string MeshHocon = """
-        akka.actor.provider = cluster
+    private const string MeshHocon = EmbeddedMeshHocon + """
+
         # A node the cluster downs keeps serving NTP on its own clock instead of shutting the process down.
         akka.cluster.run-coordinated-shutdown-when-down = off
+        """;
+
+    /// <summary>What the mesh needs in any actor system, an application's too: the cluster provider and our status serializer.</summary>
+    public const string EmbeddedMeshHocon = """
+        akka.actor.provider = cluster
         akka.actor.serializers.timemesh-status = "TimeMesh.Node.Mesh.TimeStatusSerializer, TimeMesh.Node"
         akka.actor.serialization-bindings { "TimeMesh.Core.Mesh.TimeStatus, TimeMesh.Core" = timemesh-status }
         """;
@@ -158,8 +176,17 @@ public sealed class TimeMeshNode : IAsyncDisposable
     /// <summary>The current cluster actor system (null when the node runs alone; a new one after the node rejoined).</summary>
     public ActorSystem? MeshSystem => MeshHost?.System;
 
+    /// <summary>The node's time with its error bound.</summary>
+    public IMeshClock MeshClock { get; private init; } = null!;
+
+    /// <summary>The node's own tracking history for the status page (null without upstream sources or mesh).</summary>
+    public IActorRef? History { get; private init; }
+
+    /// <summary>The monitoring endpoint (null when it is off or its port was taken).</summary>
+    public ControlEndpoint? Control { get; private init; }
+
     /// <summary>The NTP endpoint other nodes should poll: the first listen address, or the cluster hostname for a wildcard.</summary>
-    private static string AdvertisedNtpEndpoint(IReadOnlyList<IPEndPoint> endpoints, Akka.Configuration.Config config)
+    internal static string AdvertisedNtpEndpoint(IReadOnlyList<IPEndPoint> endpoints, Akka.Configuration.Config config)
     {
         var first = endpoints[0];
         if (!first.Address.Equals(IPAddress.Any) && !first.Address.Equals(IPAddress.IPv6Any)) return first.ToString();
@@ -167,7 +194,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
         return IPAddress.TryParse(host, out var address) ? new IPEndPoint(address, first.Port).ToString() : $"127.0.0.1:{first.Port}";
     }
 
-    private static async Task<Core.Mesh.TimeStatus> OwnStatus(IActorRef reference, IActorRef sync, string endpoint, DisciplinedClock clock)
+    internal static async Task<Core.Mesh.TimeStatus> OwnStatus(IActorRef reference, IActorRef sync, string endpoint, DisciplinedClock clock)
     {
         var timeout = TimeSpan.FromSeconds(2);
         var state = await reference.Ask<Core.Server.ReferenceState>(ReferenceActor.GetReference.Instance, timeout);

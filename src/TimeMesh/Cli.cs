@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using TimeMesh.Node;
 using TimeMesh.Node.Config;
 
@@ -23,15 +22,21 @@ public static class Cli
         var run = new Command("run", "Run a TimeMesh node until SIGINT or SIGTERM.") { configOption };
         run.SetAction((parse, cancel) => RunAsync(parse.GetValue(configOption)!, cancel));
 
-        return new RootCommand("TimeMesh: a distributed NTP time service on Akka.NET.") { run };
+        var root = new RootCommand("TimeMesh: a distributed NTP time service on Akka.NET.") { run, Commands.ImportChronyCommand.Build() };
+        foreach (var report in Commands.ReportCommands.Build()) root.Add(report);
+        root.Add(Commands.DoctorCommand.Create());
+        return root;
     }
 
     private static async Task<int> RunAsync(FileInfo configFile, CancellationToken cancel)
     {
+        using var signals = new Hosting.ShutdownSignals(cancel);
         TimeMeshNode node;
         try
         {
-            node = TimeMeshNode.Start(TimeMeshSettings.LoadFile(configFile.FullName));
+            var config = TimeMeshSettings.LoadFile(configFile.FullName);
+            if (Hosting.NodeHost.LogsToJournal) config = Akka.Configuration.ConfigurationFactory.ParseString(Hosting.JournaldLogger.Hocon).WithFallback(config);
+            node = TimeMeshNode.Start(config);
         }
         catch (TimeMeshConfigException e)
         {
@@ -44,22 +49,7 @@ public static class Cli
             return ExitRuntimeError;
         }
 
-        // SIGINT and SIGTERM run Akka's coordinated shutdown; the process ends when the actor system has.
-        var stopping = 0;
-        void Stop(PosixSignalContext context)
-        {
-            context.Cancel = true;
-            if (Interlocked.Exchange(ref stopping, 1) == 0)
-            {
-                Console.Error.WriteLine($"timemesh: {context.Signal}, shutting down");
-                _ = node.StopAsync();
-            }
-        }
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        using var cancelled = cancel.Register(() => _ = node.StopAsync());
-
-        await node.WhenTerminated;
-        return ExitOk;
+        // Hosted for systemd's Type=notify; SIGINT and SIGTERM stop the host, which runs Akka's coordinated shutdown.
+        return await Hosting.NodeHost.RunAsync(node, signals.Token);
     }
 }

@@ -152,14 +152,14 @@ public class MeshNodeTests(Xunit.Abstractions.ITestOutputHelper output)
             // The master downs the member, as the split-brain resolver does to the far side of a partition.
             Akka.Cluster.Cluster.Get(a.MeshSystem!).Down(memberAddress);
             var downed = System.Diagnostics.Stopwatch.StartNew();
-            var served = new List<(double At, int Stratum, LeapIndicator Leap, double Offset)>();
+            var served = new List<(double At, int Stratum, LeapIndicator Leap, double Offset, double Delay)>();
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
             bool rejoined = false;
             while (DateTime.UtcNow < deadline)
             {
                 var r = NtpProbe.MeasureBestOffset(m.Endpoints[0], 3, TimeSpan.FromSeconds(1));
                 Assert.True(r is not null, $"the member stopped answering NTP {downed.Elapsed.TotalSeconds:0.0} s after it was downed");
-                served.Add((downed.Elapsed.TotalSeconds, r.Value.Header.Stratum, r.Value.Header.Leap, r.Value.OffsetSeconds));
+                served.Add((downed.Elapsed.TotalSeconds, r.Value.Header.Stratum, r.Value.Header.Leap, r.Value.OffsetSeconds, r.Value.DelaySeconds));
                 var state = Akka.Cluster.Cluster.Get(a.MeshSystem!).State;
                 rejoined = m.MeshHost!.Incarnation == 2
                     && state.Members.Any(x => x.Address == memberAddress && x.Status == Akka.Cluster.MemberStatus.Up && x.UniqueAddress != firstUid)
@@ -169,11 +169,15 @@ public class MeshNodeTests(Xunit.Abstractions.ITestOutputHelper output)
             }
             output.WriteLine($"measured: the downed member rejoined (incarnation {m.MeshHost!.Incarnation}) {downed.Elapsed.TotalSeconds:0.0} s after it was downed; "
                 + $"{served.Count} NTP probes meanwhile, strata {string.Join(",", served.Select(x => x.Stratum).Distinct())}, max |offset| {served.Max(x => Math.Abs(x.Offset)) * 1e6:0} µs");
-            foreach (var x in served) output.WriteLine($"  {x.At,5:0.0} s  stratum {x.Stratum}  offset {x.Offset * 1e6,7:0} µs");
+            foreach (var x in served) output.WriteLine($"  {x.At,5:0.0} s  stratum {x.Stratum}  offset {x.Offset * 1e6,7:0} µs  delay {x.Delay * 1e6,7:0} µs");
             Assert.True(rejoined, "the downed member did not rejoin the cluster by itself within 60 s");
             Assert.All(served, x => Assert.Equal(LeapIndicator.NoWarning, x.Leap));
             Assert.All(served, x => Assert.Equal(3, x.Stratum));
-            Assert.All(served, x => Assert.True(Math.Abs(x.Offset) < 0.001, $"served offset {x.Offset * 1e6:0} µs at {x.At:0.0} s"));
+            // An exchange's offset is known to ± half its round trip: judge the served time on the clean ones only
+            // (on a loaded machine a probe can wait milliseconds for a core).
+            var clean = served.Where(x => x.Delay < 500e-6).ToList();
+            Assert.True(clean.Count >= served.Count / 2, $"only {clean.Count} of {served.Count} probes had a round trip under 500 µs");
+            Assert.All(clean, x => Assert.True(Math.Abs(x.Offset) < 0.001, $"served offset {x.Offset * 1e6:0} µs at {x.At:0.0} s"));
         }
         finally
         {

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using TimeMesh.Core.Access;
+using TimeMesh.Core.Nts;
 using TimeMesh.Core.Protocol;
 using TimeMesh.Core.RateLimit;
 
@@ -14,6 +15,10 @@ public enum ServerVerdict : byte
     DroppedRateLimit,
     DroppedMalformed,
     DroppedUnsupportedMode,
+    /// <summary>An authenticated reply (NTS): its transmit time is sealed in, so it is never restamped.</summary>
+    RespondAuthenticated,
+    /// <summary>Authentication fields that are malformed or do not verify.</summary>
+    DroppedAuthentication,
 }
 
 /// <summary>
@@ -25,11 +30,14 @@ public sealed class NtpServerHandler(ClientLog clientLog)
 {
     public ClientLog ClientLog { get; } = clientLog;
 
+    /// <summary>NTS (RFC 8915) on this server; null when NTS is off.</summary>
+    public NtsServerExtension? Nts { get; init; }
+
     /// <param name="request">The datagram as received.</param>
     /// <param name="client">Its source address.</param>
     /// <param name="receiveUnixNs">Disciplined time it was received at, Unix ns.</param>
     /// <param name="snapshot">The server state to answer from.</param>
-    /// <param name="reply">Where the reply goes; at least 48 bytes.</param>
+    /// <param name="reply">Where the reply goes; at least 48 bytes, and as long as the request when NTS is on.</param>
     /// <param name="replyLength">The reply's length when the verdict is a response, else 0.</param>
     public ServerVerdict Handle(
         ReadOnlySpan<byte> request,
@@ -41,7 +49,7 @@ public sealed class NtpServerHandler(ClientLog clientLog)
     {
         replyLength = 0;
         if (!snapshot.Access.IsAllowed(client)) return ServerVerdict.DroppedAccess;
-        if (NtpPacket.Validate(request, out _) != NtpParseError.None) return ServerVerdict.DroppedMalformed;
+        if (NtpPacket.Validate(request, out NtpTrailer trailer) != NtpParseError.None) return ServerVerdict.DroppedMalformed;
 
         byte first = request[0];
         // Only client requests are answered. Symmetric modes are not served, control (6) and private (7)
@@ -50,6 +58,11 @@ public sealed class NtpServerHandler(ClientLog clientLog)
 
         RateDecision rate = ClientLog.Hit(client, receiveUnixNs);
         if (rate == RateDecision.Drop) return ServerVerdict.DroppedRateLimit;
+
+        var nts = default(NtsRequestState);
+        NtsCheck ntsCheck = trailer.ExtensionFieldCount > 0 && Nts is { } ntsServer ? ntsServer.Check(request, trailer, ref nts) : NtsCheck.NotNts;
+        // An unauthenticated RATE kiss would not be believed by an NTS client: it is simply not answered.
+        if (ntsCheck == NtsCheck.Drop || (ntsCheck != NtsCheck.NotNts && rate == RateDecision.KissOfDeath)) return ServerVerdict.DroppedAuthentication;
 
         int version = NtpHeader.VersionOf(first);
         var requestTransmit = NtpTimestamp.Read(request[NtpHeader.TransmitTimeOffset..]);
@@ -60,15 +73,15 @@ public sealed class NtpServerHandler(ClientLog clientLog)
             poll = (sbyte)limit.IntervalLog2;
         }
 
-        if (rate == RateDecision.KissOfDeath)
+        if (rate == RateDecision.KissOfDeath || ntsCheck == NtsCheck.CookieNotRecognised)
         {
             // RFC 5905 kiss-o'-death: stratum 0 and a code in the reference id. It carries no time: every
             // timestamp but the origin repeats the request's own, so it tells a spoofer nothing.
             new NtpHeader(
                 LeapIndicator.Unsynchronised, (byte)version, NtpMode.Server, 0, poll, snapshot.PrecisionLog2,
-                NtpShort.Zero, NtpShort.Zero, ReferenceIds.KissRate,
+                NtpShort.Zero, NtpShort.Zero, ntsCheck == NtsCheck.CookieNotRecognised ? ReferenceIds.KissNtsNak : ReferenceIds.KissRate,
                 requestTransmit, requestTransmit, requestTransmit, requestTransmit).Write(reply);
-            replyLength = NtpHeader.Length;
+            replyLength = ntsCheck == NtsCheck.CookieNotRecognised ? NtsServerExtension.CompleteNak(request, ref nts, reply) : NtpHeader.Length;
             return ServerVerdict.RespondKissOfDeath;
         }
 
@@ -94,6 +107,12 @@ public sealed class NtpServerHandler(ClientLog clientLog)
             requestTransmit,
             receiveTime,
             receiveTime).Write(reply);
+        if (ntsCheck == NtsCheck.Authenticated)
+        {
+            // The transmit time is the receive time here: the authenticator covers it, so it cannot be stamped later.
+            replyLength = Nts!.CompleteReply(request, ref nts, reply);
+            return ServerVerdict.RespondAuthenticated;
+        }
         // The reply is the bare header: never larger than a request, which is at least 48 bytes.
         replyLength = NtpHeader.Length;
         return ServerVerdict.Respond;

@@ -19,5 +19,9 @@ public sealed record SourceSettings
     /// <summary>Polls without a valid reply after which the source may not be selected (chrony's maxunreach idea).</summary>
     public int MaxUnreach { get; init; } = 4;
 
+    /// <summary>Authenticate this source with NTS (RFC 8915); the key exchange goes to <see cref="NtsKePort"/>.</summary>
+    public bool Nts { get; init; }
+    public int NtsKePort { get; init; } = 4460;
+
     public string Name => Port == 123 ? Address : $"{Address}:{Port}";
 }

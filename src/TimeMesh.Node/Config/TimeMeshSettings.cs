@@ -42,6 +42,9 @@ public sealed record UpstreamSettings(
     ClockMode Clock)
 {
     public bool HasSources => Servers.Count > 0 || Pools.Count > 0;
+
+    /// <summary>PEM file of the CAs trusted for NTS sources (timemesh.nts.trusted-certificates); empty: the system's roots.</summary>
+    public string NtsTrustedCertificatesPath { get; init; } = "";
 }
 
 /// <summary>
@@ -60,6 +63,10 @@ public sealed record TimeMeshSettings
     public required UpstreamSettings Upstream { get; init; }
     /// <summary>The node's place in a mesh; null when it runs alone.</summary>
     public Mesh.MeshSettings? Mesh { get; init; }
+    /// <summary>The read-only monitoring endpoint (HTTP); off unless configured.</summary>
+    public Control.ControlSettings Control { get; init; } = TimeMesh.Node.Control.ControlSettings.Off;
+    /// <summary>NTS (RFC 8915): the key-exchange server and the trust for NTS sources.</summary>
+    public Nts.NtsSettings Nts { get; init; } = new();
 
     private const string Prefix = "timemesh.";
 
@@ -117,6 +124,8 @@ public sealed record TimeMeshSettings
                 r.Duration(Prefix + "ntp-server.loop-restart-delay", TimeSpan.Zero, TimeSpan.FromMinutes(10))),
             Upstream = ParseUpstream(r),
             Mesh = ParseMesh(r),
+            Control = TimeMesh.Node.Control.ControlSettings.FromConfig(r),
+            Nts = TimeMesh.Node.Nts.NtsSettings.Parse(r),
         };
     }
 
@@ -190,7 +199,10 @@ public sealed record TimeMeshSettings
             "system" => ClockMode.System,
             _ => throw new TimeMeshConfigException(Prefix + "clock", clock, "allowed: virtual (default; the OS clock is never touched) or system (adjtimex, needs CAP_SYS_TIME)"),
         };
-        return new UpstreamSettings(servers, pools, sync, mode);
+        string trusted = r.RawString(Prefix + "nts.trusted-certificates") ?? "";
+        if (trusted.Length > 0 && !File.Exists(trusted))
+            throw new TimeMeshConfigException(Prefix + "nts.trusted-certificates", trusted, "the file does not exist");
+        return new UpstreamSettings(servers, pools, sync, mode) { NtsTrustedCertificatesPath = trusted };
     }
 
     private static SourceSettings ParseSource(ConfigReader s, string address)
@@ -207,6 +219,8 @@ public sealed record TimeMeshSettings
             MaxPollLog2 = maxPoll,
             Prefer = s.Switch("prefer", false),
             MaxUnreach = (int)s.Integer("maxunreach", 1, 100_000, 4),
+            Nts = s.Switch("nts", false),
+            NtsKePort = (int)s.Integer("ntsport", 1, 65535, Core.Nts.NtsIds.DefaultKePort),
         };
     }
 

@@ -46,8 +46,9 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
     /// <param name="ownStatus">This node's status now (from its reference and sync actors).</param>
     /// <param name="nowNs">A monotonic clock for status ages and the election's hysteresis.</param>
     /// <param name="follower">Told which masters to take time from (a <see cref="Sync.SyncProtocol.FollowMesh"/>) whenever that changes.</param>
-    public static Props Props(MeshSettings settings, Func<Task<TimeStatus>> ownStatus, Func<long>? nowNs = null, IActorRef? follower = null) =>
-        Akka.Actor.Props.Create(() => new MeshActor(settings, ownStatus, nowNs, follower));
+    /// <param name="leaderListener">Also told every <see cref="MeshProtocol.LeaderChanged"/> (it may live in another actor system than this one's event stream).</param>
+    public static Props Props(MeshSettings settings, Func<Task<TimeStatus>> ownStatus, Func<long>? nowNs = null, IActorRef? follower = null, IActorRef? leaderListener = null) =>
+        Akka.Actor.Props.Create(() => new MeshActor(settings, ownStatus, nowNs, follower, leaderListener));
 
     private readonly IActorRef? _follower;
     private long? _upSinceNs;
@@ -55,8 +56,11 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
     private long StatusGraceNs => (long)(_settings.StatusInterval.TotalMilliseconds * 1e6 * MeshSettings.StaleAfterIntervals);
     private Sync.SyncProtocol.FollowMesh? _lastFollow;
 
-    public MeshActor(MeshSettings settings, Func<Task<TimeStatus>> ownStatus, Func<long>? nowNs, IActorRef? follower)
+    private readonly IActorRef? _leaderListener;
+
+    public MeshActor(MeshSettings settings, Func<Task<TimeStatus>> ownStatus, Func<long>? nowNs, IActorRef? follower, IActorRef? leaderListener = null)
     {
+        _leaderListener = leaderListener;
         _follower = follower;
         _settings = settings;
         _ownStatus = ownStatus;
@@ -94,7 +98,9 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
             if (m.Member.Address == _cluster.SelfAddress)
             {
                 _selfRemoved = true;
-                _log.Warning("this node was removed from the cluster (downed); it keeps serving NTP while its cluster part restarts to rejoin");
+                // Leaving on purpose (coordinated shutdown) is not the downing this warning is about.
+                if (CoordinatedShutdown.Get(Context.System).ShutdownReason is null)
+                    _log.Warning("this node was removed from the cluster (downed); it keeps serving NTP while its cluster part restarts to rejoin");
             }
             Forget(m.Member.Address.ToString());
         });
@@ -148,7 +154,9 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
         if (leader == _leader) return;
         _log.Info("mesh leader: {0} -> {1}", _leader ?? "none", leader ?? "none");
         _leader = leader;
-        Context.System.EventStream.Publish(new MeshProtocol.LeaderChanged(leader, leader is null ? null : _statuses[leader].Status));
+        var change = new MeshProtocol.LeaderChanged(leader, leader is null ? null : _statuses[leader].Status);
+        Context.System.EventStream.Publish(change);
+        _leaderListener?.Tell(change);
     }
 
     /// <summary>The masters other than this node, and the leader, as NTP endpoints for the sync actor.</summary>

@@ -28,17 +28,23 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="sockets">Bound sockets, one per loop; the actor owns and closes them.</param>
-    public static Props Props(TimeMeshSettings settings, IReadOnlyList<BatchedUdpSocket> sockets, IClock clock, sbyte precisionLog2) =>
-        Akka.Actor.Props.Create(() => new NtpServerActor(settings, sockets, clock, precisionLog2));
+    /// <param name="nts">NTS on the NTP port (null: off).</param>
+    public static Props Props(TimeMeshSettings settings, IReadOnlyList<BatchedUdpSocket> sockets, IClock clock, sbyte precisionLog2,
+        Core.Nts.NtsServerExtension? nts = null) =>
+        Akka.Actor.Props.Create(() => new NtpServerActor(settings, sockets, clock, precisionLog2, nts));
 
-    public NtpServerActor(TimeMeshSettings settings, IReadOnlyList<BatchedUdpSocket> sockets, IClock clock, sbyte precisionLog2)
+    public NtpServerActor(TimeMeshSettings settings, IReadOnlyList<BatchedUdpSocket> sockets, IClock clock, sbyte precisionLog2,
+        Core.Nts.NtsServerExtension? nts = null)
     {
         _settings = settings;
         _clock = clock;
         _sockets = sockets.ToArray();
         _loops = new UdpServerLoop?[_sockets.Length];
         _counters = _sockets.Select(_ => new LoopCounters()).ToArray();
-        _handler = new NtpServerHandler(new ClientLog(settings.ClientLogLimitBytes, settings.RateLimit, (ulong)Random.Shared.NextInt64()));
+        _handler = new NtpServerHandler(new ClientLog(settings.ClientLogLimitBytes, settings.RateLimit, (ulong)Random.Shared.NextInt64()))
+        {
+            Nts = nts,
+        };
         _snapshot = new SnapshotHolder(new ServerSnapshot
         {
             // Replaced by the reference actor's first word, before any loop runs.

@@ -20,22 +20,26 @@ public sealed class ReferenceActor : ReceiveActor
         public static readonly GetReference Instance = new();
     }
 
+    /// <summary>Published on the local event stream whenever the reference changes (and once at start).</summary>
+    public sealed record Published(ReferenceState Reference);
+
     /// <summary>The node's clock is known good enough to serve in holdover: it was synchronised, or its drift was recovered.</summary>
     public sealed record Activated
     {
         public static readonly Activated Instance = new();
     }
 
-    private readonly IActorRef _server;
+    private readonly IActorRef? _server;
     private readonly ReferenceState _configuredFallback;
     private bool _activated;
     private ReferenceState _current;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
-    public static Props Props(TimeMeshSettings settings, IActorRef server) =>
+    /// <param name="server">The NTP server to keep informed; null when the node serves no NTP (an embedded mesh clock).</param>
+    public static Props Props(TimeMeshSettings settings, IActorRef? server) =>
         Akka.Actor.Props.Create(() => new ReferenceActor(settings, server));
 
-    public ReferenceActor(TimeMeshSettings settings, IActorRef server)
+    public ReferenceActor(TimeMeshSettings settings, IActorRef? server)
     {
         _server = server;
         _configuredFallback = settings.Local is { } local ? ReferenceState.Local(local.Stratum) : ReferenceState.Unsynchronised;
@@ -61,8 +65,9 @@ public sealed class ReferenceActor : ReceiveActor
 
     protected override void PreStart()
     {
-        _server.Tell(new NtpServer.ReferenceChanged(_current));
-        _log.Info(_current.Kind == ReferenceKind.Local
+        _server?.Tell(new NtpServer.ReferenceChanged(_current));
+        Context.System.EventStream.Publish(new Published(_current));
+        if (_server is not null) _log.Info(_current.Kind == ReferenceKind.Local
             ? $"serving the local clock at stratum {_current.Stratum} until a source is synchronised"
             : "unsynchronised and no local stratum: answering with leap 3 (alarm) so that no client selects this node");
     }
@@ -73,6 +78,7 @@ public sealed class ReferenceActor : ReceiveActor
         if (next.Kind != _current.Kind)
             _log.Info("reference: {0} -> {1} (stratum {2})", _current.Kind, next.Kind, next.Stratum);
         _current = next;
-        _server.Tell(new NtpServer.ReferenceChanged(next));
+        _server?.Tell(new NtpServer.ReferenceChanged(next));
+        Context.System.EventStream.Publish(new Published(next));
     }
 }

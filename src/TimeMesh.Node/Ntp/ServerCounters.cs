@@ -24,6 +24,8 @@ internal sealed class LoopCounters
         switch (verdict)
         {
             case ServerVerdict.Respond: Answered++; break;
+            case ServerVerdict.RespondAuthenticated: Answered++; break;
+            case ServerVerdict.DroppedAuthentication: DroppedMalformed++; break;
             case ServerVerdict.RespondKissOfDeath: KissOfDeathSent++; break;
             case ServerVerdict.DroppedAccess: DroppedAccess++; break;
             case ServerVerdict.DroppedRateLimit: DroppedRateLimit++; break;

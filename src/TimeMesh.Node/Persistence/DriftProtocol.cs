@@ -47,7 +47,8 @@ public static class DriftProtocol
     /// <param name="Available">The persistent actor is running (recovered and not failed since).</param>
     /// <param name="Failures">Database failures since the persistent actor last recovered.</param>
     /// <param name="LastError">The last database error, if any.</param>
-    public sealed record DriftStatus(DriftState? Latest, DriftState? Persisted, bool Available, int Failures, string? LastError);
+    /// <param name="ErrorsTotal">Every database error since the node started, never reset (the metric persistence_errors_total).</param>
+    public sealed record DriftStatus(DriftState? Latest, DriftState? Persisted, bool Available, int Failures, string? LastError, long ErrorsTotal = 0);
 
     /// <summary><see cref="DriftStateActor"/> to its listener: a state is in the journal.</summary>
     public sealed record Persisted(DriftState State, long SequenceNr);

@@ -33,7 +33,7 @@ public sealed class DriftStateActor : ReceivePersistentActor, IWithTimers
 
     public static Props Props(PersistenceSettings settings, string persistenceId, IActorRef? listener = null) =>
         Akka.Actor.Props.Create(() => new DriftStateActor(persistenceId, settings.WriteInterval, settings.SnapshotEvery, listener,
-            PersistenceSettings.JournalPluginId, PersistenceSettings.SnapshotPluginId));
+            settings.JournalPath, settings.SnapshotPath));
 
     public DriftStateActor(string persistenceId, TimeSpan writeInterval, int snapshotEvery, IActorRef? listener,
         string journalPluginId, string snapshotPluginId)

@@ -27,6 +27,7 @@ public sealed class DriftStore : ReceiveActor, IWithTimers
     private bool _recoveredOnce;
     private bool _available;
     private int _failures;
+    private long _errorsTotal;
     private string? _lastError;
     private DriftState? _latest;
     private DriftState? _persisted;
@@ -54,7 +55,7 @@ public sealed class DriftStore : ReceiveActor, IWithTimers
             if (_available) _supervisor.Tell(r);
         });
         Receive<Get>(_ => Sender.Tell(new Current(_latest)));
-        Receive<GetStatus>(_ => Sender.Tell(new DriftStatus(_latest, _persisted, _available, _failures, _lastError)));
+        Receive<GetStatus>(_ => Sender.Tell(new DriftStatus(_latest, _persisted, _available, _failures, _lastError, _errorsTotal)));
         Receive<Flush>(f =>
         {
             if (_available) _supervisor.Forward(f);
@@ -79,6 +80,7 @@ public sealed class DriftStore : ReceiveActor, IWithTimers
         Receive<PersistenceFailed>(f =>
         {
             _lastError = f.Operation + ": " + f.Cause.Message;
+            _errorsTotal++;
             // After these the persistent actor goes on: a snapshot that failed keeps the events; a rejected
             // write loses that one state, the next record is written as usual.
             if (f.Operation is "snapshot" or "rejected") return;
@@ -109,6 +111,7 @@ public sealed class DriftStore : ReceiveActor, IWithTimers
         }
         catch (Exception e)
         {
+            _errorsTotal++;
             _log.Error(e, "drift state database not ready ({0}): {1}; retrying with back-off",
                 PersistenceSettings.Mask(_settings.ConnectionString), e.Message);
         }

@@ -43,6 +43,24 @@ public sealed partial record PersistenceSettings
     /// <summary>Longest delay between restarts of the persistent actor while the database stays unavailable.</summary>
     public TimeSpan BackoffMax { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>The config path of the journal the drift state is written to.</summary>
+    public string JournalPath { get; init; } = JournalPluginId;
+    /// <summary>The config path of the snapshot store the drift state is written to.</summary>
+    public string SnapshotPath { get; init; } = SnapshotPluginId;
+    /// <summary>Whether the rendered plugins become the actor system's default journal and snapshot store.</summary>
+    public bool DefaultPlugins { get; init; } = true;
+
+    /// <summary>
+    /// For an application's actor system: plugins of TimeMesh's own under <c>akka.persistence.journal.timemesh-sql</c>
+    /// and <c>akka.persistence.snapshot-store.timemesh-sql</c>, leaving the application's default plugins alone.
+    /// </summary>
+    public PersistenceSettings Embedded() => this with
+    {
+        JournalPath = "akka.persistence.journal.timemesh-sql",
+        SnapshotPath = "akka.persistence.snapshot-store.timemesh-sql",
+        DefaultPlugins = false,
+    };
+
     /// <summary>linq2db's provider name for Akka.Persistence.Sql.</summary>
     public string ProviderName => Provider switch
     {
@@ -155,8 +173,9 @@ public sealed partial record PersistenceSettings
 
     /// <summary>
     /// The Akka HOCON for this provider: the serializer binding of <see cref="DriftState"/>, the
-    /// Akka.Persistence.Sql journal and snapshot store (with <c>auto-initialize = on</c>) as the default
-    /// plugins. Put it in front of the node's config:
+    /// Akka.Persistence.Sql journal and snapshot store (with <c>auto-initialize = on</c>) at
+    /// <see cref="JournalPath"/> and <see cref="SnapshotPath"/>, made the default plugins when
+    /// <see cref="DefaultPlugins"/> (a standalone node; not <see cref="Embedded"/>). Put it in front of the node's config:
     /// <c>settings.ToAkkaConfig().WithFallback(nodeConfig)</c>.
     /// </summary>
     public string ToAkkaHocon()
@@ -178,29 +197,22 @@ public sealed partial record PersistenceSettings
                 "{{typeof(DriftState).FullName}}, {{typeof(DriftState).Assembly.GetName().Name}}" = timemesh-drift
               }
             }
-            akka.persistence {
-              journal {
-                plugin = "{{JournalPluginId}}"
-                sql {
-                  class = "Akka.Persistence.Sql.Journal.SqlWriteJournal, Akka.Persistence.Sql"
-                  connection-string = {{cs}}
-                  provider-name = {{provider}}
-                  auto-initialize = on
-                  initialization-retry-delay = {{initRetry}}
-                  circuit-breaker.reset-timeout = {{reset}}
-                }
-              }
-              snapshot-store {
-                plugin = "{{SnapshotPluginId}}"
-                sql {
-                  class = "Akka.Persistence.Sql.Snapshot.SqlSnapshotStore, Akka.Persistence.Sql"
-                  connection-string = {{cs}}
-                  provider-name = {{provider}}
-                  auto-initialize = on
-                  initialization-retry-delay = {{initRetry}}
-                  circuit-breaker.reset-timeout = {{reset}}
-                }
-              }
+            {{(DefaultPlugins ? $"akka.persistence.journal.plugin = \"{JournalPath}\"\nakka.persistence.snapshot-store.plugin = \"{SnapshotPath}\"" : "")}}
+            {{JournalPath}} {
+              class = "Akka.Persistence.Sql.Journal.SqlWriteJournal, Akka.Persistence.Sql"
+              connection-string = {{cs}}
+              provider-name = {{provider}}
+              auto-initialize = on
+              initialization-retry-delay = {{initRetry}}
+              circuit-breaker.reset-timeout = {{reset}}
+            }
+            {{SnapshotPath}} {
+              class = "Akka.Persistence.Sql.Snapshot.SqlSnapshotStore, Akka.Persistence.Sql"
+              connection-string = {{cs}}
+              provider-name = {{provider}}
+              auto-initialize = on
+              initialization-retry-delay = {{initRetry}}
+              circuit-breaker.reset-timeout = {{reset}}
             }
 
             """);

@@ -15,7 +15,7 @@ namespace TimeMesh.Node.Sync;
 /// applies the engine's correction to the clock, tells the reference actor what to serve, and answers
 /// the data of chronyc sources, sourcestats and tracking.
 /// </summary>
-public sealed class SyncActor : ReceiveActor, IWithTimers
+public sealed partial class SyncActor : ReceiveActor, IWithTimers
 {
     private readonly UpstreamSettings _settings;
     private readonly DisciplinedClock _clock;
@@ -67,6 +67,7 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
         Receive<SyncProtocol.Poll>(_ => Poll());
         Receive<SyncProtocol.RequestSent>(m => _engine.RequestSent(m.SourceId, m.SentRawNs));
         Receive<SyncProtocol.ReplyReceived>(OnReply);
+        ReceiveNts();
         Receive<SyncProtocol.RefreshPools>(_ => RefreshPools());
         Receive<SyncProtocol.GetSources>(_ => Sender.Tell(new SyncProtocol.Sources(_engine.Sources(_clock.ReadRawUnixNs()))));
         Receive<SyncProtocol.GetSourceStats>(_ => Sender.Tell(new SyncProtocol.SourceStats(_engine.SourceStats(_clock.ReadRawUnixNs()))));
@@ -228,6 +229,8 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
         _endpoints[id] = new IPEndPoint(address, settings.Port);
         if (poolIndex >= 0) _poolOf[id] = poolIndex;
         _log.Info("source {0} ({1}) added{2}", settings.Name, _endpoints[id], poolIndex >= 0 ? $" from pool {_settings.Pools[poolIndex].Address}" : "");
+        // A pool's servers are checked against the pool's name, the name the operator trusts (as chrony does).
+        if (settings.Nts) AddNts(id, settings, address, poolIndex >= 0 ? _settings.Pools[poolIndex].Address : settings.Address);
     }
 
     /// <summary>chrony's pool upkeep: drop pool sources that stopped answering or were voted falsetickers, then top up.</summary>
@@ -243,6 +246,7 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
             if (!dead && !falseticker && !poller.Demobilised) continue;
             _log.Info("pool {0}: replacing {1} ({2})", _settings.Pools[poolIndex].Address, _endpoints[id], falseticker ? "falseticker" : "unreachable");
             _engine.RemoveSource(id, now);
+            ForgetNts(id);
             // Not to be taken again from the pool for a while: a fresh name lookup likely returns it.
             _rejected[_endpoints[id].Address] = DateTime.UtcNow + RejectionTime;
             _endpoints.Remove(id);
@@ -266,7 +270,9 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
             var poller = _engine.Poller(id);
             // Wait for the reply at most until shortly before the next poll, and never more than 2 s.
             double waitSeconds = Math.Clamp((poller.NextPollNs - now) * 1e-9 * 0.9, 0.05, 2.0);
-            NtpClientTransport.Exchange(Self, id, _endpoints[id], request, _clock, TimeSpan.FromSeconds(waitSeconds));
+            // An NTS source without cookies sends nothing: the poll counts as unanswered while the key exchange runs.
+            if (NtsRequest(id, request) is { } outgoing)
+                NtpClientTransport.Exchange(Self, id, _endpoints[id], outgoing, _clock, TimeSpan.FromSeconds(waitSeconds));
             request = new byte[NtpHeader.Length];
         }
         Publish();
@@ -283,6 +289,7 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
 
     private void OnReply(SyncProtocol.ReplyReceived m)
     {
+        if (!NtsReplyAccepted(m)) return;
         var outcome = _engine.HandleReply(m.SourceId, m.Reply, m.ReceivedRawNs);
         if (outcome is ReplyOutcome.KissDeny) _log.Warning("source {0} sent a DENY/RSTR kiss-o'-death: no longer polled", _endpoints.GetValueOrDefault(m.SourceId));
         if (outcome is ReplyOutcome.KissRate) _log.Info("source {0} sent a RATE kiss-o'-death: polling less often", _endpoints.GetValueOrDefault(m.SourceId));

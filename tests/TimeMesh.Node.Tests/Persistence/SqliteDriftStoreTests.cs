@@ -142,11 +142,15 @@ public class SqliteDriftStoreTests(ITestOutputHelper output)
             Assert.False(status.Available);
             Assert.Null(status.Persisted);
             Assert.Equal(ProbeStates.For(7), status.Latest);
+            // timemesh_persistence_errors_total: every failure counts, and the count is never reset.
+            long errors = status.ErrorsTotal;
+            Assert.True(errors >= 1, $"errors counted: {errors}");
 
             // The directory appears: the next retry recovers and writes the state kept in memory.
             File.Delete(blocker);
             Directory.CreateDirectory(blocker);
-            await PersistenceSystems.StatusUntil(store, s => s.Persisted == ProbeStates.For(7), TimeSpan.FromSeconds(10), "the kept state written");
+            var written = await PersistenceSystems.StatusUntil(store, s => s.Persisted == ProbeStates.For(7), TimeSpan.FromSeconds(10), "the kept state written");
+            Assert.True(written.ErrorsTotal >= errors);
         }
         finally
         {
@@ -175,6 +179,7 @@ public class SqliteDriftStoreTests(ITestOutputHelper output)
             Assert.True(status.Available);
             Assert.Null(status.Persisted);
             Assert.StartsWith("rejected: ", status.LastError);
+            Assert.Equal(1, status.ErrorsTotal);
             store.Tell(new Record(ProbeStates.For(2)));
             Assert.Equal(ProbeStates.For(2), (await store.Ask<Flushed>(Flush.Instance, TimeSpan.FromSeconds(5))).State);
         }

@@ -32,8 +32,8 @@ public sealed class Chrony : IDisposable
     /// Starts chronyd -x -d as an upstream server on a loopback address: <c>local stratum 1</c>, allowing
     /// loopback, serving <paramref name="port"/> (0: a free one is picked).
     /// </summary>
-    public static Chrony StartServer(string bindAddress, int port, int stratum = 1) =>
-        Start([$"port {port}", $"bindaddress {bindAddress}", $"local stratum {stratum}", "allow 127.0.0.0/8", "allow ::1"], serverPort: port);
+    public static Chrony StartServer(string bindAddress, int port, int stratum = 1, params string[] extraLines) =>
+        Start([$"port {port}", $"bindaddress {bindAddress}", $"local stratum {stratum}", "allow 127.0.0.0/8", "allow ::1", .. extraLines], serverPort: port);
 
     /// <summary>A free UDP port on loopback (bound and released: good enough for a test).</summary>
     public static int FreeUdpPort()
@@ -52,6 +52,10 @@ public sealed class Chrony : IDisposable
         listener.Stop();
         return port;
     }
+
+    /// <summary>Starts chronyd -x -d serving <paramref name="port"/> on 127.0.0.1 with the given extra lines (allow, deny...).</summary>
+    public static Chrony StartServerWith(int port, params string[] lines) =>
+        Start([$"port {port}", "bindaddress 127.0.0.1", .. lines], serverPort: port);
 
     /// <summary>Starts chronyd -x -d as a client of the given server lines.</summary>
     public static Chrony StartClient(params string[] serverLines) => Start([.. serverLines, "port 0"], serverPort: 0);

@@ -39,7 +39,7 @@ public sealed partial class TimeMeshProcess : IDisposable
     }
 
     /// <summary>Starts <c>timemesh run --config</c> on the given timemesh { } body (inside a network namespace when one is named).</summary>
-    public static TimeMeshProcess Start(string timemeshBlock, string? akkaBlock = null, string? netns = null)
+    public static TimeMeshProcess Start(string timemeshBlock, string? akkaBlock = null, IReadOnlyDictionary<string, string>? environment = null, string? netns = null)
     {
         string dir = Path.Combine(Path.GetTempPath(), "timemesh-test-" + Guid.NewGuid().ToString("N")[..8]);
         System.IO.Directory.CreateDirectory(dir);
@@ -55,6 +55,7 @@ public sealed partial class TimeMeshProcess : IDisposable
         // `ip netns exec` execs the command, so the child's pid stays the node's.
         if (netns is not null) foreach (var a in new[] { "netns", "exec", netns, "dotnet" }) info.ArgumentList.Add(a);
         foreach (var a in new[] { ExecutablePath, "run", "--config", config }) info.ArgumentList.Add(a);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         var node = new TimeMeshProcess(dir, process);
         process.OutputDataReceived += (_, e) => node.OnLine(e.Data);

@@ -1,0 +1,136 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using TimeMesh.Core.Protocol;
+
+namespace TimeMesh.Core.Nts;
+
+/// <summary>What a reply to an NTS request turned out to be.</summary>
+public enum NtsReplyCheck : byte
+{
+    /// <summary>Ours and authenticated; its cookies are in the jar.</summary>
+    Authentic,
+    /// <summary>An NTSN kiss-o'-death for our request: the server no longer knows our cookies; do a new key exchange.</summary>
+    CookieNotRecognised,
+    /// <summary>Not for our request, or not authentic: ignore it.</summary>
+    Bogus,
+}
+
+/// <summary>
+/// The client side of NTS for one server after a key exchange (RFC 8915 section 5): the two keys, a jar of
+/// up to 8 cookies, the extension fields of each request and the check of each reply.
+/// </summary>
+public sealed class NtsClientSession : IDisposable
+{
+    private readonly AesSivCmac256 _c2s;
+    private readonly AesSivCmac256 _s2c;
+    private readonly Queue<byte[]> _cookies = new();
+    private readonly byte[] _uniqueId = new byte[NtsFields.UniqueIdentifierLength];
+    private bool _pending;
+
+    public NtsClientSession(ReadOnlySpan<byte> c2sKey, ReadOnlySpan<byte> s2cKey, IEnumerable<byte[]> cookies)
+    {
+        _c2s = new AesSivCmac256(c2sKey);
+        _s2c = new AesSivCmac256(s2cKey);
+        foreach (var cookie in cookies) AddCookie(cookie);
+    }
+
+    public int CookieCount => _cookies.Count;
+    public long AuthenticReplies { get; private set; }
+    public long RejectedReplies { get; private set; }
+
+    /// <summary>Longest request this session writes: header, unique id, cookie, 7 placeholders, authenticator.</summary>
+    public static int MaxRequestLength(int cookieLength) =>
+        NtpHeader.Length + 4 + NtsFields.UniqueIdentifierLength + NtsIds.CookiesPerExchange * (4 + NtsFields.Padded(cookieLength)) + NtsFields.AuthenticatorLength(0);
+
+    private void AddCookie(byte[] cookie)
+    {
+        if (cookie.Length is 0 or > NtsKeResponse.MaxCookieLength) return;
+        if (_cookies.Count < NtsIds.CookiesPerExchange) _cookies.Enqueue(cookie);
+    }
+
+    /// <summary>
+    /// Appends the NTS fields to a request whose 48-byte header is written in <paramref name="packet"/>: a fresh
+    /// unique id, one cookie, placeholders asking for as many cookies as the jar lacks, the authenticator.
+    /// False when the jar is empty (a new key exchange is due).
+    /// </summary>
+    public bool TryAppendRequestFields(Span<byte> packet, out int length)
+    {
+        length = 0;
+        if (!_cookies.TryDequeue(out var cookie)) return false;
+        int offset = NtpHeader.Length;
+        RandomNumberGenerator.Fill(_uniqueId);
+        offset += NtsFields.Write(packet[offset..], NtsFieldType.UniqueIdentifier, _uniqueId);
+        offset += NtsFields.Write(packet[offset..], NtsFieldType.Cookie, cookie);
+        // Each placeholder makes room for one more cookie in the reply without making the reply larger.
+        int placeholders = NtsIds.CookiesPerExchange - 1 - _cookies.Count;
+        for (int i = 0; i < placeholders; i++) offset += NtsFields.WriteZeros(packet[offset..], NtsFieldType.CookiePlaceholder, cookie.Length);
+        length = NtsFields.WriteAuthenticator(packet, offset, _c2s, default);
+        _pending = true;
+        return true;
+    }
+
+    public NtsReplyCheck CheckReply(ReadOnlySpan<byte> reply)
+    {
+        if (!_pending || !NtpPacket.TryParse(reply, out var packet, out _) || packet.Trailer.HasMac) return Reject();
+        int offset = NtpHeader.Length;
+        int end = NtpHeader.Length + packet.Trailer.ExtensionFieldsLength;
+        bool uidMatches = false;
+        int authOffset = -1, authLength = 0;
+        while (offset < end)
+        {
+            ushort type = BinaryPrimitives.ReadUInt16BigEndian(reply[offset..]);
+            int length = BinaryPrimitives.ReadUInt16BigEndian(reply[(offset + 2)..]);
+            if (type == NtsFieldType.UniqueIdentifier)
+            {
+                var value = reply.Slice(offset + 4, length - 4);
+                uidMatches = value.Length >= _uniqueId.Length && CryptographicOperations.FixedTimeEquals(value[.._uniqueId.Length], _uniqueId)
+                    && value[_uniqueId.Length..].IndexOfAnyExcept((byte)0) < 0;
+            }
+            else if (type == NtsFieldType.Authenticator)
+            {
+                authOffset = offset;
+                authLength = length;
+                break;
+            }
+            offset += length;
+        }
+        if (!uidMatches) return Reject();
+        var header = packet.Header;
+        if (authOffset < 0)
+        {
+            // RFC 8915 5.7: an NTSN kiss is unauthenticated, believed only because it carries our unique id.
+            if (header.Stratum == 0 && header.ReferenceId == ReferenceIds.KissNtsNak)
+            {
+                _pending = false;
+                return NtsReplyCheck.CookieNotRecognised;
+            }
+            return Reject();
+        }
+        Span<byte> plaintext = stackalloc byte[NtpPacket.MaxExtensionFieldsLength];
+        if (!NtsFields.TryOpenAuthenticator(reply, authOffset, authLength, _s2c, plaintext, out int plaintextLength)) return Reject();
+        _pending = false;
+        AuthenticReplies++;
+        var fields = plaintext[..plaintextLength];
+        while (fields.Length >= 4)
+        {
+            ushort type = BinaryPrimitives.ReadUInt16BigEndian(fields);
+            int length = BinaryPrimitives.ReadUInt16BigEndian(fields[2..]);
+            if (length < 4 || length > fields.Length) break;
+            if (type == NtsFieldType.Cookie) AddCookie(fields[4..length].ToArray());
+            fields = fields[length..];
+        }
+        return NtsReplyCheck.Authentic;
+    }
+
+    private NtsReplyCheck Reject()
+    {
+        RejectedReplies++;
+        return NtsReplyCheck.Bogus;
+    }
+
+    public void Dispose()
+    {
+        _c2s.Dispose();
+        _s2c.Dispose();
+    }
+}

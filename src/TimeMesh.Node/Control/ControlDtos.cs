@@ -1,0 +1,136 @@
+using System.Text.Json.Serialization;
+
+namespace TimeMesh.Node.Control;
+
+// The JSON the monitoring endpoint serves and the CLI reads: one record per chronyc report, units in the
+// names, snake_case on the wire. Plain data only, so that a client needs nothing but these records.
+
+/// <summary>chronyc sources: one line per source.</summary>
+public sealed record SourceDto(
+    string Name,
+    /// <summary>"server", "peer" or "local" (chronyc's ^, =, #).</summary>
+    string Mode,
+    /// <summary>"selected", "combined", "not_combined", "falseticker", "too_variable" or "unusable" (*, +, -, x, ~, ?).</summary>
+    string State,
+    int Stratum,
+    int PollLog2,
+    /// <summary>The reachability register, 8 bits (chronyc shows it in octal).</summary>
+    int Reach,
+    /// <summary>Seconds since the last good sample; null when there was none.</summary>
+    double? LastRxAgoSeconds,
+    double AdjustedOffsetSeconds,
+    double MeasuredOffsetSeconds,
+    double ErrorSeconds);
+
+public sealed record SourcesDto(IReadOnlyList<SourceDto> Sources);
+
+/// <summary>chronyc sourcestats: one line per source.</summary>
+public sealed record SourceStatsDto(
+    string Name,
+    int Samples,
+    int Runs,
+    double SpanSeconds,
+    double FrequencyPpm,
+    double SkewPpm,
+    double OffsetSeconds,
+    double StdDevSeconds);
+
+public sealed record SourceStatsListDto(IReadOnlyList<SourceStatsDto> Sources);
+
+/// <summary>chronyc tracking.</summary>
+public sealed record TrackingDto(
+    uint ReferenceId,
+    /// <summary>The selected source's name; empty for the local clock or when unsynchronised.</summary>
+    string ReferenceName,
+    int Stratum,
+    /// <summary>When the served clock was last updated, Unix ns; 0 = never.</summary>
+    long RefTimeUnixNs,
+    /// <summary>How far the served clock is from true time now; positive = fast.</summary>
+    double SystemTimeOffsetSeconds,
+    double LastOffsetSeconds,
+    double RmsOffsetSeconds,
+    /// <summary>The clock's frequency error; positive = fast.</summary>
+    double FrequencyPpm,
+    double ResidualFrequencyPpm,
+    double SkewPpm,
+    double RootDelaySeconds,
+    double RootDispersionSeconds,
+    double UpdateIntervalSeconds,
+    /// <summary>"normal", "insert_second", "delete_second" or "not_synchronised".</summary>
+    string Leap,
+    /// <summary>"synchronised" (to a source), "local" (local stratum N) or "unsynchronised".</summary>
+    string Reference,
+    bool Synchronised,
+    string? NotSynchronisedReason);
+
+/// <summary>chronyc clients: one line per client in the client log.</summary>
+public sealed record ClientDto(
+    string Address,
+    long NtpPackets,
+    long NtpDropped,
+    /// <summary>log2 of the mean interval between the client's requests; null after one request.</summary>
+    int? NtpIntervalLog2,
+    double LastNtpAgoSeconds);
+
+public sealed record ClientsDto(IReadOnlyList<ClientDto> Clients);
+
+/// <summary>chronyc serverstats, with the drop reasons chrony does not break down.</summary>
+public sealed record ServerStatsDto(
+    long NtpPacketsReceived,
+    long NtpPacketsAnswered,
+    long NtpPacketsDropped,
+    long NtpDroppedAccess,
+    long NtpDroppedRateLimit,
+    long NtpDroppedMalformed,
+    long NtpDroppedUnsupportedMode,
+    long KodSent,
+    long SendFailures,
+    /// <summary>Requests to this monitoring endpoint (chronyc's "Command packets received").</summary>
+    long ControlRequests,
+    /// <summary>Client log records evicted to make room (chronyc's "Client log records dropped").</summary>
+    long ClientLogRecordsDropped,
+    int LoopRestarts);
+
+/// <summary>One node of the mesh as this node sees it.</summary>
+public sealed record MeshNodeDto(
+    /// <summary>The node's cluster address, e.g. "akka.tcp://timemesh@127.0.0.1:4053".</summary>
+    string Node,
+    /// <summary>"master" or "member"; null before its first status arrived.</summary>
+    string? Role,
+    bool Reachable,
+    bool IsSelf,
+    bool IsLeader,
+    string? NtpEndpoint,
+    int? Stratum,
+    double? RootDistanceSeconds,
+    bool? UpstreamSynchronised,
+    bool? Serving,
+    bool? ClaimsLeadership,
+    uint? ReferenceId,
+    /// <summary>The node this one takes its time from (by its reference id); "upstream" for a source outside the mesh; null when it serves its own clock.</summary>
+    string? Follows,
+    double? StatusAgeSeconds);
+
+/// <summary>The mesh view (chronyc has none). <see cref="IsMeshNode"/> false: this node runs alone.</summary>
+public sealed record MeshDto(
+    bool IsMeshNode,
+    string? Self,
+    string? Role,
+    string? Leader,
+    IReadOnlyList<MeshNodeDto> Nodes);
+
+/// <summary>What the endpoint answers when it cannot: e.g. an actor did not answer in time.</summary>
+public sealed record ErrorDto(string Error);
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    WriteIndented = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(SourcesDto))]
+[JsonSerializable(typeof(SourceStatsListDto))]
+[JsonSerializable(typeof(TrackingDto))]
+[JsonSerializable(typeof(ClientsDto))]
+[JsonSerializable(typeof(ServerStatsDto))]
+[JsonSerializable(typeof(MeshDto))]
+[JsonSerializable(typeof(ErrorDto))]
+public sealed partial class ControlJsonContext : JsonSerializerContext;

@@ -1,0 +1,75 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using Org.BouncyCastle.Security;
+using Org.BouncyCastle.Tls;
+using Org.BouncyCastle.Tls.Crypto.Impl.BC;
+using TimeMesh.Core.Nts;
+
+namespace TimeMesh.Node.Nts;
+
+/// <summary>What a key exchange yields: the keys, the cookies, and where to send NTP.</summary>
+public sealed record NtsKeResult(byte[] C2S, byte[] S2C, IReadOnlyList<byte[]> Cookies, IPEndPoint NtpEndpoint);
+
+/// <summary>
+/// The NTS-KE client (RFC 8915 section 4): TLS 1.3 with the server's certificate checked, ALPN ntske/1,
+/// one request, the response's cookies, keys from the TLS exporter. Blocking I/O on a pool thread.
+/// </summary>
+public static class NtsKeClient
+{
+    /// <summary>The CA certificates in a PEM file (chrony's ntstrustedcerts); null path or empty: the system's roots.</summary>
+    public static X509Certificate2Collection? LoadTrusted(string? path)
+    {
+        if (string.IsNullOrWhiteSpace(path)) return null;
+        var collection = new X509Certificate2Collection();
+        collection.ImportFromPemFile(path);
+        if (collection.Count == 0) throw new InvalidDataException($"{path} holds no PEM certificate");
+        return collection;
+    }
+
+    /// <param name="host">The name the certificate must carry (the configured address).</param>
+    /// <param name="address">Where to connect.</param>
+    public static Task<NtsKeResult> ExchangeAsync(string host, IPAddress address, int port, X509Certificate2Collection? trusted, TimeSpan timeout) =>
+        Task.Run(() => Exchange(host, address, port, trusted, timeout));
+
+    public static NtsKeResult Exchange(string host, IPAddress address, int port, X509Certificate2Collection? trusted, TimeSpan timeout)
+    {
+        using var client = new TcpClient(address.AddressFamily);
+        using var deadline = new Timer(_ => client.Close(), null, timeout, Timeout.InfiniteTimeSpan);
+        try
+        {
+            if (!client.ConnectAsync(address, port).Wait(timeout)) throw new TimeoutException($"NTS-KE connect to {address}:{port} timed out");
+        }
+        catch (AggregateException e) when (e.InnerException is SocketException s)
+        {
+            throw s;
+        }
+        client.ReceiveTimeout = client.SendTimeout = (int)timeout.TotalMilliseconds;
+        client.NoDelay = true;
+        var crypto = new BcTlsCrypto(new SecureRandom());
+        var tls = new NtsKeTlsClient(crypto, host, trusted);
+        var protocol = new TlsClientProtocol(client.GetStream());
+        protocol.Connect(tls);
+        try
+        {
+            if (!tls.AgreedNtsKe || tls.Keys is null) throw new NtsKeProtocolException(NtsKeErrorCode.BadRequest, "the server did not agree to ALPN ntske/1");
+            var stream = protocol.Stream;
+            stream.Write(NtsKeRequest.Build());
+            stream.Flush();
+            var message = NtsKeServer.ReadMessage(stream, NtsKeResponse.MaxLength);
+            var response = NtsKeResponse.Parse(message);
+            var (c2s, s2c) = tls.Keys.Value;
+            IPAddress ntpAddress = address;
+            if (response.Server is { } name && !IPAddress.TryParse(name, out ntpAddress!))
+            {
+                var resolved = Dns.GetHostAddresses(name);
+                ntpAddress = resolved.FirstOrDefault(a => a.AddressFamily == address.AddressFamily) ?? resolved.First();
+            }
+            return new NtsKeResult(c2s, s2c, response.Cookies, new IPEndPoint(ntpAddress, response.Port ?? 123));
+        }
+        finally
+        {
+            try { protocol.Close(); } catch (IOException) { }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+using System.Net;
+using Akka.Actor;
+using Akka.Event;
+using TimeMesh.Net;
+using TimeMesh.Node.Clock;
+using TimeMesh.Node.Config;
+using TimeMesh.Node.Ntp;
+using TimeMesh.Node.Persistence;
+using TimeMesh.Node.Sync;
+
+namespace TimeMesh.Node;
+
+/// <summary>
+/// The time actors of one node, started inside an actor system: the node's own (<see cref="TimeMeshNode.Start"/>)
+/// or an application's (TimeMesh.Hosting's <c>WithTimeMesh</c>). Null members are the parts the settings leave out.
+/// </summary>
+public sealed record TimeMeshActors(
+    IActorRef? NtpServer,
+    IActorRef Reference,
+    IActorRef? Sync,
+    IActorRef? DriftStore,
+    IActorRef? Mesh,
+    IActorRef MeshClockPublisher,
+    IReadOnlyList<IPEndPoint> Endpoints,
+    MeshClock MeshClock)
+{
+    /// <summary>
+    /// Starts the actors in <paramref name="system"/>, whose config must already hold what the settings need
+    /// (the cluster provider and the TimeStatus serializer in a mesh, the persistence plugins when
+    /// <paramref name="persistence"/> is given).
+    /// </summary>
+    /// <param name="sockets">Bound NTP sockets the server actor takes over; null: no NTP server (a member that only follows the mesh).</param>
+    /// <param name="persistence">Where the drift state is kept; null: not kept.</param>
+    /// <param name="meshClock">The clock the node disciplines and the mesh clock it publishes to.</param>
+    /// <param name="namePrefix">Prefixed to the top-level actor names, so that they cannot clash with an application's.</param>
+    /// <param name="nts">NTS on the NTP server (null: off).</param>
+    /// <param name="startMesh">Starts the mesh actor from its props somewhere else (a standalone node's cluster part,
+    /// see MeshHost); null: in <paramref name="system"/>, which is then the cluster member.</param>
+    public static TimeMeshActors Start(ActorSystem system, TimeMeshSettings settings, PersistenceSettings? persistence,
+        IReadOnlyList<BatchedUdpSocket>? sockets, MeshClock meshClock, IClockSteering? steering = null, string namePrefix = "",
+        Func<Props, IActorRef>? startMesh = null, Core.Nts.NtsServerExtension? nts = null)
+    {
+        var full = system.Settings.Config;
+        var clock = meshClock.Clock;
+        sbyte precision = RealtimeClock.MeasurePrecisionLog2(clock.ReadRawUnixNs);
+        var server = sockets is null ? null : system.ActorOf(NtpServerActor.Props(settings, sockets, clock, precision, nts), namePrefix + "ntp-server");
+        var reference = system.ActorOf(ReferenceActor.Props(settings, server), namePrefix + "reference");
+        var sync = settings.Upstream.HasSources || settings.Mesh is not null
+            ? system.ActorOf(SyncActor.Props(settings.Upstream, clock, reference, precision, steering,
+                meshMaster: settings.Mesh?.Role == Core.Mesh.MeshRole.Master), namePrefix + "sync")
+            : null;
+        var endpoints = sockets is null ? [] : sockets.Select(s => s.LocalEndPoint).Distinct().ToArray();
+        IActorRef? drift = null;
+        if (sync is not null && persistence is not null)
+        {
+            // The drift state (chrony's driftfile) is kept per node: recovered at start, recorded after updates.
+            string nodeName = settings.Mesh is null ? "local" : $"{full.GetString("akka.remote.dot-netty.tcp.hostname", "localhost")}-{full.GetInt("akka.remote.dot-netty.tcp.port", 0)}";
+            drift = system.ActorOf(Persistence.DriftStore.Props(persistence, nodeName, notifyRecovered: sync), namePrefix + "drift");
+            sync.Tell(new SyncProtocol.UseDriftStore(drift));
+            var store = drift;
+            CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "flush-drift", async () =>
+            {
+                try { await store.Ask<object>(DriftProtocol.Flush.Instance, TimeSpan.FromSeconds(5)); }
+                catch (Exception) { /* the database is away: the state in memory is lost, time service was never affected */ }
+                return Akka.Done.Instance;
+            });
+        }
+        // The mesh clock hears of leader changes straight from the mesh actor, wherever that runs.
+        var publisher = system.ActorOf(MeshClockActor.Props(meshClock, reference, null), namePrefix + "mesh-clock");
+        IActorRef? mesh = null;
+        if (settings.Mesh is { } meshSettings)
+        {
+            // A node without NTP sockets advertises nothing: nobody follows it (only members may run so).
+            string advertised = endpoints.Length > 0 ? TimeMeshNode.AdvertisedNtpEndpoint(endpoints, full) : "";
+            var meshProps = TimeMesh.Node.Mesh.MeshActor.Props(meshSettings, () => TimeMeshNode.OwnStatus(reference, sync!, advertised, clock),
+                follower: sync, leaderListener: publisher);
+            mesh = startMesh is null ? system.ActorOf(meshProps, namePrefix + "mesh") : startMesh(meshProps);
+            system.Log.Info("mesh: role {0}, NTP advertised as {1}, seeds [{2}]", meshSettings.Role.ToString().ToLowerInvariant(), advertised.Length > 0 ? advertised : "(none)",
+                string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", [])));
+        }
+        return new TimeMeshActors(server, reference, sync, drift, mesh, publisher, endpoints, meshClock);
+    }
+}

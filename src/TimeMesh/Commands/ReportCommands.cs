@@ -1,0 +1,66 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using TimeMesh.Node.Control;
+
+namespace TimeMesh.Cli.Commands;
+
+/// <summary>chronyc's reports, read from a node's monitoring endpoint: sources, sourcestats, tracking, clients, serverstats, and our mesh.</summary>
+public static class ReportCommands
+{
+    public static IEnumerable<Command> Build()
+    {
+        yield return Report("sources", "Show the node's time sources (chronyc sources).", ControlEndpoint.Paths.Sources,
+            ControlJsonContext.Default.SourcesDto, ChronycFormat.Sources, verbose: true);
+        yield return Report("sourcestats", "Show statistics of the node's time sources (chronyc sourcestats).", ControlEndpoint.Paths.SourceStats,
+            ControlJsonContext.Default.SourceStatsListDto, ChronycFormat.SourceStats, verbose: true);
+        yield return Report("tracking", "Show how the node's clock is doing (chronyc tracking).", ControlEndpoint.Paths.Tracking,
+            ControlJsonContext.Default.TrackingDto, (r, _) => ChronycFormat.Tracking(r));
+        yield return Report("clients", "Show the NTP clients the node has served (chronyc clients).", ControlEndpoint.Paths.Clients,
+            ControlJsonContext.Default.ClientsDto, (r, _) => ChronycFormat.Clients(r));
+        yield return Report("serverstats", "Show the node's NTP server counters (chronyc serverstats).", ControlEndpoint.Paths.ServerStats,
+            ControlJsonContext.Default.ServerStatsDto, (r, _) => ChronycFormat.ServerStats(r));
+        yield return Report("mesh", "Show the mesh: nodes, roles, reachability, stratum, the leader, who follows whom.", ControlEndpoint.Paths.Mesh,
+            ControlJsonContext.Default.MeshDto, (r, _) => ChronycFormat.Mesh(r));
+    }
+
+    private static Command Report<T>(string name, string description, string path, JsonTypeInfo<T> type,
+        Func<T, bool, string> format, bool verbose = false)
+    {
+        var node = new Option<string>("--node")
+        {
+            Description = $"The node's monitoring endpoint, HOST:PORT (its timemesh.control.listen); default {ControlClient.DefaultNode}.",
+            DefaultValueFactory = _ => ControlClient.DefaultNode,
+        };
+        node.Validators.Add(result =>
+        {
+            if (ControlClient.ValidateNode(result.GetValueOrDefault<string>()) is { } error) result.AddError(error);
+        });
+        var json = new Option<bool>("--json") { Description = "Print the report as JSON (the endpoint's own format) instead of text." };
+        var command = new Command(name, description) { node, json };
+        Option<bool>? legend = null;
+        if (verbose)
+        {
+            legend = new Option<bool>("--verbose", "-v") { Description = "Explain the columns, as chronyc -v does." };
+            command.Add(legend);
+        }
+        command.SetAction(async (parse, cancel) =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            try
+            {
+                T report = await ControlClient.GetAsync(parse.GetValue(node)!, path, type, cancel);
+                if (parse.GetValue(json)) await output.WriteLineAsync(JsonSerializer.Serialize(report, type));
+                else await output.WriteAsync(format(report, legend is not null && parse.GetValue(legend)));
+                await output.FlushAsync(cancel);
+                return Cli.ExitOk;
+            }
+            catch (ControlClientException e)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync("timemesh: " + e.Message);
+                return Cli.ExitRuntimeError;
+            }
+        });
+        return command;
+    }
+}

@@ -1,0 +1,129 @@
+using TimeMesh.Node.Config;
+using TimeMesh.Node.Persistence;
+
+namespace TimeMesh.Cli.Doctor;
+
+/// <summary>Loads the config as <c>timemesh run</c> would, then looks for what would make the node useless or fail later.</summary>
+public sealed class ConfigCheck(DoctorEnvironment env)
+{
+    public const string Name = "config";
+
+    /// <summary>The mesh's cluster endpoint (akka.remote.dot-netty.tcp) when the node is in a mesh and it is an IP address.</summary>
+    public System.Net.IPEndPoint? ClusterEndpoint { get; private set; }
+
+    /// <summary>The settings the other checks judge (the built-in defaults without a config), or null when the config does not load.</summary>
+    public TimeMeshSettings? Settings { get; private set; }
+
+    public IReadOnlyList<DoctorFinding> Run(string? configPath)
+    {
+        var findings = new List<DoctorFinding>();
+        Akka.Configuration.Config full;
+        string source;
+        if (configPath is null && File.Exists(env.DefaultConfigPath)) configPath = env.DefaultConfigPath;
+        try
+        {
+            if (configPath is null)
+            {
+                source = "the built-in defaults";
+                full = TimeMeshSettings.WithReference(Akka.Configuration.ConfigurationFactory.ParseString("timemesh {}"));
+                findings.Add(DoctorFinding.Warn(Name, $"no --config and no {env.DefaultConfigPath}: judging the built-in defaults",
+                    "timemesh doctor --config FILE (the file timemesh run uses)"));
+            }
+            else
+            {
+                source = Path.GetFullPath(configPath, env.WorkingDirectory);
+                full = TimeMeshSettings.LoadFile(source);
+            }
+            Settings = TimeMeshSettings.FromConfig(full);
+            if (Settings.Upstream.HasSources || Settings.Mesh is not null) PersistenceSettings.FromConfig(full);
+        }
+        catch (TimeMeshConfigException e)
+        {
+            Settings = null;
+            findings.Add(DoctorFinding.Fail(Name, e.Message, $"correct {e.Key} in {configPath}; src/TimeMesh.Node/reference.conf lists every key with its default"));
+            return findings;
+        }
+
+        var s = Settings;
+        string role = s.Mesh is null ? "alone" : s.Mesh.Role.ToString().ToLowerInvariant();
+        findings.Add(DoctorFinding.Ok(Name, $"{source}: loaded; listen {string.Join(", ", s.Listen)}, role {role}, clock {s.Upstream.Clock.ToString().ToLowerInvariant()}"));
+
+        findings.AddRange(CheckDataDir(s.DataDir));
+        if (s.Access.IsClosed)
+            findings.Add(DoctorFinding.Warn(Name, "allow = []: the server answers no client (chrony's default too)",
+                "allow the clients' subnets, e.g. allow = [\"192.168.1.0/24\"]"));
+        if (!s.Upstream.HasSources && s.Local is null && s.Mesh is null)
+            findings.Add(DoctorFinding.Warn(Name, "no server, pool, local or role: the node only ever answers unsynchronised (stratum 16)",
+                "add server = [ { address = ... } ], local { stratum = 10 }, or join a mesh with role"));
+        if (s.Mesh is { } mesh)
+        {
+            findings.AddRange(CheckMesh(full, mesh.Role));
+            // DotNetty binds its hostname's address; a name is resolved only when the node starts.
+            if (System.Net.IPAddress.TryParse(full.GetString("akka.remote.dot-netty.tcp.hostname", ""), out var address))
+                ClusterEndpoint = new System.Net.IPEndPoint(address, full.GetInt("akka.remote.dot-netty.tcp.port", 0));
+        }
+        return findings;
+    }
+
+    private IEnumerable<DoctorFinding> CheckDataDir(string dataDir)
+    {
+        string path = Path.GetFullPath(dataDir, env.WorkingDirectory);
+        if (!Path.IsPathRooted(dataDir))
+            yield return DoctorFinding.Warn(Name, $"data-dir \"{dataDir}\" is relative: it is resolved against the node's working directory (here {path}; under systemd, /)",
+                "an absolute path, e.g. data-dir = \"/var/lib/timemesh\" (the unit's StateDirectory)");
+        string? problem = WritableProblem(path);
+        if (problem is null)
+            yield return DoctorFinding.Ok(Name, Directory.Exists(path)
+                ? $"data-dir {path} is writable by this user"
+                : $"data-dir {path} does not exist yet; this user may create it");
+        else
+            yield return DoctorFinding.Fail(Name, $"data-dir {path} is not writable: {problem}",
+                "create it for the service's user (systemd: StateDirectory=timemesh; docker: a volume owned by the image's user)");
+    }
+
+    /// <summary>Writes and deletes a probe file in the directory, or in its nearest existing parent when it does not exist yet.</summary>
+    private static string? WritableProblem(string path)
+    {
+        string dir = path;
+        while (!Directory.Exists(dir))
+        {
+            if (File.Exists(dir)) return $"{dir} is a file";
+            string? parent = Path.GetDirectoryName(dir);
+            if (parent is null) return "no existing parent directory";
+            dir = parent;
+        }
+        string probe = Path.Combine(dir, $".timemesh-doctor-{Environment.ProcessId}");
+        try
+        {
+            using (File.Create(probe, 1, FileOptions.DeleteOnClose)) { }
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return dir == path ? e.Message : $"it does not exist and {dir} does not let this user create it ({e.Message})";
+        }
+    }
+
+    private static IEnumerable<DoctorFinding> CheckMesh(Akka.Configuration.Config full, Core.Mesh.MeshRole role)
+    {
+        var seeds = full.GetStringList("akka.cluster.seed-nodes", []);
+        string host = full.GetString("akka.remote.dot-netty.tcp.hostname", "");
+        int port = full.GetInt("akka.remote.dot-netty.tcp.port", 0);
+        string self = $"akka.tcp://timemesh@{host}:{port}";
+        if (seeds.Count == 0)
+        {
+            yield return DoctorFinding.Warn(Name, "role is set but akka.cluster.seed-nodes is empty: the node never joins a mesh",
+                "list the masters' cluster addresses, e.g. akka.cluster.seed-nodes = [\"akka.tcp://timemesh@10.0.0.1:4053\"]");
+            yield break;
+        }
+        if (port == 0)
+            yield return DoctorFinding.Warn(Name, "akka.remote.dot-netty.tcp.port is 0 (random): other nodes cannot list this one as a seed",
+                "a fixed port, e.g. 4053");
+        bool isSeed = seeds.Any(seed => seed.TrimEnd('/').Equals(self, StringComparison.OrdinalIgnoreCase));
+        if (role == Core.Mesh.MeshRole.Master && !isSeed)
+            yield return DoctorFinding.Warn(Name, $"this master ({self}) is not among the seed nodes [{string.Join(", ", seeds)}]: the mesh forms only while a listed seed runs",
+                "list every master in akka.cluster.seed-nodes (the same list on every node)");
+        else
+            yield return DoctorFinding.Ok(Name, $"mesh: {role.ToString().ToLowerInvariant()} {self}, seeds [{string.Join(", ", seeds)}]");
+    }
+}
