@@ -58,6 +58,19 @@ write("server", "ipv6-lan", burst(0x0A, 4, 1, 30, clients))
 write("server", "modes-6-7", burst(0x08, 5, 1, 30, [packets["mode6-control"], packets["mode7-private"], packets["mode4-server"]]))
 write("server", "truncated", burst(0x08, 6, 1, 30, [packets["v4-client"][:47], packets["v4-client"][:1]]))
 
+def record(critical, rtype, body=b""):
+    return struct.pack(">HH", (0x8000 if critical else 0) | rtype, len(body)) + body
+
+# NTS-KE (RFC 8915): the first byte picks the side (even: a server reads a request; odd: a client reads a response).
+request = record(True, 1, struct.pack(">H", 0)) + record(True, 4, struct.pack(">H", 15)) + record(True, 0)
+response = (record(True, 1, struct.pack(">H", 0)) + record(True, 4, struct.pack(">H", 15))
+            + b"".join(record(False, 5, bytes([i]) * 100) for i in range(8))
+            + record(True, 6, b"time.example") + record(True, 7, struct.pack(">H", 123)) + record(True, 0))
+write("ntske", "request", b"\x00" + request)
+write("ntske", "request-extra-records", b"\x00" + record(False, 6, b"ask.example") + record(False, 0x1234, b"x" * 8) + request)
+write("ntske", "response", b"\x01" + response)
+write("ntske", "error-response", b"\x01" + record(True, 2, struct.pack(">H", 1)) + record(True, 0))
+
 hocon = os.path.join(here, "..", "..", "hocon")
 for name in sorted(os.listdir(hocon)):
     if name.endswith(".hocon"):

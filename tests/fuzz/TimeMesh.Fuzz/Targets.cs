@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using Akka.Configuration;
 using TimeMesh.Core.Access;
+using TimeMesh.Core.Nts;
 using TimeMesh.Core.Protocol;
 using TimeMesh.Core.RateLimit;
 using TimeMesh.Core.Server;
@@ -210,9 +211,54 @@ public static class Targets
     }
 
     /// <summary>
-    /// Not a fuzz target yet: the NTS-KE record parser (issue 6, item 2) is not on this branch. run.sh skips it
-    /// and says so; it throws here so that nobody mistakes it for a passing target.
+    /// The NTS-KE record parser (RFC 8915 section 4): the first input byte picks the side — a server reading a
+    /// client's request, or a client reading a server's response — the rest is what arrived on the TLS
+    /// stream. Framing (TryFindMessage) and parsing may refuse only with NtsKeProtocolException, and a found
+    /// message lies within the buffer and the side's bound.
     /// </summary>
-    public static void NtsKeRecords(ReadOnlySpan<byte> input) =>
-        throw new NotSupportedException("the NTS-KE record parser does not exist on this branch yet");
+    public static void NtsKeRecords(ReadOnlySpan<byte> input)
+    {
+        if (input.IsEmpty) return;
+        bool serverSide = (input[0] & 1) == 0;
+        var stream = input[1..];
+        int maxBytes = serverSide ? NtsKeRequest.MaxLength : NtsKeResponse.MaxLength;
+
+        // Record by record, as the codec reads them: every record consumed lies inside the buffer.
+        var rest = stream;
+        while (NtsKeCodec.TryRead(rest, out NtsKeRecord record, out int consumed) == NtsKeReadResult.Record)
+        {
+            Check(consumed == NtsKeCodec.HeaderLength + record.Body.Length && consumed <= rest.Length, "a record beyond its buffer");
+            Check(record.Type <= 0x7FFF, "a type with the critical bit in it");
+            rest = rest[consumed..];
+        }
+
+        int length;
+        try
+        {
+            if (!NtsKeCodec.TryFindMessage(stream, maxBytes, out length)) return;
+        }
+        catch (NtsKeProtocolException e)
+        {
+            Check(e.ErrorCode == NtsKeErrorCode.BadRequest, "framing refused with an unexpected error code");
+            return;
+        }
+        Check(length > 0 && length <= stream.Length && length <= maxBytes, $"a {length}-byte message in {stream.Length} bytes (bound {maxBytes})");
+        var message = stream[..length];
+        try
+        {
+            if (serverSide)
+            {
+                NtsKeRequest.Parse(message);
+            }
+            else
+            {
+                var response = NtsKeResponse.Parse(message);
+                Check(response.Cookies.Count is > 0 and <= NtsIds.CookiesPerExchange, $"{response.Cookies.Count} cookies kept");
+                Check(response.Cookies.All(c => c.Length is > 0 and <= NtsKeResponse.MaxCookieLength), "a cookie outside its bounds");
+            }
+        }
+        catch (NtsKeProtocolException)
+        {
+        }
+    }
 }
