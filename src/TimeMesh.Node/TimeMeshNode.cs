@@ -44,12 +44,16 @@ public sealed class TimeMeshNode : IAsyncDisposable
         var full = TimeMeshSettings.WithReference(config);
         var settings = TimeMeshSettings.FromConfig(full);
         Akka.Configuration.Config? meshConfig = null;
+        TimeMesh.Node.Mesh.ClusterTlsSettings? clusterTls = null;
         if (settings.Mesh is not null)
         {
             // In a mesh the cluster member runs in an actor system of its own (MeshHost) that can be replaced
             // when the cluster downs this node; the time system beside it is never a cluster member, so NTP
             // serving never waits on membership.
             meshConfig = Akka.Configuration.ConfigurationFactory.ParseString(MeshHocon).WithFallback(full);
+            clusterTls = TimeMesh.Node.Mesh.ClusterTlsSettings.FromConfig(full);
+            if (clusterTls is not null)
+                meshConfig = Akka.Configuration.ConfigurationFactory.ParseString(TimeMesh.Node.Mesh.ClusterTlsSettings.Hocon).WithFallback(meshConfig);
             full = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local").WithFallback(full);
         }
         // Only a node with a sync actor keeps drift state; a plain local server loads no persistence code at all.
@@ -87,7 +91,8 @@ public sealed class TimeMeshNode : IAsyncDisposable
             actors = TimeMeshActors.Start(system, settings, persistence, sockets, new MeshClock(clock), steering, nts: ntsKe?.Extension,
                 startMesh: settings.Mesh is not { } meshSettings ? null : meshProps =>
                 {
-                    meshHost = new TimeMesh.Node.Mesh.MeshHost(meshConfig!, cluster => cluster.ActorOf(meshProps, "mesh"), system.Log, meshSettings.RejoinDelay);
+                    meshHost = new TimeMesh.Node.Mesh.MeshHost(meshConfig!, cluster => cluster.ActorOf(meshProps, "mesh"), system.Log, meshSettings.RejoinDelay,
+                        clusterTls is null ? null : clusterTls.ToSetup);
                     meshHost.Start();
                     return meshHost.Mesh;
                 });

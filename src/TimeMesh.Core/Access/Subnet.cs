@@ -75,7 +75,12 @@ public readonly record struct Subnet(IpAddress128 Network, int PrefixLength, boo
                 return false;
             }
             defaultPrefix = octets.Length * 8;
-            address = IPAddress.Parse(string.Join('.', octets.Concat(Enumerable.Repeat("0", 4 - octets.Length))));
+            // Built from the decimal octets, as chrony reads them: IPAddress.Parse would take "096" for octal
+            // and throw (found by tests/fuzz, config target), or "010" for 8.
+            uint value = 0;
+            for (int i = 0; i < 4; i++)
+                value = (value << 8) | (i < octets.Length ? byte.Parse(octets[i], NumberStyles.None, CultureInfo.InvariantCulture) : 0u);
+            address = new IPAddress(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(value));
             if ((prefix ?? defaultPrefix) > 32)
             {
                 why = $"'{text}': an IPv4 prefix length is 0-32";

@@ -58,6 +58,9 @@ internal sealed class ConfigReader(Akka.Configuration.Config root, string displa
     {
         string? raw = RawString(key);
         if (string.IsNullOrWhiteSpace(raw) || IsObject(key)) throw new TimeMeshConfigException(displayPrefix + key, raw, allowed);
+        // No path, address or connection string holds a NUL; the file APIs and connection-string builders
+        // throw their own exceptions on one (found by tests/fuzz, config target).
+        if (raw.Contains('\0')) throw new TimeMeshConfigException(displayPrefix + key, raw.Replace("\0", "\\0"), allowed + " (no NUL characters)");
         return raw;
     }
 
@@ -69,14 +72,19 @@ internal sealed class ConfigReader(Akka.Configuration.Config root, string displa
         // Akka's HOCON does not call an empty array an array; a string or an object is what we refuse.
         if (value.IsString() || value.IsObject())
             throw new TimeMeshConfigException(displayPrefix + key, value.IsObject() ? "{...}" : value.GetString(), "expected a list: " + allowed);
+        string?[] items;
         try
         {
-            return root.GetStringList(key).ToArray();
+            items = root.GetStringList(key).ToArray();
         }
         catch (Exception)
         {
             throw new TimeMeshConfigException(displayPrefix + key, RawString(key), "expected a list: " + allowed);
         }
+        // An object in the list reads as null (found by tests/fuzz, config target).
+        if (items.Any(item => item is null))
+            throw new TimeMeshConfigException(displayPrefix + key, "[... {...} ...]", "expected a list of strings: " + allowed);
+        return items!;
     }
 
     public long Integer(string key, long min, long max, long? fallback = null)

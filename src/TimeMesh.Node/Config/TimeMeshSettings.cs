@@ -84,20 +84,16 @@ public sealed record TimeMeshSettings
     }
 
     /// <summary>The user's HOCON with the reference configuration as fallback.</summary>
-    public static Akka.Configuration.Config WithReference(Akka.Configuration.Config user) => user.WithFallback(Reference);
+    /// <remarks>Idempotent: a config that already is the reference (an empty user config, given twice) is
+    /// returned as it is, because Akka refuses a config as its own fallback (found by tests/fuzz).</remarks>
+    public static Akka.Configuration.Config WithReference(Akka.Configuration.Config user) =>
+        ReferenceEquals(user, Reference) ? Reference : user.WithFallback(Reference);
 
     /// <summary>Parses a HOCON file; a syntax error becomes a <see cref="TimeMeshConfigException"/> naming the file.</summary>
     public static Akka.Configuration.Config LoadFile(string path)
     {
         if (!File.Exists(path)) throw new TimeMeshConfigException("--config", path, "the file does not exist");
-        try
-        {
-            return WithReference(ConfigurationFactory.ParseString(File.ReadAllText(path)));
-        }
-        catch (Exception e) when (e is not TimeMeshConfigException)
-        {
-            throw new TimeMeshConfigException("--config", path, "the file is not valid HOCON: " + e.Message);
-        }
+        return WithReference(HoconText.Parse(File.ReadAllText(path), path, HoconText.DefaultLimit));
     }
 
     public static TimeMeshSettings FromConfig(Akka.Configuration.Config config)

@@ -18,6 +18,7 @@ public sealed class MeshHost
     private readonly Func<ActorSystem, IActorRef> _startMeshActor;
     private readonly ILoggingAdapter _log;
     private readonly TimeSpan _restartDelay;
+    private readonly Func<Akka.Actor.Setup.Setup>? _transportSetup;
     private readonly object _gate = new();
     private ActorSystem _system = null!;
     private IActorRef _mesh = null!;
@@ -28,8 +29,11 @@ public sealed class MeshHost
     /// <param name="startMeshActor">Starts the mesh actor in a (new) cluster system.</param>
     /// <param name="log">Where restarts are logged (the node's time system, which outlives every incarnation).</param>
     /// <param name="restartDelay">How long to wait between a removal and the new incarnation.</param>
-    public MeshHost(Akka.Configuration.Config config, Func<ActorSystem, IActorRef> startMeshActor, ILoggingAdapter log, TimeSpan restartDelay)
+    /// <param name="transportSetup">Makes the transport's setup for each incarnation (cluster TLS), if any.</param>
+    public MeshHost(Akka.Configuration.Config config, Func<ActorSystem, IActorRef> startMeshActor, ILoggingAdapter log, TimeSpan restartDelay,
+        Func<Akka.Actor.Setup.Setup>? transportSetup = null)
     {
+        _transportSetup = transportSetup;
         _config = config;
         _startMeshActor = startMeshActor;
         _log = log;
@@ -58,7 +62,9 @@ public sealed class MeshHost
         var config = rejoin
             ? Akka.Configuration.ConfigurationFactory.ParseString("akka.cluster.seed-nodes = []").WithFallback(_config)
             : _config;
-        var system = ActorSystem.Create("timemesh", config);
+        var system = _transportSetup is null
+            ? ActorSystem.Create("timemesh", config)
+            : ActorSystem.Create("timemesh", BootstrapSetup.Create().WithConfig(config).And(_transportSetup()));
         var mesh = _startMeshActor(system);
         var cluster = Cluster.Get(system);
         if (rejoin)

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using Akka.Actor;
+using TimeMesh.Core.Sources;
 using TimeMesh.Net;
 using TimeMesh.Node.Clock;
 
@@ -13,6 +15,38 @@ namespace TimeMesh.Node.Sync;
 /// </summary>
 internal static class NtpClientTransport
 {
+    /// <summary>Tries at a random port before leaving the choice to the kernel (a busy range).</summary>
+    private const int BindAttempts = 8;
+
+    private static readonly SourcePortPicker Ports = CreatePicker();
+
+    private static SourcePortPicker CreatePicker()
+    {
+        string? range = null;
+        try { range = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range"); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        var (lowest, highest) = SourcePortPicker.ParseLinuxRange(range);
+        return new SourcePortPicker(lowest, highest, RandomNumberGenerator.GetInt32);
+    }
+
+    /// <summary>A socket on a random source port (RFC 9109) that none of the last requests used.</summary>
+    private static BatchedUdpSocket BindRandomPort(IPAddress any, UdpSocketOptions options)
+    {
+        for (int attempt = 0; attempt < BindAttempts; attempt++)
+        {
+            try
+            {
+                return BatchedUdpSocket.Bind(new IPEndPoint(any, Ports.Pick()), options);
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AccessDenied)
+            {
+                // Taken by another socket (or reserved): try another random one.
+            }
+        }
+        return BatchedUdpSocket.Bind(new IPEndPoint(any, 0), options);
+    }
+
     /// <param name="key">The source's symmetric key: a datagram without a valid MAC under it does not end the wait.</param>
     public static void Exchange(IActorRef replyTo, int sourceId, IPEndPoint server, byte[] request, IClock clock, TimeSpan timeout,
         Core.Auth.SymmetricKey? key = null)
@@ -21,8 +55,8 @@ internal static class NtpClientTransport
         {
             try
             {
-                var local = new IPEndPoint(server.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
-                using var socket = BatchedUdpSocket.Bind(local, new UdpSocketOptions
+                var any = server.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any;
+                using var socket = BindRandomPort(any, new UdpSocketOptions
                 {
                     ReceiveBufferBytes = 65536,
                     KernelTimestamps = true,

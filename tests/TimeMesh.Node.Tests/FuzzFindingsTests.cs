@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using TimeMesh.Node.Config;
+using TimeMesh.Node.Persistence;
+
+using TimeMesh.Node.Tests.Support;
+
+namespace TimeMesh.Node.Tests;
+
+/// <summary>Regression tests for what tests/fuzz found in the config path, and the bounded fuzz run itself.</summary>
+[Collection(ProcessTests.Name)]
+public class FuzzFindingsTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    private static TimeMeshSettings Parse(string body) =>
+        TimeMeshSettings.FromConfig(Akka.Configuration.ConfigurationFactory.ParseString("timemesh {\n" + body + "\n}"));
+
+    /// <summary>
+    /// In a process of its own, as a user meets it: the parser's stuck thread cannot be stopped, so it must not
+    /// be left spinning in the test host. The node exits with the configuration error's code and names the file.
+    /// </summary>
+    [Fact]
+    public void A_config_file_that_loops_akkas_parser_stops_the_node_with_an_error_instead_of_hanging()
+    {
+        string path = Path.Combine(Directory.CreateTempSubdirectory("timemesh-loop").FullName, "loop.hocon");
+        File.WriteAllText(path, "timemesh {\n  allow = [ \"10.0.0.0/8\", }\n");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(TimeMeshProcess.ExecutablePath);
+        foreach (string a in new[] { "run", "--config", path }) info.ArgumentList.Add(a);
+        var watch = Stopwatch.StartNew();
+        using var p = Process.Start(info)!;
+        string text = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        bool exited = p.WaitForExit(TimeSpan.FromSeconds(90));
+        if (!exited) p.Kill(entireProcessTree: true);
+        Assert.True(exited, "timemesh hung on a config that loops Akka's HOCON parser");
+        output.WriteLine($"measured: exit {p.ExitCode} after {watch.Elapsed.TotalSeconds:0.0} s: {text.Trim()}");
+        Assert.Equal(2, p.ExitCode);
+        Assert.Contains(path, text);
+        Assert.Contains("did not finish", text);
+    }
+
+    [Fact]
+    public void Valid_and_syntactically_bad_files_still_load_or_fail_as_before()
+    {
+        string dir = Directory.CreateTempSubdirectory("timemesh-parse").FullName;
+        File.WriteAllText(Path.Combine(dir, "ok.hocon"), "timemesh { allow = [\"127.0.0.0/8\"] }");
+        File.WriteAllText(Path.Combine(dir, "bad.hocon"), "timemesh { allow = ${nowhere} }");
+        Assert.True(TimeMeshSettings.FromConfig(TimeMeshSettings.LoadFile(Path.Combine(dir, "ok.hocon"))).Access.Allowed.Count == 1);
+        var e = Assert.Throws<TimeMeshConfigException>(() => TimeMeshSettings.LoadFile(Path.Combine(dir, "bad.hocon")));
+        Assert.Contains("not valid HOCON", e.Message);
+    }
+
+    [Fact]
+    public void A_zero_padded_octet_in_allow_is_decimal_not_an_exception()
+    {
+        var s = Parse("allow = [\"096.168.10.0/24\"]");
+        Assert.Equal("96.168.10.0/24", s.Access.Allowed.Single().ToString());
+    }
+
+    [Fact]
+    public void An_object_inside_a_string_list_is_a_configuration_error()
+    {
+        var e = Assert.Throws<TimeMeshConfigException>(() => Parse("listen = [ { stratum = 10 } ]"));
+        Assert.Equal("timemesh.listen", e.Key);
+    }
+
+    [Fact]
+    public void A_nul_in_a_path_is_a_configuration_error()
+    {
+        var config = Akka.Configuration.ConfigurationFactory.ParseString("timemesh { data-dir = \"da\\u0000ta\", server = [ { address = \"127.0.0.1\" } ] }");
+        var e = Assert.Throws<TimeMeshConfigException>(() => PersistenceSettings.FromConfig(TimeMeshSettings.WithReference(config)));
+        Assert.Equal("timemesh.data-dir", e.Key);
+        Assert.Throws<TimeMeshConfigException>(() => TimeMeshSettings.FromConfig(config));
+    }
+
+    [Fact]
+    public void The_reference_config_may_be_given_where_a_user_config_is_expected()
+    {
+        var full = TimeMeshSettings.WithReference(Akka.Configuration.Config.Empty);
+        Assert.Same(full, TimeMeshSettings.WithReference(full));
+        Assert.Equal(PersistenceProvider.Sqlite, PersistenceSettings.FromConfig(full).Provider);
+    }
+
+    /// <summary>
+    /// tests/fuzz/run.sh: about a minute of libFuzzer over the packet parser, the server handler, the config
+    /// parser and the NTS-KE record parser (it installs clang and libFuzzer's runtime from Debian when missing). Fails on any crash.
+    /// </summary>
+    [Fact]
+    public async Task The_bounded_fuzz_run_finds_no_crash()
+    {
+        var start = new ProcessStartInfo("bash", [Path.Combine(ExecutableTests.RepoRoot(), "tests", "fuzz", "run.sh")])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.Environment["FUZZ_SECONDS"] = "15";
+        using var process = Process.Start(start)!;
+        var stderrTask = process.StandardError.ReadToEndAsync();
+        var stdoutTask = process.StandardOutput.ReadToEndAsync();
+        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(10));
+        await process.WaitForExitAsync(limit.Token);
+        string stdout = await stdoutTask, stderr = await stderrTask;
+        output.WriteLine(stdout);
+        output.WriteLine(stderr);
+        Assert.True(process.ExitCode == 0, $"tests/fuzz/run.sh exited with {process.ExitCode}:\n{stdout}\n{stderr}");
+        foreach (string target in new[] { "packet", "server", "config", "ntske" })
+            Assert.Matches($"fuzz: {target}: [0-9]+ executions .* 0 crash inputs", stdout);
+    }
+}
