@@ -12,7 +12,7 @@ public class ProcessTests
 }
 
 [Collection(ProcessTests.Name)]
-public class ExecutableTests(Xunit.Abstractions.ITestOutputHelper output)
+public class ExecutableTests
 {
     private static (int ExitCode, string Output) RunTimemesh(params string[] args)
     {
@@ -71,16 +71,6 @@ public class ExecutableTests(Xunit.Abstractions.ITestOutputHelper output)
         var endpoint = node.WaitStarted(TimeSpan.FromSeconds(60))[0];
         Assert.NotNull(NtpProbe.AskUntilAnswered(endpoint, TimeSpan.FromSeconds(10)));
         node.Signal(signal);
-        // Seen once in a full-suite run (2026-11-24): a SIGINT that no handler reported and that did not stop the
-        // node. Until that is understood, a signal not acknowledged within 10 s is sent once more and said so in
-        // the test output, so the lost signal stays visible while the test still demands an orderly shutdown.
-        var acknowledged = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (DateTime.UtcNow < acknowledged && !node.Output.Contains("shutting down") && !node.HasExited) Thread.Sleep(100);
-        if (!node.Output.Contains("shutting down") && !node.HasExited)
-        {
-            output.WriteLine($"LOST SIGNAL: signal {signal} was not acknowledged within 10 s; sending it again");
-            node.Signal(signal);
-        }
         Assert.Equal(0, node.WaitForExit(TimeSpan.FromSeconds(30)));
         Assert.Contains("CoordinatedShutdown", node.Output);
     }

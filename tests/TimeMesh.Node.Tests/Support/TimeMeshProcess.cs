@@ -45,15 +45,20 @@ public sealed partial class TimeMeshProcess : IDisposable
         System.IO.Directory.CreateDirectory(dir);
         string config = Path.Combine(dir, "node.hocon");
         File.WriteAllText(config, $"timemesh {{\n{timemeshBlock}\n  data-dir = \"{Path.Combine(dir, "data")}\"\n}}\n{akkaBlock}");
-        var info = new ProcessStartInfo(netns is null ? "dotnet" : "ip")
+        // A test host started in the background by a non-interactive shell (as CI may start it) ignores SIGINT,
+        // and an ignored signal stays ignored across exec; give the node the default disposition so the signal
+        // tests test the node, not how the suite was started.
+        var info = new ProcessStartInfo("env")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             WorkingDirectory = dir,
             UseShellExecute = false,
         };
-        // `ip netns exec` execs the command, so the child's pid stays the node's.
-        if (netns is not null) foreach (var a in new[] { "netns", "exec", netns, "dotnet" }) info.ArgumentList.Add(a);
+        // env and `ip netns exec` exec the command, so the child's pid stays the node's.
+        info.ArgumentList.Add("--default-signal=INT,QUIT");
+        if (netns is not null) foreach (var a in new[] { "ip", "netns", "exec", netns }) info.ArgumentList.Add(a);
+        info.ArgumentList.Add("dotnet");
         foreach (var a in new[] { ExecutablePath, "run", "--config", config }) info.ArgumentList.Add(a);
         foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
