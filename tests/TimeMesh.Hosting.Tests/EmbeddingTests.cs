@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging;
 using TimeMesh.Core.Clock;
 using TimeMesh.Core.Mesh;
 using TimeMesh.Core.Sources;
-using TimeMesh.Hosting.Tests.Support;
+using TimeMesh.Node.Tests.Support;
 using TimeMesh.Node.Clock;
 using TimeMesh.Node.Ntp;
 using Xunit.Abstractions;
@@ -54,13 +54,14 @@ public class EmbeddingTests(ITestOutputHelper output)
     [Fact]
     public async Task AMemberInTheAppsOwnClusterGetsABoundedMeshTimeFromTheMasterAndStopsCleanly()
     {
-        using var upstream = UpstreamChrony.Start();
-        int masterPort = FreePorts.Tcp(), memberPort = FreePorts.Tcp();
+        int upstreamPort = Chrony.FreeUdpPort();
+        using var upstream = Chrony.StartServer("127.0.0.1", upstreamPort);
+        int masterPort = Chrony.FreeTcpPort(), memberPort = Chrony.FreeTcpPort();
         string dataDir = Path.Combine(Path.GetTempPath(), "tm-hosting-" + Guid.NewGuid().ToString("N")[..8]);
         var master = BuildHost(masterPort, masterPort, new TimeMeshOptions
         {
             Role = MeshRole.Master,
-            Servers = [new TimeMeshServer("127.0.0.1", upstream.Port) { MinPollLog2 = 0, MaxPollLog2 = 1 }],
+            Servers = [new TimeMeshServer("127.0.0.1", upstreamPort) { MinPollLog2 = 0, MaxPollLog2 = 1 }],
             NtpListen = ["127.0.0.1:0"],
             Allow = ["127.0.0.0/8"],
             DataDir = dataDir,
