@@ -66,7 +66,7 @@ public sealed record TimeMeshActors(
             });
         }
         // The mesh clock hears of leader changes straight from the mesh actor, wherever that runs.
-        var publisher = system.ActorOf(MeshClockActor.Props(meshClock, reference, null), namePrefix + "mesh-clock");
+        var publisher = system.ActorOf(MeshClockActor.Props(meshClock, reference), namePrefix + "mesh-clock");
         IActorRef? mesh = null;
         if (settings.Mesh is { } meshSettings)
         {

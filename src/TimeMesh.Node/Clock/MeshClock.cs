@@ -54,35 +54,32 @@ public sealed class MeshClock(DisciplinedClock clock) : IMeshClock
     internal void LeaderChanged(string? leader) => _snapshot = _snapshot with { Leader = leader };
 }
 
-/// <summary>Keeps a <see cref="MeshClock"/> up to date from the reference actor and the mesh's leader news.</summary>
+/// <summary>
+/// Keeps a <see cref="MeshClock"/> up to date from the reference actor and the mesh's leader news, which the
+/// mesh actor tells it directly (it may run in another actor system: a standalone node's cluster part).
+/// </summary>
 public sealed class MeshClockActor : ReceiveActor
 {
     private readonly MeshClock _clock;
     private readonly IActorRef _reference;
-    private readonly IActorRef? _mesh;
 
-    /// <param name="mesh">The node's mesh actor (null when it runs alone), asked once for the leader it already knows.</param>
-    public static Props Props(MeshClock clock, IActorRef reference, IActorRef? mesh) =>
-        Akka.Actor.Props.Create(() => new MeshClockActor(clock, reference, mesh));
+    public static Props Props(MeshClock clock, IActorRef reference) =>
+        Akka.Actor.Props.Create(() => new MeshClockActor(clock, reference));
 
-    public MeshClockActor(MeshClock clock, IActorRef reference, IActorRef? mesh)
+    public MeshClockActor(MeshClock clock, IActorRef reference)
     {
         _clock = clock;
         _reference = reference;
-        _mesh = mesh;
         Receive<ReferenceActor.Published>(m => _clock.ReferenceChanged(m.Reference));
         Receive<ReferenceState>(_clock.ReferenceChanged);
         Receive<MeshProtocol.LeaderChanged>(m => _clock.LeaderChanged(m.Leader));
-        Receive<MeshProtocol.MeshView>(m => _clock.LeaderChanged(m.Leader));
     }
 
     protected override void PreStart()
     {
         Context.System.EventStream.Subscribe(Self, typeof(ReferenceActor.Published));
-        Context.System.EventStream.Subscribe(Self, typeof(MeshProtocol.LeaderChanged));
         // The reference may have published before we subscribed; its answer comes after any earlier publication.
         _reference.Tell(ReferenceActor.GetReference.Instance);
-        _mesh?.Tell(MeshProtocol.GetMesh.Instance);
     }
 
     protected override void PostStop() => Context.System.EventStream.Unsubscribe(Self);
