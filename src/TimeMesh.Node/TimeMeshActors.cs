@@ -45,11 +45,13 @@ public sealed record TimeMeshActors(
         sbyte precision = RealtimeClock.MeasurePrecisionLog2(clock.ReadRawUnixNs);
         var server = sockets is null ? null : system.ActorOf(NtpServerActor.Props(settings, sockets, clock, precision, nts), namePrefix + "ntp-server");
         var reference = system.ActorOf(ReferenceActor.Props(settings, server), namePrefix + "reference");
+        var endpoints = sockets is null ? [] : sockets.Select(s => s.LocalEndPoint).Distinct().ToArray();
+        // A node without NTP sockets advertises nothing: nobody follows it (only members may run so).
+        string advertised = endpoints.Length > 0 ? TimeMeshNode.AdvertisedNtpEndpoint(endpoints, full) : "";
         var sync = settings.Upstream.HasSources || settings.Mesh is not null
             ? system.ActorOf(SyncActor.Props(settings.Upstream, clock, reference, precision, steering,
-                meshMaster: settings.Mesh?.Role == Core.Mesh.MeshRole.Master), namePrefix + "sync")
+                mesh: settings.Mesh is { } m ? new MeshFollowSettings(m.Role, m.Masters, IPEndPoint.TryParse(advertised, out var self) ? self : null) : null), namePrefix + "sync")
             : null;
-        var endpoints = sockets is null ? [] : sockets.Select(s => s.LocalEndPoint).Distinct().ToArray();
         IActorRef? drift = null;
         if (sync is not null && persistence is not null)
         {
@@ -70,13 +72,12 @@ public sealed record TimeMeshActors(
         IActorRef? mesh = null;
         if (settings.Mesh is { } meshSettings)
         {
-            // A node without NTP sockets advertises nothing: nobody follows it (only members may run so).
-            string advertised = endpoints.Length > 0 ? TimeMeshNode.AdvertisedNtpEndpoint(endpoints, full) : "";
             var meshProps = TimeMesh.Node.Mesh.MeshActor.Props(meshSettings, () => TimeMeshNode.OwnStatus(reference, sync!, advertised, clock),
                 follower: sync, leaderListener: publisher);
             mesh = startMesh is null ? system.ActorOf(meshProps, namePrefix + "mesh") : startMesh(meshProps);
-            system.Log.Info("mesh: role {0}, NTP advertised as {1}, seeds [{2}]", meshSettings.Role.ToString().ToLowerInvariant(), advertised.Length > 0 ? advertised : "(none)",
-                string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", [])));
+            system.Log.Info("mesh: role {0}, NTP advertised as {1}, seeds [{2}], masters [{3}]", meshSettings.Role.ToString().ToLowerInvariant(), advertised.Length > 0 ? advertised : "(none)",
+                string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", [])),
+                meshSettings.Masters.Count > 0 ? string.Join(", ", meshSettings.Masters) : "as the cluster advertises them");
         }
         return new TimeMeshActors(server, reference, sync, drift, mesh, publisher, endpoints, meshClock);
     }

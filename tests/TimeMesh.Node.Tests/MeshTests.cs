@@ -105,6 +105,74 @@ public class MeshTests(Xunit.Abstractions.ITestOutputHelper output) : IAsyncLife
         await Task.CompletedTask;
     }
 
+    private static async Task<MeshProtocol.MeshView> ViewOf(IActorRef mesh) =>
+        await mesh.Ask<MeshProtocol.MeshView>(MeshProtocol.GetMesh.Instance, TimeSpan.FromSeconds(3));
+
+    /// <summary>
+    /// Issue 18's attack: a process that never joined the cluster (provider = remote, no credentials) tells forged
+    /// statuses straight to a member's mesh actor, naming itself, naming a real master, or with huge names. None
+    /// is recorded, none changes the leader, the table stays at the cluster's members, and each is counted.
+    /// </summary>
+    [Fact]
+    public async Task StatusesFromOutsideTheClusterAreDroppedAndCounted()
+    {
+        var a = StartNode("master-a", MeshRole.Master, () => Status(3));
+        var m = StartNode("member", MeshRole.Member, () => Status(4) with { Role = MeshRole.Member });
+        var seed = Cluster.Get(a.System).SelfAddress;
+        foreach (var n in new[] { a, m }) Cluster.Get(n.System).Join(seed);
+        string aName = seed.ToString();
+        await Eventually(async () => await LeaderSeenBy(m.Mesh) == aName && (await ViewOf(m.Mesh)).Nodes.Count(n => n.Status is not null) == 2,
+            TimeSpan.FromSeconds(30), "the member to follow master-a");
+
+        var stranger = ActorSystem.Create("timemesh", ConfigurationFactory.ParseString("""
+            akka.actor.provider = remote
+            akka.remote.dot-netty.tcp { hostname = "127.0.0.1", port = 0 }
+            akka.loglevel = WARNING
+            """).WithFallback(TimeMeshNode.MeshConfig));
+        _systems.Add(stranger);
+        string strangerName = ((ExtendedActorSystem)stranger).Provider.DefaultAddress.ToString();
+        var target = stranger.ActorSelection($"{Cluster.Get(m.System).SelfAddress}/user/mesh");
+        var sender = stranger.ActorOf(Props.Create(() => new Sink()), "sender");
+        var liar = Status(1) with { NtpEndpoint = "127.0.0.9:123", ClaimsLeadership = true };
+        target.Tell(liar with { Node = strangerName }, sender);                         // itself, not a member
+        target.Tell(liar with { Node = aName }, sender);                                // a real master's name, sent by someone else
+        target.Tell(liar with { Node = "akka.tcp://timemesh@127.0.0.9:4099" }, sender); // a made-up master
+        for (int i = 0; i < 2000; i++)                                                  // memory: huge names
+            target.Tell(liar with { Node = strangerName + new string('x', 2000) + i }, sender);
+
+        var view = await ViewOf(m.Mesh);
+        await Eventually(async () => (view = await ViewOf(m.Mesh)).StatusesDropped.Values.Sum() >= 2003, TimeSpan.FromSeconds(20),
+            "the member to count 2003 dropped statuses");
+        Assert.Equal(2000, view.StatusesDropped["oversized"]);
+        Assert.Equal(2, view.StatusesDropped["sender_mismatch"]);
+        Assert.Equal(1, view.StatusesDropped["not_member"]);
+        Assert.Equal(aName, view.Leader);
+        Assert.Equal(2, view.Nodes.Count);
+        Assert.All(view.Nodes, n => Assert.NotEqual("127.0.0.9:123", n.Status?.NtpEndpoint));
+        Assert.True(view.Joined);
+        Assert.Equal(2, view.Members.Count);
+    }
+
+    /// <summary>A node in no cluster claims nothing: its view says "not joined" and names no leader, itself least.</summary>
+    [Fact]
+    public async Task ANodeInNoClusterNamesNoLeader()
+    {
+        var a = StartNode("master-a", MeshRole.Master, () => Status(1));
+        await Task.Delay(TimeSpan.FromSeconds(2)); // several status intervals with nobody to join
+        var view = await ViewOf(a.Mesh);
+        Assert.False(view.Joined);
+        Assert.Null(view.Leader);
+        Assert.Empty(view.Members);
+        Cluster.Get(a.System).Join(Cluster.Get(a.System).SelfAddress);
+        await Eventually(async () => (await ViewOf(a.Mesh)) is { Joined: true } v && v.Leader == Cluster.Get(a.System).SelfAddress.ToString(),
+            TimeSpan.FromSeconds(20), "the master to lead the cluster it formed");
+    }
+
+    private sealed class Sink : ReceiveActor
+    {
+        public Sink() => ReceiveAny(_ => { });
+    }
+
     public Task InitializeAsync() => Task.CompletedTask;
 
     public async Task DisposeAsync()

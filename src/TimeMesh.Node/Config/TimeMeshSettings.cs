@@ -154,7 +154,25 @@ public sealed record TimeMeshSettings
             })
         {
             RejoinDelay = r.Duration(Prefix + "mesh.rejoin-delay", TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)),
+            Masters = ParseMasters(r, Prefix + "mesh.masters"),
         };
+    }
+
+    /// <summary>
+    /// The masters' NTP addresses, "host:port": an IP address ("10.0.0.1:123", "[fd00::1]:123") or a name that
+    /// resolves to one or more masters (a Kubernetes headless service).
+    /// </summary>
+    private static IReadOnlyList<TimeMesh.Node.Mesh.MasterAddress> ParseMasters(ConfigReader r, string key)
+    {
+        const string allowed = "allowed: the masters' NTP addresses as \"host:port\", e.g. [\"10.0.0.11:123\", \"10.0.0.12:123\"], \"[fd00::11]:123\" or \"timemesh-master.ntp.svc:123\"";
+        var masters = new List<TimeMesh.Node.Mesh.MasterAddress>();
+        foreach (string text in r.StringList(key, allowed))
+        {
+            if (!TimeMesh.Node.Mesh.MasterAddress.TryParse(text, out var master)) throw new TimeMeshConfigException(key, text, allowed);
+            if (masters.Contains(master)) throw new TimeMeshConfigException(key, text, "each master may appear once");
+            masters.Add(master);
+        }
+        return masters;
     }
 
     private static UpstreamSettings ParseUpstream(ConfigReader r, Core.Auth.KeyRing keys)

@@ -123,7 +123,18 @@ public sealed record MeshDto(
     string? Self,
     string? Role,
     string? Leader,
-    IReadOnlyList<MeshNodeDto> Nodes);
+    IReadOnlyList<MeshNodeDto> Nodes)
+{
+    /// <summary>This node is a member of a cluster now; a node that is not names no leader ("not joined").</summary>
+    public bool Joined { get; init; } = true;
+
+    /// <summary>The cluster's Up and WeaklyUp members as this node sees them (empty when not joined).</summary>
+    public IReadOnlyList<string> Members { get; init; } = [];
+
+    /// <summary>Statuses from other nodes dropped, by reason: oversized, sender_mismatch (not from the node they
+    /// name), not_member (from a node that is not Up in the cluster).</summary>
+    public IReadOnlyDictionary<string, long> StatusesDropped { get; init; } = new Dictionary<string, long>();
+}
 
 /// <summary>What the endpoint answers when it cannot: e.g. an actor did not answer in time.</summary>
 public sealed record ErrorDto(string Error);

@@ -167,7 +167,12 @@ public sealed class NodeQueries(NodeActors actors, Func<long> nowUnixNs, TimeSpa
             n.Status?.ReferenceId,
             n.Status is { } st ? Follows(st, view) : null,
             n.StatusAgeSeconds)).ToList();
-        return new MeshDto(true, view.Self, ownRole is { } r ? RoleName(r) : null, view.Leader, nodes);
+        return new MeshDto(true, view.Self, ownRole is { } r ? RoleName(r) : null, view.Leader, nodes)
+        {
+            Joined = view.Joined,
+            Members = view.Members,
+            StatusesDropped = view.StatusesDropped,
+        };
     }
 
     /// <summary>

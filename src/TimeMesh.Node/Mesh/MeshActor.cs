@@ -16,6 +16,13 @@ public sealed record MeshSettings(
 
     /// <summary>How long a node the cluster removed waits before its cluster part starts again to rejoin.</summary>
     public TimeSpan RejoinDelay { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The masters' NTP addresses from the config (<c>timemesh.mesh.masters</c>). A member polls every one of them
+    /// whatever the cluster says; a master the list does not name is never polled. Empty: the masters the
+    /// cluster advertises are followed (configs from before the list).
+    /// </summary>
+    public IReadOnlyList<MasterAddress> Masters { get; init; } = [];
 }
 
 /// <summary>
@@ -70,11 +77,13 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
         Receive<MeshProtocol.Tick>(_ => _ownStatus().ContinueWith(t => t.IsCompletedSuccessfully ? (object)new MeshProtocol.OwnStatus(t.Result) : new Status.Failure(t.Exception!)).PipeTo(Self));
         Receive<MeshProtocol.OwnStatus>(m =>
         {
-            var status = m.Status with { Node = SelfNode, Role = _settings.Role, ClaimsLeadership = _election.ShouldClaim };
-            _mediator.Tell(new Publish(MeshProtocol.StatusTopic, status));
+            var status = m.Status with { Node = SelfNode, Role = _settings.Role, ClaimsLeadership = Joined && _election.ShouldClaim };
+            // A node in no cluster has nobody to tell; it keeps its own status for its view.
+            if (Joined) _mediator.Tell(new Publish(MeshProtocol.StatusTopic, status));
+            ForgetNonMembers();
             Record(status);
         });
-        Receive<TimeStatus>(Record);
+        Receive<TimeStatus>(OnPeerStatus);
         Receive<SubscribeAck>(_ => { });
         Receive<Status.Failure>(f => _log.Warning("own status unavailable: {0}", f.Cause.Message));
         Receive<ClusterEvent.MemberUp>(m =>
@@ -83,6 +92,11 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
             if (m.Member.Address == _cluster.SelfAddress) _upSinceNs ??= _nowNs();
         });
         Receive<ClusterEvent.MemberJoined>(m => _members.Add(m.Member.Address.ToString()));
+        Receive<ClusterEvent.MemberWeaklyUp>(m =>
+        {
+            _members.Add(m.Member.Address.ToString());
+            if (m.Member.Address == _cluster.SelfAddress) _upSinceNs ??= _nowNs();
+        });
         Receive<ClusterEvent.UnreachableMember>(m =>
         {
             _unreachable.Add(m.Member.Address.ToString());
@@ -123,6 +137,57 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
 
     protected override void PostStop() => _cluster.Unsubscribe(Self);
 
+    /// <summary>
+    /// A status from another node counts only when it comes from the node it describes (the sender's address is the
+    /// status's node) and that node is a current member of the cluster, Up or WeaklyUp; the fields are bounded.
+    /// Anything else (a process outside the cluster telling forged statuses, a node that has left) is dropped,
+    /// counted by reason and logged at most once a minute.
+    /// </summary>
+    private void OnPeerStatus(TimeStatus status)
+    {
+        if (Sender.Equals(Self)) return; // our own, back from the topic: recorded when it was published
+        string? reason = status.Node.Length > MaxNodeNameLength || status.NtpEndpoint.Length > MaxEndpointLength ? "oversized"
+            : Sender.Path.Address.ToString() != status.Node ? "sender_mismatch"
+            : !IsMember(status.Node) ? "not_member"
+            : null;
+        if (reason is null)
+        {
+            Record(status);
+            return;
+        }
+        _dropped[reason] = _dropped.GetValueOrDefault(reason) + 1;
+        long now = _nowNs();
+        if (_lastDropLogNs is { } last && now - last < DropLogIntervalNs) return;
+        _lastDropLogNs = now;
+        _log.Warning("mesh: dropped a status ({0}) claiming to be from {1}, sent by {2}; dropped so far: {3} (logged at most once a minute)",
+            reason, Printable(status.Node), Sender.Path.Address, string.Join(", ", _dropped.Select(d => $"{d.Key} {d.Value}")));
+    }
+
+    /// <summary>Longest node name (cluster address) and NTP endpoint a status may carry.</summary>
+    public const int MaxNodeNameLength = 256, MaxEndpointLength = 64;
+    private const long DropLogIntervalNs = 60_000_000_000;
+    private readonly Dictionary<string, long> _dropped = new();
+    private long? _lastDropLogNs;
+
+    private static string Printable(string text)
+    {
+        var cut = text.Length > 80 ? text[..80] + "…" : text;
+        return new string(cut.Select(c => char.IsControl(c) ? '?' : c).ToArray());
+    }
+
+    private bool IsMember(string node) =>
+        _cluster.State.Members.Any(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp && m.Address.ToString() == node);
+
+    /// <summary>This node's cluster part is a member now (Up or WeaklyUp) and has not been removed.</summary>
+    private bool Joined => !_selfRemoved && _cluster.SelfMember.Status is MemberStatus.Up or MemberStatus.WeaklyUp;
+
+    /// <summary>The table holds current members only: drop what is left of nodes the cluster no longer has.</summary>
+    private void ForgetNonMembers()
+    {
+        var members = _cluster.State.Members.Select(m => m.Address.ToString()).ToHashSet();
+        foreach (var node in _statuses.Keys.Where(n => n != SelfNode && !members.Contains(n)).ToList()) _statuses.Remove(node);
+    }
+
     private void Record(TimeStatus status)
     {
         _statuses[status.Node] = (status, _nowNs());
@@ -149,7 +214,8 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
     private void Elect()
     {
         var current = Current().ToList();
-        string? leader = _election.Elect(current, _nowNs(), SelfNode);
+        // A node in no cluster names no leader, itself least: what it would claim nobody else could check.
+        string? leader = Joined ? _election.Elect(current, _nowNs(), SelfNode) : null;
         TellFollower(current, leader);
         if (leader == _leader) return;
         _log.Info("mesh leader: {0} -> {1}", _leader ?? "none", leader ?? "none");
@@ -188,6 +254,12 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
             var has = _statuses.TryGetValue(n, out var v);
             return new MeshProtocol.MeshNode(n, !_unreachable.Contains(n), has ? v.Status : null, has ? (now - v.ReceivedNs) * 1e-9 : null);
         }).ToList();
-        return new MeshProtocol.MeshView(SelfNode, _leader, nodes);
+        return new MeshProtocol.MeshView(SelfNode, _leader, nodes)
+        {
+            Joined = Joined,
+            Members = !Joined ? [] : _cluster.State.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp)
+                .Select(m => m.Address.ToString()).OrderBy(a => a, StringComparer.Ordinal).ToList(),
+            StatusesDropped = new Dictionary<string, long>(_dropped),
+        };
     }
 }

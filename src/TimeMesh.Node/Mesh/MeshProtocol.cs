@@ -14,7 +14,17 @@ public static class MeshProtocol
     }
 
     /// <summary>The mesh as this node sees it (chronyc has no such view; `timemesh mesh` will show it).</summary>
-    public sealed record MeshView(string Self, string? Leader, IReadOnlyList<MeshNode> Nodes);
+    public sealed record MeshView(string Self, string? Leader, IReadOnlyList<MeshNode> Nodes)
+    {
+        /// <summary>This node is a member of a cluster now (Up or WeaklyUp); when not, it names no leader.</summary>
+        public bool Joined { get; init; } = true;
+
+        /// <summary>The cluster's Up and WeaklyUp members as this node sees them (empty when not joined).</summary>
+        public IReadOnlyList<string> Members { get; init; } = [];
+
+        /// <summary>Statuses from other nodes dropped, by reason (oversized, sender_mismatch, not_member).</summary>
+        public IReadOnlyDictionary<string, long> StatusesDropped { get; init; } = new Dictionary<string, long>();
+    }
 
     public sealed record MeshNode(string Node, bool Reachable, TimeStatus? Status, double? StatusAgeSeconds);
 

@@ -46,14 +46,14 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
     /// <param name="poolRefreshInterval">How often pools are checked for dead or false sources (10 min by default).</param>
     public static Props Props(UpstreamSettings settings, DisciplinedClock clock, IActorRef reference, sbyte precisionLog2,
         IClockSteering? steering = null, Func<string, Task<IPAddress[]>>? resolve = null, TimeSpan? poolRefreshInterval = null,
-        Func<long>? monotonicNs = null, bool meshMaster = false) =>
-        Akka.Actor.Props.Create(() => new SyncActor(settings, clock, reference, precisionLog2, steering, resolve, poolRefreshInterval, monotonicNs, meshMaster));
+        Func<long>? monotonicNs = null, MeshFollowSettings? mesh = null) =>
+        Akka.Actor.Props.Create(() => new SyncActor(settings, clock, reference, precisionLog2, steering, resolve, poolRefreshInterval, monotonicNs, mesh));
 
     public SyncActor(UpstreamSettings settings, DisciplinedClock clock, IActorRef reference, sbyte precisionLog2,
         IClockSteering? steering, Func<string, Task<IPAddress[]>>? resolve, TimeSpan? poolRefreshInterval, Func<long>? monotonicNs,
-        bool meshMaster = false)
+        MeshFollowSettings? mesh = null)
     {
-        IsMeshMaster = meshMaster;
+        _meshSettings = mesh;
         _poolRefreshInterval = poolRefreshInterval ?? PoolRefreshInterval;
         _monotonicNs = monotonicNs ?? Clock.RealtimeClock.ReadMonotonicNanoseconds;
         _settings = settings;
@@ -75,6 +75,8 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
         Receive<SyncProtocol.EndSlew>(m => _steering?.EndSlew(m.Generation));
         Receive<SyncProtocol.WatchClock>(_ => WatchClock());
         Receive<SyncProtocol.FollowMesh>(OnFollowMesh);
+        Receive<SyncProtocol.MastersResolved>(OnMastersResolved);
+        Receive<SyncProtocol.ResolveMasters>(_ => ResolveMasters());
         Receive<Persistence.DriftProtocol.Recovered>(OnDriftRecovered);
         Receive<SyncProtocol.UseDriftStore>(m => DriftStore = m.Store);
         Receive<SyncProtocol.GetSyncState>(_ => Sender.Tell(new SyncProtocol.SyncState(
@@ -91,6 +93,47 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
         if (_settings.Pools.Count > 0) Timers.StartPeriodicTimer("pools", SyncProtocol.RefreshPools.Instance, _poolRefreshInterval);
         WatchClock();
         Timers.StartPeriodicTimer("clock-watch", SyncProtocol.WatchClock.Instance, ClockWatchInterval);
+        if (_meshSettings is { Masters.Count: > 0 })
+        {
+            // The masters named in the config are polled from the start, before (and whether or not) this node is in a cluster.
+            ResolveMasters();
+            Timers.StartPeriodicTimer("masters", SyncProtocol.ResolveMasters.Instance, MastersRefreshInterval);
+        }
+    }
+
+    /// <summary>How often the names in <c>timemesh.mesh.masters</c> are looked up again (a Kubernetes service's pods move).</summary>
+    public static readonly TimeSpan MastersRefreshInterval = TimeSpan.FromSeconds(60);
+
+    private void ResolveMasters()
+    {
+        var self = Self;
+        foreach (var master in _meshSettings!.Masters)
+        {
+            if (master.Endpoint is { } literal)
+            {
+                self.Tell(new SyncProtocol.MastersResolved(master, [literal], null));
+                continue;
+            }
+            _resolve(master.Host).ContinueWith(t => t.IsCompletedSuccessfully
+                ? new SyncProtocol.MastersResolved(master, t.Result.Select(a => new IPEndPoint(a, master.Port)).ToList(), null)
+                : new SyncProtocol.MastersResolved(master, [], t.Exception?.GetBaseException().Message ?? "cancelled")).PipeTo(self);
+        }
+    }
+
+    private void OnMastersResolved(SyncProtocol.MastersResolved m)
+    {
+        if (m.Error is not null || m.Endpoints.Count == 0)
+        {
+            // A lookup that fails keeps what the name gave before: losing a name server is no reason to lose time.
+            _log.Warning("mesh: cannot resolve master {0}: {1}; trying again in {2:0} s", m.Master, m.Error ?? "no addresses", MastersRefreshInterval.TotalSeconds);
+            return;
+        }
+        var before = _pinned.GetValueOrDefault(m.Master);
+        if (before is not null && before.SequenceEqual(m.Endpoints)) return;
+        _pinned[m.Master] = m.Endpoints;
+        ReconcileMesh();
+        Publish();
+        SchedulePoll();
     }
 
     private void Resolve(string name, int poolIndex, IActorRef self)
@@ -173,8 +216,12 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
         }
     }
 
+    private readonly MeshFollowSettings? _meshSettings;
+    /// <summary>The masters named in the config, each resolved to its endpoints.</summary>
+    private readonly Dictionary<Mesh.MasterAddress, IReadOnlyList<IPEndPoint>> _pinned = new();
+
     /// <summary>This node is a mesh master: it follows the leader only while it has no upstream of its own.</summary>
-    public bool IsMeshMaster { get; }
+    public bool IsMeshMaster => _meshSettings?.Role == Core.Mesh.MeshRole.Master;
 
     private void OnFollowMesh(SyncProtocol.FollowMesh m)
     {
@@ -185,19 +232,17 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>
-    /// Members take all the mesh's masters as sources, the leader preferred and the others kept warm, so a
-    /// fail-over is a change of selection, not a fresh start. A master takes only the leader (never itself),
-    /// and only while none of its own upstream sources is selected: two masters stay independent while
-    /// they both have upstream, and the mesh keeps one time when they do not.
+    /// Applies the mesh's follow policy (<see cref="Core.Mesh.MeshFollowing"/>): members poll the masters (all the
+    /// pinned ones, always), the leader preferred and the others kept warm, so a fail-over is a change of
+    /// selection, not a fresh start; a master takes only the leader, and only while it has no upstream of its own.
     /// </summary>
     private void ReconcileMesh()
     {
-        IReadOnlyList<IPEndPoint> wanted = _mesh.Masters;
-        if (IsMeshMaster)
-        {
-            bool upstreamSelected = _engine.SelectedId is { } sel && !_meshSources.ContainsValue(sel) && _engine.Reference is not null;
-            wanted = _mesh.Leader is { } leader && !upstreamSelected && _mesh.Masters.Contains(leader) ? [leader] : [];
-        }
+        if (_meshSettings is null) return;
+        bool upstreamSelected = _engine.SelectedId is { } sel && !_meshSources.ContainsValue(sel) && _engine.Reference is not null;
+        var plan = Core.Mesh.MeshFollowing.Plan(_meshSettings.Role, _pinned.Values.SelectMany(e => e).Distinct().ToList(),
+            _mesh.Masters, _mesh.Leader, _meshSettings.Self, upstreamSelected);
+        IReadOnlyList<IPEndPoint> wanted = plan.Sources;
         long now = _clock.ReadRawUnixNs();
         foreach (var (endpoint, id) in _meshSources.ToList())
         {
@@ -215,9 +260,9 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
                 id = _engine.AddSource(settings, ReferenceIds.FromAddress(endpoint.Address), now);
                 _endpoints[id] = endpoint;
                 _meshSources[endpoint] = id;
-                _log.Info("mesh: following {0}{1}", endpoint, endpoint.Equals(_mesh.Leader) ? " (leader)" : "");
+                _log.Info("mesh: following {0}{1}", endpoint, endpoint.Equals(plan.Preferred) ? " (leader)" : "");
             }
-            _engine.Poller(id).SetPrefer(!IsMeshMaster && endpoint.Equals(_mesh.Leader));
+            _engine.Poller(id).SetPrefer(endpoint.Equals(plan.Preferred));
         }
     }
     private readonly Dictionary<IPAddress, DateTime> _rejected = new();
@@ -319,7 +364,7 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
     /// <summary>Applies news from the engine: the clock's correction and what the node serves.</summary>
     private void Publish()
     {
-        if (IsMeshMaster && _mesh.Masters.Count > 0) ReconcileMesh();
+        if (IsMeshMaster && (_mesh.Masters.Count > 0 || _pinned.Count > 0)) ReconcileMesh();
         if (_engine.Version == _publishedVersion) return;
         _publishedVersion = _engine.Version;
         var correction = _engine.Correction;

@@ -55,6 +55,14 @@ public static class SyncProtocol
 
     internal sealed record Resolved(string Name, int PoolIndex, IReadOnlyList<IPAddress> Addresses, string? Error);
 
+    /// <summary>The addresses one entry of <c>timemesh.mesh.masters</c> stands for (an error and none when the lookup failed).</summary>
+    internal sealed record MastersResolved(Mesh.MasterAddress Master, IReadOnlyList<IPEndPoint> Endpoints, string? Error);
+
+    internal sealed record ResolveMasters
+    {
+        public static readonly ResolveMasters Instance = new();
+    }
+
     internal sealed record RefreshPools
     {
         public static readonly RefreshPools Instance = new();
@@ -67,3 +75,9 @@ public static class SyncProtocol
         public static readonly WatchClock Instance = new();
     }
 }
+
+/// <summary>What the sync actor of a mesh node knows of its place in the mesh.</summary>
+/// <param name="Role">Master or member.</param>
+/// <param name="Masters">The masters named in the config (<c>timemesh.mesh.masters</c>); empty: follow what the cluster advertises.</param>
+/// <param name="Self">This node's NTP endpoint as advertised to the mesh (never followed); null when it serves none.</param>
+public sealed record MeshFollowSettings(Core.Mesh.MeshRole Role, IReadOnlyList<Mesh.MasterAddress> Masters, IPEndPoint? Self);

@@ -151,9 +151,11 @@ public static class ChronycFormat
     {
         if (!mesh.IsMeshNode) return "This node is not a mesh node: it runs alone (no timemesh.role in its configuration).\n";
         var text = new StringBuilder();
+        if (!mesh.Joined)
+            text.Append("This node is not joined to a cluster: it names no leader and takes time from the masters its config names, over NTP.\n");
         int reachable = mesh.Nodes.Count(n => n.Reachable);
         text.Append("Mesh of ").Append(mesh.Nodes.Count).Append(mesh.Nodes.Count == 1 ? " node" : " nodes").Append(", ")
-            .Append(reachable).Append(" reachable; leader ").Append(mesh.Leader is null ? "none" : ShortNode(mesh.Leader))
+            .Append(reachable).Append(" reachable; leader ").Append(!mesh.Joined ? "none (not joined)" : mesh.Leader is null ? "none" : ShortNode(mesh.Leader))
             .Append("; this node ").Append(mesh.Self is null ? "?" : ShortNode(mesh.Self)).Append(" (").Append(mesh.Role ?? "?").Append(")\n\n");
         Header(text, "LS Node                  Role    Reach NTP address           Stratum Root dist Follows                 Age");
         foreach (var n in mesh.Nodes)
