@@ -78,6 +78,8 @@ public sealed record TimeMeshActors(
             system.Log.Info("mesh: role {0}, NTP advertised as {1}, seeds [{2}], masters [{3}]", meshSettings.Role.ToString().ToLowerInvariant(), advertised.Length > 0 ? advertised : "(none)",
                 string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", [])),
                 meshSettings.Masters.Count > 0 ? string.Join(", ", meshSettings.Masters) : "as the cluster advertises them");
+            if (meshSettings.Masters.Count == 0 && meshSettings.Role == Core.Mesh.MeshRole.Member)
+                system.Log.Warning("mesh: timemesh.mesh.masters is empty: this member takes time only from the masters the cluster advertises, so it loses time while it is out of the cluster; name the masters' NTP addresses there");
         }
         return new TimeMeshActors(server, reference, sync, drift, mesh, publisher, endpoints, meshClock);
     }

@@ -171,7 +171,7 @@ public static class MeshScenarioRunner
                     n.MeshSources[w.Name] = id;
                     targets[(n.Name, id)] = w;
                 }
-                n.Engine.Poller(id).SetPrefer(n.Role == MeshRole.Member && w == leader);
+                n.Engine.SetPrefer(id, n.Role == MeshRole.Member && w == leader, raw);
             }
         }
 

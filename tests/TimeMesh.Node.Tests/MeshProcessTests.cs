@@ -14,9 +14,9 @@ namespace TimeMesh.Node.Tests;
 [Collection(ProcessTests.Name)]
 public class MeshProcessTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    private static string Node(string role, int clusterPort, int seedA, int seedB, string upstream = "") => $$"""
+    private static string Node(string role, int clusterPort, int seedA, int seedB, string upstream = "", int ntpPort = 0) => $$"""
           role = {{role}}
-          listen = ["127.0.0.1:0"]
+          listen = ["127.0.0.1:{{ntpPort}}"]
           allow = ["127.0.0.0/8"]
           {{upstream}}
         """;
@@ -99,9 +99,12 @@ public class MeshProcessTests(Xunit.Abstractions.ITestOutputHelper output)
         int portA = Chrony.FreeTcpPort(), portB = Chrony.FreeTcpPort(), portM = Chrony.FreeTcpPort();
         string Upstream(string ip) => $"server = [ {{ address = \"{ip}\", port = {upstreamPort}, iburst = on, minpoll = 0, maxpoll = 2 }} ]\nlocal {{ stratum = 10 }}";
 
-        using var masterA = TimeMeshProcess.Start(Node("master", portA, portA, portB, Upstream("127.0.0.1")), Akka(portA, portA, portB));
-        using var masterB = TimeMeshProcess.Start(Node("master", portB, portA, portB, Upstream("127.0.0.2")), Akka(portB, portA, portB));
-        using var member = TimeMeshProcess.Start(Node("member", portM, portA, portB), Akka(portM, portA, portB));
+        // Every node names the masters' NTP addresses (timemesh.mesh.masters), as the shipped configs do.
+        int ntpPortA = Chrony.FreeUdpPort(), ntpPortB = Chrony.FreeUdpPort();
+        string masters = $"\nmesh.masters = [\"127.0.0.1:{ntpPortA}\", \"127.0.0.1:{ntpPortB}\"]";
+        using var masterA = TimeMeshProcess.Start(Node("master", portA, portA, portB, Upstream("127.0.0.1") + masters, ntpPortA), Akka(portA, portA, portB));
+        using var masterB = TimeMeshProcess.Start(Node("master", portB, portA, portB, Upstream("127.0.0.2") + masters, ntpPortB), Akka(portB, portA, portB));
+        using var member = TimeMeshProcess.Start(Node("member", portM, portA, portB, masters), Akka(portM, portA, portB));
         var ntpA = masterA.WaitStarted(TimeSpan.FromSeconds(60))[0];
         var ntpB = masterB.WaitStarted(TimeSpan.FromSeconds(60))[0];
         var ntpM = member.WaitStarted(TimeSpan.FromSeconds(60))[0];
@@ -128,12 +131,15 @@ public class MeshProcessTests(Xunit.Abstractions.ITestOutputHelper output)
         while (DateTime.UtcNow < deadline && !client.Chronyc("-n", "-c", "sources").StartsWith("^,*,")) await Task.Delay(250);
         Assert.StartsWith("^,*,", client.Chronyc("-n", "-c", "sources"));
 
-        // Which master leads, in the member's own words.
+        // Which master leads, in the member's own words (it polls both masters from its start, before the cluster forms).
+        deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline && !Regex.IsMatch(member.Output, @"mesh leader: \S+ -> akka\.tcp://")) await Task.Delay(250);
         var leaderLine = Regex.Matches(member.Output, @"mesh leader: \S+ -> akka\.tcp://timemesh@127\.0\.0\.1:(\d+)").Last();
         int leaderPort = int.Parse(leaderLine.Groups[1].Value);
-        var (leader, survivor, leaderNtp) = leaderPort == portA ? (masterA, masterB, ntpA) : (masterB, masterA, ntpB);
+        var (leader, survivor, leaderNtp, survivorNtp) = leaderPort == portA ? (masterA, masterB, ntpA, ntpB) : (masterB, masterA, ntpB, ntpA);
         output.WriteLine($"leader: master on cluster port {leaderPort}, NTP {leaderNtp}");
 
+        int selectedBefore = Regex.Matches(member.Output, $"selected source {Regex.Escape(survivorNtp.ToString())}").Count;
         double? before = null;
         while (before is null) { var m = Measure(ntpM); if (m is { } v && v.Delay < CleanDelaySeconds) before = v.Offset; }
         var killed = Stopwatch.StartNew();
@@ -146,7 +152,9 @@ public class MeshProcessTests(Xunit.Abstractions.ITestOutputHelper output)
         var watchUntil = TimeSpan.FromSeconds(20);
         while (killed.Elapsed < watchUntil)
         {
-            if (failover is null && member.Output.Contains($"mesh: no longer following {leaderNtp}")) failover = killed.Elapsed.TotalSeconds;
+            // The dead master stays a source (the config names it); the fail-over is the member selecting the other one.
+            if (failover is null && Regex.Matches(member.Output, $"selected source {Regex.Escape(survivorNtp.ToString())}").Count > selectedBefore)
+                failover = killed.Elapsed.TotalSeconds;
             var measured = Measure(ntpM);
             Assert.True(measured is not null, "the member stopped answering");
             Assert.False(double.IsNaN(measured!.Value.Offset), $"the member served leap 3 {killed.Elapsed.TotalSeconds:0.00} s after the kill:\n" + member.Output[^Math.Min(member.Output.Length, 4000)..]);

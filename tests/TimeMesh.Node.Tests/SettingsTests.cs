@@ -108,6 +108,12 @@ public class SettingsTests
     [InlineData("ntp-server.receive-buffer = tiny", "timemesh.ntp-server.receive-buffer")]
     [InlineData("role = leader", "timemesh.role")]
     [InlineData("role = member\nmesh.rejoin-delay = 10ms", "timemesh.mesh.rejoin-delay")]
+    [InlineData("role = member\nmesh.masters = [\"10.0.0.1\"]", "timemesh.mesh.masters")]
+    [InlineData("role = member\nmesh.masters = [\"10.0.0.1:0\"]", "timemesh.mesh.masters")]
+    [InlineData("role = member\nmesh.masters = [\"::1:123\"]", "timemesh.mesh.masters")]
+    [InlineData("role = member\nmesh.masters = [\"bad name:123\"]", "timemesh.mesh.masters")]
+    [InlineData("role = member\nmesh.masters = [\"10.0.0.1:123\", \"10.0.0.1:123\"]", "timemesh.mesh.masters")]
+    [InlineData("role = member\nmesh.masters = \"10.0.0.1:123\"", "timemesh.mesh.masters")]
     [InlineData("role = member\nmesh.status-interval = 0s", "timemesh.mesh.status-interval")]
     public void BadValuesNameTheirKey(string body, string key)
     {
@@ -128,5 +134,10 @@ public class SettingsTests
         Assert.Equal(TimeSpan.FromSeconds(7), mesh.RejoinDelay);
         Assert.Equal(TimeSpan.FromSeconds(5), Parse("role = member").Mesh!.RejoinDelay);
         Assert.Null(Parse("").Mesh);
+        Assert.Empty(Parse("role = member").Mesh!.Masters);
+        var masters = Parse("role = member\nmesh.masters = [\"10.0.0.11:123\", \"[fd00::12]:1123\", \"timemesh-master.ntp.svc:123\"]").Mesh!.Masters;
+        Assert.Equal(["10.0.0.11:123", "[fd00::12]:1123", "timemesh-master.ntp.svc:123"], masters.Select(m => m.ToString()));
+        Assert.Equal(System.Net.IPEndPoint.Parse("[fd00::12]:1123"), masters[1].Endpoint);
+        Assert.Null(masters[2].Endpoint);
     }
 }

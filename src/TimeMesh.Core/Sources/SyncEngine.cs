@@ -79,6 +79,18 @@ public sealed class SyncEngine
         Reselect(nowRawNs, updateClock: false);
     }
 
+    /// <summary>
+    /// Marks a source preferred or not (chrony's prefer) and, when that changes, selects again at once: a mesh
+    /// member whose leader moved takes time from the new leader now, not at that source's next reply.
+    /// </summary>
+    public void SetPrefer(int id, bool prefer, long nowRawNs)
+    {
+        var poller = Find(id).Poller;
+        if (poller.Settings.Prefer == prefer) return;
+        poller.SetPrefer(prefer);
+        Reselect(nowRawNs, updateClock: false);
+    }
+
     public IEnumerable<int> SourceIds => _sources.Select(s => s.Id);
 
     public SourceSettings SourceSettings(int id) => Find(id).Poller.Settings;

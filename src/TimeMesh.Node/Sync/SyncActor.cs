@@ -28,6 +28,7 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private int _publishedVersion = -1;
     private bool _wasSynchronised;
+    private int? _loggedSelectedId;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -262,7 +263,7 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
                 _meshSources[endpoint] = id;
                 _log.Info("mesh: following {0}{1}", endpoint, endpoint.Equals(plan.Preferred) ? " (leader)" : "");
             }
-            _engine.Poller(id).SetPrefer(endpoint.Equals(plan.Preferred));
+            _engine.SetPrefer(id, endpoint.Equals(plan.Preferred), now);
         }
     }
     private readonly Dictionary<IPAddress, DateTime> _rejected = new();
@@ -382,6 +383,9 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
                 d.FrequencyPpm, d.SkewPpm, d.LastOffsetSeconds, served.Stratum, served.ReferenceTimeUnixNs, served.Leap)));
         }
         bool synchronised = _engine.Reference is not null;
+        if (_engine.SelectedId is { } selectedId && selectedId != _loggedSelectedId && _endpoints.TryGetValue(selectedId, out var selectedEndpoint))
+            _log.Info("selected source {0}", selectedEndpoint); // as chronyd logs "Selected source ..."
+        _loggedSelectedId = _engine.SelectedId;
         if (synchronised != _wasSynchronised)
         {
             _wasSynchronised = synchronised;
