@@ -155,6 +155,11 @@ public sealed class TimeMeshNode : IAsyncDisposable
 
         # A node the cluster downs keeps serving NTP on its own clock instead of shutting the process down.
         akka.cluster.run-coordinated-shutdown-when-down = off
+        akka.actor.serializers.timemesh-reunion = "TimeMesh.Node.Mesh.ReunionSerializer, TimeMesh.Node"
+        akka.actor.serialization-bindings {
+          "TimeMesh.Node.Mesh.ReunionActor+Probe, TimeMesh.Node" = timemesh-reunion
+          "TimeMesh.Node.Mesh.ReunionActor+ProbeReply, TimeMesh.Node" = timemesh-reunion
+        }
         """;
 
     /// <summary>What the mesh needs in any actor system, an application's too: the cluster provider and our status serializer.</summary>

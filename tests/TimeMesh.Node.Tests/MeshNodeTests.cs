@@ -266,6 +266,47 @@ public class MeshNodeTests(Xunit.Abstractions.ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// Two masters and nothing else (the smallest mesh people run): when the older one (the first seed, which formed
+    /// the cluster) crashes, no split-brain strategy can tell that from a partition, and the survivor downs itself
+    /// (keep-oldest and keep-majority alike). It must not stay outside a cluster for as long as its peer is dead:
+    /// it keeps serving its upstream time throughout, forms a cluster of its own and leads it.
+    /// </summary>
+    [Fact]
+    public async Task WithTwoMastersAloneTheSurvivorOfACrashKeepsTheClusterAndLeads()
+    {
+        int upstreamPort = Chrony.FreeUdpPort();
+        using var up = Chrony.StartServer("127.0.0.1", upstreamPort);
+        int portA = Chrony.FreeTcpPort(), portB = Chrony.FreeTcpPort();
+        var a = TimeMeshNode.Start(Config("master", portA, portA, portB, Upstream("127.0.0.1", upstreamPort)));
+        var b = TimeMeshNode.Start(Config("master", portB, portA, portB, Upstream("127.0.0.1", upstreamPort)));
+        try
+        {
+            await Converged(TimeSpan.FromSeconds(60), a, b);
+            string bName = $"akka.tcp://timemesh@127.0.0.1:{portB}";
+            var crashed = System.Diagnostics.Stopwatch.StartNew();
+            await a.AbortAsync();
+            MeshProtocol.MeshView view = await View(b);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            do
+            {
+                await Task.Delay(250);
+                // While its cluster part restarts the old mesh actor is gone: ask again.
+                try { view = await View(b); } catch (AskTimeoutException) { }
+                var served = NtpProbe.MeasureOffset(b.Endpoints[0], TimeSpan.FromSeconds(1));
+                Assert.True(served is { Header.Stratum: 2, Header.Leap: LeapIndicator.NoWarning }, $"the surviving master did not serve its upstream time {crashed.Elapsed.TotalSeconds:0.0} s after the crash");
+            } while (DateTime.UtcNow < deadline && !(view.Members.Count == 1 && view.Leader == bName));
+            output.WriteLine($"measured: {crashed.Elapsed.TotalSeconds:0.0} s after the older master crashed the survivor was the only member of a cluster and led it (incarnation {b.MeshHost!.Incarnation})");
+            Assert.True(view.Joined, "the surviving master left the cluster");
+            Assert.Equal([bName], view.Members);
+            Assert.Equal(bName, view.Leader);
+        }
+        finally
+        {
+            await StopAll(a, b);
+        }
+    }
+
     private sealed class LeaderListener : ReceiveActor
     {
         public LeaderListener(List<string> changes) =>

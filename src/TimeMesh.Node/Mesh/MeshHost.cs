@@ -20,6 +20,8 @@ public sealed class MeshHost
     private readonly TimeSpan _restartDelay;
     private readonly Func<Akka.Actor.Setup.Setup>? _transportSetup;
     private readonly object _gate = new();
+    /// <summary>Incarnations being replaced (a removal is reported once per incarnation, but be sure).</summary>
+    private readonly HashSet<ActorSystem> _restarting = new(ReferenceEqualityComparer.Instance);
     private ActorSystem _system = null!;
     private IActorRef _mesh = null!;
     private int _incarnation;
@@ -55,10 +57,17 @@ public sealed class MeshHost
     /// <summary>Starts the first incarnation; it joins the configured seed nodes as Akka.Cluster does.</summary>
     public void Start() => StartIncarnation(rejoin: false);
 
+    /// <summary>
+    /// Where a rejoining incarnation asks to be let in: every node the last incarnation knew as a member, then the
+    /// seeds, never itself. Members count as well as seeds: when a partition left the masters (the seeds) on the
+    /// minority side, the cluster goes on among the members, and only they can let the masters back in.
+    /// </summary>
+    private List<Address> _rejoinContacts = new();
+
     private void StartIncarnation(bool rejoin)
     {
-        // A rejoining node joins the other seeds only: were it the first seed, it would otherwise found a cluster
-        // of its own while the partition that cut it off still lasts, and the two would never merge.
+        // A rejoining node never founds a cluster: were it the first seed, it would otherwise found one of its own
+        // while the partition that cut it off still lasts, and the two would never merge.
         var config = rejoin
             ? Akka.Configuration.ConfigurationFactory.ParseString("akka.cluster.seed-nodes = []").WithFallback(_config)
             : _config;
@@ -69,8 +78,8 @@ public sealed class MeshHost
         var cluster = Cluster.Get(system);
         if (rejoin)
         {
-            var others = Seeds.Where(s => s != cluster.SelfAddress).ToList();
-            cluster.JoinSeedNodes(others.Count > 0 ? others : Seeds);
+            var contacts = _rejoinContacts.Concat(Seeds).Where(a => a != cluster.SelfAddress).Distinct().ToList();
+            cluster.JoinSeedNodes(contacts.Count > 0 ? contacts : Seeds);
         }
         lock (_gate)
         {
@@ -79,6 +88,77 @@ public sealed class MeshHost
             _incarnation++;
         }
         cluster.RegisterOnMemberRemoved(() => OnRemoved(system));
+        system.ActorOf(Props.Create(() => new MemberWatcher(Remember)), "timemesh-member-watcher");
+        system.ActorOf(ReunionActor.Props(RejoinContacts, contacts => MoveTo(system, contacts), Remember, ReunionInterval), ReunionActor.Name);
+        if (rejoin && Seeds.Contains(cluster.SelfAddress))
+        {
+            // A seed that found nobody to let it in (its peers are dead, or still cut off) founds a cluster of its
+            // own after a while, so that a mesh whose other master died still has a cluster; should the others
+            // turn out to have one too, the reunion brings the two together once they can reach each other.
+            _ = Task.Delay(FormAfter).ContinueWith(_ =>
+            {
+                lock (_gate)
+                {
+                    if (_stopping || !ReferenceEquals(system, _system)) return;
+                }
+                if (cluster.SelfMember.Status is MemberStatus.Joining or MemberStatus.WeaklyUp or MemberStatus.Up) return;
+                _log.Warning("cluster: no node let this seed in within {0:0} s; it forms a cluster of its own (a reunion merges it with any other once they reach each other)", FormAfter.TotalSeconds);
+                cluster.Join(cluster.SelfAddress);
+            });
+        }
+    }
+
+    /// <summary>Keeps the last few dozen members this node has seen Up, newest first, as contacts for a rejoin.</summary>
+    private void Remember(Address member)
+    {
+        lock (_gate)
+        {
+            _rejoinContacts.Remove(member);
+            _rejoinContacts.Insert(0, member);
+            if (_rejoinContacts.Count > MaxRejoinContacts) _rejoinContacts.RemoveAt(_rejoinContacts.Count - 1);
+        }
+    }
+
+    private const int MaxRejoinContacts = 32;
+
+    /// <summary>How often a member asks the nodes outside its cluster which cluster they are in.</summary>
+    public TimeSpan ReunionInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a rejoining seed tries to be let in before it forms a cluster of its own.</summary>
+    public TimeSpan FormAfter { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The nodes a reunion probe goes to: every member seen, then the seeds.</summary>
+    private IReadOnlyList<Address> RejoinContacts()
+    {
+        lock (_gate) return _rejoinContacts.Concat(Seeds).Distinct().ToList();
+    }
+
+    /// <summary>This node's cluster is to move into another (see <see cref="ReunionActor"/>): leave, then rejoin through its members.</summary>
+    private void MoveTo(ActorSystem system, IReadOnlyList<Address> contacts)
+    {
+        lock (_gate)
+        {
+            if (_stopping || !ReferenceEquals(system, _system)) return;
+            _rejoinContacts = contacts.Concat(_rejoinContacts.Where(c => !contacts.Contains(c))).Take(MaxRejoinContacts).ToList();
+        }
+        var cluster = Cluster.Get(system);
+        cluster.Leave(cluster.SelfAddress);
+    }
+
+    /// <summary>Tells the host of every member that comes Up (itself included; the host leaves itself out).</summary>
+    private sealed class MemberWatcher : ReceiveActor
+    {
+        public MemberWatcher(Action<Address> remember)
+        {
+            Receive<ClusterEvent.MemberUp>(m => remember(m.Member.Address));
+            Receive<ClusterEvent.MemberWeaklyUp>(m => remember(m.Member.Address));
+            ReceiveAny(_ => { });
+        }
+
+        protected override void PreStart() => Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+            typeof(ClusterEvent.MemberUp), typeof(ClusterEvent.MemberWeaklyUp));
+
+        protected override void PostStop() => Cluster.Get(Context.System).Unsubscribe(Self);
     }
 
     private void OnRemoved(ActorSystem system)
@@ -87,8 +167,15 @@ public sealed class MeshHost
         {
             if (_stopping || !ReferenceEquals(system, _system)) return;
         }
-        _log.Warning("cluster: this node ({0}) was removed from the cluster; NTP service goes on, the cluster part restarts to rejoin in {1:0.#} s",
-            Cluster.Get(system).SelfAddress, _restartDelay.TotalSeconds);
+        var cluster = Cluster.Get(system);
+        List<Address> known;
+        lock (_gate) known = _rejoinContacts.ToList();
+        _log.Warning("cluster: this node ({0}) was removed from the cluster; NTP service goes on, the cluster part restarts to rejoin in {1:0.#} s through [{2}]",
+            cluster.SelfAddress, _restartDelay.TotalSeconds, string.Join(", ", known.Concat(Seeds).Where(a => a != cluster.SelfAddress).Distinct()));
+        lock (_gate)
+        {
+            if (!_restarting.Add(system)) return;
+        }
         _ = Task.Run(() => RestartAsync(system));
     }
 
