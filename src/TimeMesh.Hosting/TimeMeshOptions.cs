@@ -60,6 +60,12 @@ public sealed record TimeMeshOptions
     /// <summary>Keep the drift state so a restarted node starts on its known frequency; null: not kept.</summary>
     public TimeMeshPersistenceOptions? Persistence { get; init; }
 
+    /// <summary>
+    /// The masters' NTP addresses (<c>timemesh.mesh.masters</c>, "host:port"): a member polls every one of them
+    /// whatever the cluster says, so its time never depends on membership; empty: the masters the cluster advertises.
+    /// </summary>
+    public IReadOnlyList<string> Masters { get; init; } = [];
+
     /// <summary>How often the node tells the mesh its status; null: 1 s.</summary>
     public TimeSpan? StatusInterval { get; init; }
 
@@ -89,6 +95,7 @@ public sealed record TimeMeshOptions
         if (LocalStratum is { } stratum) Line(sb, "local", $"{{ stratum = {stratum.ToString(CultureInfo.InvariantCulture)} }}");
         if (DataDir is not null) Line(sb, "data-dir", Quote(DataDir));
         if (Servers.Count > 0) Line(sb, "server", "[" + string.Join(", ", Servers.Select(Server)) + "]");
+        if (Masters.Count > 0) Line(sb, "mesh.masters", List(Masters));
         if (StatusInterval is { } status) Line(sb, "mesh.status-interval", Duration(status));
         if (Hysteresis is { } hysteresis) Line(sb, "mesh.hysteresis", Duration(hysteresis));
         if (Persistence is { } p)

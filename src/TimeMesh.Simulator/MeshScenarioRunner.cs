@@ -59,6 +59,8 @@ public static class MeshScenarioRunner
         public required SyncEngine Engine;
         public required NtpServerHandler Server;
         public required LeaderElection Election;
+        /// <summary>Where the node serves NTP (only a name here: the simulator's link delivers by node).</summary>
+        public required IPEndPoint Endpoint;
         public bool Alive = true;
         public double DiedAt = double.MaxValue;
         public bool Claims;
@@ -82,6 +84,7 @@ public static class MeshScenarioRunner
             Engine = new SyncEngine(settings, now + (long)(offset * Second), (ulong)(seed * 977 + n)),
             Server = new NtpServerHandler(new ClientLog(524288, null, (ulong)n)),
             Election = new LeaderElection(new ElectionSettings()),
+            Endpoint = new IPEndPoint(IPAddress.Parse($"10.0.0.{n}"), 123),
         };
         var a = MakeNode("a", MeshRole.Master, 0.05, 40, 1);
         var b = MakeNode("b", MeshRole.Master, -0.08, -60, 2);
@@ -154,7 +157,7 @@ public static class MeshScenarioRunner
             ClaimsLeadership = n.Claims,
         };
 
-        void Follow(SimNode n, IReadOnlyList<SimNode> wanted, SimNode? leader)
+        void Follow(SimNode n, IReadOnlyList<SimNode> wanted, SimNode? preferred)
         {
             long raw = n.Clock.RawNs(now);
             foreach (var (name, id) in n.MeshSources.ToList())
@@ -171,7 +174,7 @@ public static class MeshScenarioRunner
                     n.MeshSources[w.Name] = id;
                     targets[(n.Name, id)] = w;
                 }
-                n.Engine.SetPrefer(id, n.Role == MeshRole.Member && w == leader, raw);
+                n.Engine.SetPrefer(id, w == preferred, raw);
             }
         }
 
@@ -206,13 +209,13 @@ public static class MeshScenarioRunner
                     string? leaderName = n.Election.Elect(visible, now, n.Name);
                     n.Claims = n.Election.ShouldClaim;
                     var leader = nodes.FirstOrDefault(x => x.Name == leaderName);
-                    var masters = nodes.Where(x => x.Role == MeshRole.Master && x != n && visible.Any(s => s.Node == x.Name)).ToList();
-                    if (n.Role == MeshRole.Member) Follow(n, masters, leader);
-                    else
-                    {
-                        bool upstreamSelected = n.Engine.Reference is not null && n.Engine.SelectedId == n.UpstreamSourceId;
-                        Follow(n, leader is not null && leader != n && !upstreamSelected ? [leader] : [], leader);
-                    }
+                    // The product's follow policy, with every node's config naming both masters (timemesh.mesh.masters).
+                    var pinned = nodes.Where(x => x.Role == MeshRole.Master).Select(x => x.Endpoint).ToList();
+                    var advertised = nodes.Where(x => x.Role == MeshRole.Master && visible.Any(s => s.Node == x.Name)).Select(x => x.Endpoint).ToList();
+                    bool upstreamSelected = n.Engine.Reference is not null && n.Engine.SelectedId == n.UpstreamSourceId;
+                    var plan = MeshFollowing.Plan(n.Role, pinned, advertised, leader?.Endpoint, n.Endpoint, upstreamSelected);
+                    SimNode ByEndpoint(IPEndPoint e) => nodes.First(x => x.Endpoint.Equals(e));
+                    Follow(n, plan.Sources.Select(ByEndpoint).ToList(), plan.Preferred is { } p ? ByEndpoint(p) : null);
                 }
                 string? memberView = m.Election.Leader;
                 if (memberView != lastLeader)

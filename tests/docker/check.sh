@@ -220,10 +220,18 @@ done
 echo "ok: the member follows a master ($(grep -o 'mesh: following [0-9.:]*' "$work/member.log" | tail -1)) and serves stratum 3"
 
 # The one-line logs an operator greps for: start-up (role, listen address, data, seeds), sync, leader.
+# A member takes time from the masters it names before it has joined the cluster, so the stratum checks above
+# can pass before its start-up line and its first leader line are written: give them time.
+deadline=$((SECONDS + 60))
 for name in "${!node_address[@]}"; do
-  grep -q "TimeMesh node started: role [a-z]*, NTP on ${node_address[$name]}:123, data in /var/lib/timemesh .*seeds \[akka.tcp://timemesh@172.28.0.11:4053, akka.tcp://timemesh@172.28.0.12:4053\]" "$work/$name.log" \
-    || fail "$name has no start-up line naming its role, address, data directory and seeds"
-  grep -q "mesh leader: none -> " "$work/$name.log" || fail "$name never logged the mesh leader"
+  until grep -q "TimeMesh node started: role [a-z]*, NTP on ${node_address[$name]}:123, data in /var/lib/timemesh .*seeds \[akka.tcp://timemesh@172.28.0.11:4053, akka.tcp://timemesh@172.28.0.12:4053\]" "$work/$name.log"; do
+    [ $SECONDS -lt $deadline ] || fail "$name has no start-up line naming its role, address, data directory and seeds"
+    sleep 1
+  done
+  until grep -q "mesh leader: none -> " "$work/$name.log"; do
+    [ $SECONDS -lt $deadline ] || fail "$name never logged the mesh leader"
+    sleep 1
+  done
 done
 for name in master-a master-b; do
   grep -q "synchronised to $gateway:123 at stratum 2" "$work/$name.log" || fail "$name did not log its synchronisation to $gateway:123"

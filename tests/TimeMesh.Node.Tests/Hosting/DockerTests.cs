@@ -49,7 +49,9 @@ public class DockerTests
         var l = TimeMeshSettings.FromConfig(local);
         var d = TimeMeshSettings.FromConfig(docker);
 
-        Assert.Equal(l.Mesh, d.Mesh);
+        Assert.Equal(l.Mesh! with { Masters = d.Mesh!.Masters }, d.Mesh);
+        Assert.Equal(l.Mesh.Masters.Count, d.Mesh.Masters.Count);
+        Assert.All(d.Mesh.Masters, m => Assert.Equal(123, m.Port));
         Assert.Equal(l.Local, d.Local);
         Assert.Equal(l.RateLimit, d.RateLimit);
         Assert.Equal(l.Upstream.Clock, d.Upstream.Clock);
