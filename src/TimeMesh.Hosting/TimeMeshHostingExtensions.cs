@@ -73,6 +73,7 @@ public static class TimeMeshHostingExtensions
 
         builder.WithActors((system, registry, resolver) =>
         {
+            foreach (string warning in settings.InsecureFileWarnings) system.Log.Warning("{0}", warning);
             var meshClock = resolver.GetService<MeshClock>() ?? new MeshClock();
             var sockets = options.ServesNtp ? NtpSockets.Bind(settings.Listen, settings.NtpServer) : null;
             TimeMeshActors actors;

@@ -82,6 +82,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
             foreach (var s in sockets) s.Dispose();
             throw;
         }
+        foreach (string warning in settings.InsecureFileWarnings) system.Log.Warning("{0}", warning);
         var ntsKe = StartNts(settings, sockets, system);
         TimeMesh.Node.Mesh.MeshHost? meshHost = null;
         TimeMeshActors actors;

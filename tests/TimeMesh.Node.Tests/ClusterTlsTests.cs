@@ -42,6 +42,7 @@ public class ClusterTlsTests(Xunit.Abstractions.ITestOutputHelper output)
         using var withKey = issued.CopyWithPrivateKey(key);
         string path = Path.Combine(dir, name + ".pfx");
         File.WriteAllBytes(path, withKey.Export(X509ContentType.Pfx, Password));
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite); // a node refuses a key others can read
         return path;
     }
 

@@ -23,6 +23,7 @@ public sealed class KeySettingsTests : IDisposable
     {
         string path = Path.Combine(_dir, "chrony.keys");
         File.WriteAllText(path, content);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite); // a node refuses a key others can read
         return path;
     }
 

@@ -45,6 +45,27 @@ public class ExecutableTests
     }
 
     [Fact]
+    public void AKeyfileOthersCanReadStopsTheNodeWithExitCode2UnlessOverriddenThenEveryStartWarns()
+    {
+        string dir = Directory.CreateTempSubdirectory("timemesh-openkey").FullName;
+        string keys = Path.Combine(dir, "chrony.keys");
+        File.WriteAllText(keys, "1 SHA1 HEX:0003C2A14EE65F5B91A51A8F9D122E827ED360A7\n");
+        File.SetUnixFileMode(keys, (UnixFileMode)0b110_110_110); // 0666
+        string file = Path.Combine(dir, "node.hocon");
+        File.WriteAllText(file, $"timemesh {{\n listen = [\"127.0.0.1:0\"]\n keyfile = \"{keys}\"\n data-dir = \"{dir}/data\"\n}}");
+        var (exit, output) = RunTimemesh("run", "--config", file);
+        Assert.Equal(2, exit);
+        Assert.Contains($"timemesh: invalid configuration: timemesh.keyfile = {keys}; {keys} (mode 0666) is writable by every user", output);
+        Assert.Contains($"fix: chmod 600 {keys}", output);
+
+        using var node = TimeMeshProcess.Start($"listen = [\"127.0.0.1:0\"]\nkeyfile = \"{keys}\"\ninsecure-file-permissions = on");
+        node.WaitStarted(TimeSpan.FromSeconds(60));
+        Assert.Contains($"insecure-file-permissions = on: timemesh.keyfile {keys} (mode 0666)", node.Output);
+        node.Signal(15);
+        node.WaitForExit(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public void AMissingConfigFileIsAnError()
     {
         var (exit, output) = RunTimemesh("run", "--config", "/nonexistent/timemesh.hocon");

@@ -42,6 +42,7 @@ public sealed class SymmetricKeyInteropTests(Xunit.Abstractions.ITestOutputHelpe
         string ours = Path.Combine(_dir, "timemesh.keys"), theirs = Path.Combine(_dir, "chrony.keys");
         File.WriteAllLines(ours, ["# written by the test", .. common, KeyFile.FormatLine(MismatchedId, MacAlgorithm.Sha256, RandomNumberGenerator.GetBytes(20))]);
         File.WriteAllLines(theirs, [.. common, KeyFile.FormatLine(MismatchedId, MacAlgorithm.Sha256, RandomNumberGenerator.GetBytes(20))]);
+        File.SetUnixFileMode(ours, UnixFileMode.UserRead | UnixFileMode.UserWrite); // a node refuses a key others can read
         return (ours, theirs);
     }
 

@@ -174,6 +174,61 @@ public class UpstreamSyncTests : TestKit
     }
 
     [Fact]
+    public async Task PausesBetweenTheClockReadsAreNoStepAndARealStepKeepsTheServedTimeContinuous()
+    {
+        var gate = new object();
+        long monotonic = 5_000_000_000;
+        long osOffset = 1_795_490_000L * 1_000_000_000;
+        var random = new Random(7);
+        int monotonicReads = 0;
+        // Half of the monotonic reads come after a pause of up to 5 ms, as if the watching thread had been
+        // preempted (or stopped by the GC) between its raw and its monotonic read: the old raw − monotonic
+        // comparison saw a step of up to 5 ms in half of its checks.
+        long Monotonic()
+        {
+            lock (gate)
+            {
+                if (random.Next(2) == 0) monotonic += random.NextInt64(5_000_000);
+                monotonicReads++;
+                return monotonic;
+            }
+        }
+        long ServedMinusMonotonic(DisciplinedClock c)
+        {
+            lock (gate) return c.NowUnixNs() - monotonic;
+        }
+        var clock = new DisciplinedClock(() => { lock (gate) return monotonic + osOffset; });
+        var settings = TimeMeshSettings.FromConfig(NodeConfig($$"""
+              listen = ["127.0.0.1:0"]
+              server = [ { address = "127.0.0.1", port = {{Chrony.FreeUdpPort()}} } ]
+            """));
+        var sync = Sys.ActorOf(SyncActor.Props(settings.Upstream, clock, CreateTestProbe().Ref, -20, null,
+            _ => Task.FromResult(Array.Empty<IPAddress>()), null, Monotonic));
+        await Tracking(sync);
+        var correction = clock.Correction;
+        long before = ServedMinusMonotonic(clock);
+
+        await EventFilter.Warning(contains: "the OS clock was stepped").ExpectAsync(0, async () =>
+        {
+            for (int i = 0; i < 300; i++) sync.Tell(SyncProtocol.WatchClock.Instance);
+            await Tracking(sync); // behind the 300 checks in the mailbox
+        }, TimeSpan.FromSeconds(1));
+        Assert.True(monotonicReads > 600, $"{monotonicReads} monotonic reads");
+        Assert.Equal(correction, clock.Correction); // the engine was not moved
+        Assert.Equal(before, ServedMinusMonotonic(clock));
+
+        // A real step of the injected raw clock, among the same pauses: seen once, absorbed, the served
+        // time continuous within the bracket width bound (200 µs).
+        lock (gate) osOffset += 500_000_000;
+        await EventFilter.Warning(contains: "the OS clock was stepped by").ExpectOneAsync(async () =>
+        {
+            for (int i = 0; i < 30; i++) sync.Tell(SyncProtocol.WatchClock.Instance);
+            await Tracking(sync);
+        });
+        Assert.InRange(ServedMinusMonotonic(clock) - before, -200_000, 200_000);
+    }
+
+    [Fact]
     public async Task TheDriftIsPersistedAndANodeRestartsOnIt()
     {
         int upstreamPort = Chrony.FreeUdpPort();

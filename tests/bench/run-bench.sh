@@ -139,10 +139,12 @@ if [[ -n "$KEY_TYPE" ]]; then
     KEYFILE="$WORK/bench.keys"
     chronyc keygen 1 "$KEY_TYPE" 160 > "$KEYFILE" || die "chronyc keygen cannot make a $KEY_TYPE key"
     grep -q "^1 $KEY_TYPE HEX:" "$KEYFILE" || die "chronyc keygen printed no $KEY_TYPE key: $(cat "$KEYFILE")"
+    # chronyd reads it as _chrony after dropping root, so the one shared file is world-readable here;
+    # TimeMesh refuses such a keyfile unless told otherwise (insecure-file-permissions, docs/security.md).
     chmod 644 "$KEYFILE"
     LOAD_KEY=(--keyfile "$KEYFILE" --key-id 1)
     CHRONY_KEY_LINE="keyfile $KEYFILE"
-    TIMEMESH_KEY_LINE="keyfile = \"$KEYFILE\""
+    TIMEMESH_KEY_LINE="keyfile = \"$KEYFILE\", insecure-file-permissions = on"
     log "requests signed with a $KEY_TYPE key (key 1 of $KEYFILE)"
 fi
 

@@ -49,7 +49,7 @@ public static partial class ChronyConfImporter
         ["hwtimestamp"] = "TimeMesh uses kernel software receive timestamps (timemesh.ntp-server.kernel-timestamps), not NIC timestamps",
         ["hwtstimeout"] = "TimeMesh uses kernel software receive timestamps, not NIC timestamps",
         ["initstepslew"] = "deprecated in chrony; TimeMesh's makestep covers it",
-        ["keyfile"] = "left to you: the same file works as timemesh.keyfile unchanged, but the importer reads no files and its output must load without it (docs/security.md)",
+        ["keyfile"] = "left to you: the same file works as timemesh.keyfile unchanged once only the node's user can read it (chrony accepts 0640 root:_chrony, TimeMesh wants 0600), but the importer reads no files and its output must load without it (docs/security.md)",
         ["leapsecmode"] = "TimeMesh passes leap seconds on as its source announces them",
         ["leapseclist"] = "TimeMesh takes leap seconds from its sources only",
         ["leapsectz"] = "TimeMesh takes leap seconds from its sources only",

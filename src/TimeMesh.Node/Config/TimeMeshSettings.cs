@@ -69,6 +69,11 @@ public sealed record TimeMeshSettings
     public Control.ControlSettings Control { get; init; } = TimeMesh.Node.Control.ControlSettings.Off;
     /// <summary>NTS (RFC 8915): the key-exchange server and the trust for NTS sources.</summary>
     public Nts.NtsSettings Nts { get; init; } = new();
+    /// <summary>
+    /// Secret files others can read, accepted only because <c>timemesh.insecure-file-permissions = on</c>:
+    /// one warning each, logged at every start (<see cref="SecretFiles"/>).
+    /// </summary>
+    public IReadOnlyList<string> InsecureFileWarnings { get; init; } = [];
 
     private const string Prefix = "timemesh.";
 
@@ -89,11 +94,17 @@ public sealed record TimeMeshSettings
     public static Akka.Configuration.Config WithReference(Akka.Configuration.Config user) =>
         ReferenceEquals(user, Reference) ? Reference : user.WithFallback(Reference);
 
-    /// <summary>Parses a HOCON file; a syntax error becomes a <see cref="TimeMeshConfigException"/> naming the file.</summary>
+    /// <summary>
+    /// Parses a HOCON file; a syntax error becomes a <see cref="TimeMeshConfigException"/> naming the file.
+    /// The file's path goes into <see cref="SecretFiles.ConfigFileKey"/>, so that its permissions are judged
+    /// when it holds a password.
+    /// </summary>
     public static Akka.Configuration.Config LoadFile(string path)
     {
         if (!File.Exists(path)) throw new TimeMeshConfigException("--config", path, "the file does not exist");
-        return WithReference(HoconText.Parse(File.ReadAllText(path), path, HoconText.DefaultLimit));
+        var user = HoconText.Parse(File.ReadAllText(path), path, HoconText.DefaultLimit);
+        var source = ConfigurationFactory.ParseString($"{SecretFiles.ConfigFileKey} = {System.Text.Json.JsonSerializer.Serialize(Path.GetFullPath(path))}");
+        return WithReference(source.WithFallback(user));
     }
 
     public static TimeMeshSettings FromConfig(Akka.Configuration.Config config)
@@ -108,9 +119,12 @@ public sealed record TimeMeshSettings
         if (listen.Distinct().Count() != listen.Length)
             throw new TimeMeshConfigException(Prefix + "listen", r.RawString(Prefix + "listen"), "each address:port may appear once");
 
+        // Like ssh, judge a secret file's permissions before reading it.
+        var insecure = SecretFiles.Enforce(config);
         var keys = KeyFileSettings.Load(r);
         return new TimeMeshSettings
         {
+            InsecureFileWarnings = insecure,
             Keys = keys,
             Listen = listen,
             Access = new AccessList(

@@ -1,6 +1,7 @@
 using System.Net;
 using Akka.Actor;
 using Akka.Event;
+using TimeMesh.Core.Discipline;
 using TimeMesh.Core.Protocol;
 using TimeMesh.Core.Sources;
 using TimeMesh.Node.Clock;
@@ -36,11 +37,14 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
 
     private readonly TimeSpan _poolRefreshInterval;
     private readonly Func<long> _monotonicNs;
-    private long? _rawMinusMonotonic;
+    private readonly ClockStepDetector _stepDetector = new(new ClockStepSettings { ToleranceNs = StepDetectionNs });
 
     /// <summary>How often the raw clock is compared with the monotonic clock to catch outside steps.</summary>
     public static readonly TimeSpan ClockWatchInterval = TimeSpan.FromMilliseconds(250);
-    /// <summary>A change of raw − monotonic larger than this is a step of the OS clock by someone else.</summary>
+    /// <summary>
+    /// A change of raw − monotonic larger than this (beyond the reads' own uncertainty, and confirmed by a
+    /// second reading) is a step of the OS clock by someone else (<see cref="ClockStepDetector"/>).
+    /// </summary>
     public const long StepDetectionNs = 1_000_000;
 
     /// <param name="resolve">Name resolution (DNS by default; tests give their own).</param>
@@ -346,20 +350,38 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
 
     /// <summary>
     /// Catches a step of the OS clock made by someone else (an operator, another daemon): raw − monotonic
-    /// only changes when the clock is set. The engine then moves everything measured on the raw clock and
-    /// the correction absorbs the step, so the served time does not jump.
+    /// only changes when the clock is set. The clocks are read as a bracket (monotonic, raw, monotonic), so a
+    /// pause between the reads cannot pass for a step, and a step counts only when the bracket read right
+    /// after it agrees (<see cref="ClockStepDetector"/>). The engine then moves everything measured on the
+    /// raw clock and the correction absorbs the step, so the served time does not jump.
     /// </summary>
     private void WatchClock()
     {
-        long difference = _clock.ReadRawUnixNs() - _monotonicNs();
-        if (_rawMinusMonotonic is { } last && Math.Abs(difference - last) > StepDetectionNs)
+        var verdict = _stepDetector.Offer(ReadBracket());
+        while (verdict.Outcome == ClockWatchOutcome.NeedBracket) verdict = _stepDetector.Offer(ReadBracket());
+        switch (verdict.Outcome)
         {
-            long step = difference - last;
-            _log.Warning("the OS clock was stepped by {0:0.000000} s by something else; the served time is kept continuous", step * 1e-9);
-            _engine.RawClockStepped(step);
-            Publish();
+            case ClockWatchOutcome.Step:
+                _log.Warning("the OS clock was stepped by {0:0.000000} s by something else; the served time is kept continuous", verdict.StepNs * 1e-9);
+                _engine.RawClockStepped(verdict.StepNs);
+                Publish();
+                break;
+            case ClockWatchOutcome.Unconfirmed:
+                _log.Debug("clock watch: an apparent step of the OS clock was not confirmed by the next reading; ignored ({0} so far)", _stepDetector.Unconfirmed);
+                break;
+            case ClockWatchOutcome.Skipped:
+                _log.Debug("clock watch: the clock reads took too long {0} times in a row; check skipped ({1} so far)", new ClockStepSettings().MaxTries, _stepDetector.Skipped);
+                break;
         }
-        _rawMinusMonotonic = difference;
+    }
+
+    /// <summary>Monotonic, raw, monotonic: the raw reading with the monotonic interval it was taken in.</summary>
+    private ClockBracket ReadBracket()
+    {
+        long before = _monotonicNs();
+        long raw = _clock.ReadRawUnixNs();
+        long after = _monotonicNs();
+        return new ClockBracket(before, raw, after);
     }
 
     /// <summary>Applies news from the engine: the clock's correction and what the node serves.</summary>

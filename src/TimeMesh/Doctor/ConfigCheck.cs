@@ -34,7 +34,8 @@ public sealed class ConfigCheck(DoctorEnvironment env)
                 source = Path.GetFullPath(configPath, env.WorkingDirectory);
                 full = TimeMeshSettings.LoadFile(source);
             }
-            Settings = TimeMeshSettings.FromConfig(full);
+            // File permissions are judged below, one finding per file; the other checks still run.
+            Settings = TimeMeshSettings.FromConfig(Akka.Configuration.ConfigurationFactory.ParseString(SecretFiles.OverrideKey + " = on").WithFallback(full));
             if (Settings.Upstream.HasSources || Settings.Mesh is not null) PersistenceSettings.FromConfig(full);
         }
         catch (TimeMeshConfigException e)
@@ -48,6 +49,7 @@ public sealed class ConfigCheck(DoctorEnvironment env)
         string role = s.Mesh is null ? "alone" : s.Mesh.Role.ToString().ToLowerInvariant();
         findings.Add(DoctorFinding.Ok(Name, $"{source}: loaded; listen {string.Join(", ", s.Listen)}, role {role}, clock {s.Upstream.Clock.ToString().ToLowerInvariant()}"));
 
+        findings.AddRange(CheckSecretFiles(full));
         findings.AddRange(CheckDataDir(s.DataDir));
         if (s.Access.IsClosed)
             findings.Add(DoctorFinding.Warn(Name, "allow = []: the server answers no client (chrony's default too)",
@@ -63,6 +65,22 @@ public sealed class ConfigCheck(DoctorEnvironment env)
                 ClusterEndpoint = new System.Net.IPEndPoint(address, full.GetInt("akka.remote.dot-netty.tcp.port", 0));
         }
         return findings;
+    }
+
+    /// <summary>
+    /// Each secret file others can get at: a failure (the node refuses to start), or a warning when
+    /// timemesh.insecure-file-permissions = on lets it start.
+    /// </summary>
+    private static IEnumerable<DoctorFinding> CheckSecretFiles(Akka.Configuration.Config full)
+    {
+        bool overridden = full.GetBoolean(SecretFiles.OverrideKey, false);
+        foreach (var p in SecretFiles.Review(full))
+        {
+            string message = $"{p.Key}: {p.Path} (mode {p.Mode}) is {p.Problem}";
+            yield return overridden
+                ? DoctorFinding.Warn(Name, message + $"; started anyway because {SecretFiles.OverrideKey} = on", p.Fix)
+                : DoctorFinding.Fail(Name, message + ": timemesh run refuses to start", p.Fix);
+        }
     }
 
     private IEnumerable<DoctorFinding> CheckDataDir(string dataDir)

@@ -215,6 +215,34 @@ public class DoctorChecksTests : IDisposable
     }
 
     [Fact]
+    public void SecretFilesOthersCanReadAreFailuresWithTheFixOrWarningsWhenOverridden()
+    {
+        string keys = Path.Combine(_machine.Root, "chrony.keys");
+        File.WriteAllText(keys, "1 SHA1 HEX:0003C2A14EE65F5B91A51A8F9D122E827ED360A7\n");
+        File.SetUnixFileMode(keys, (UnixFileMode)0b110_100_100); // 0644
+        const string password = "persistence { provider = postgresql, connection-string = \"Host=127.0.0.1;Password=hunter2\" }";
+        string path = Config($"keyfile = \"{keys}\"\n{password}");
+        File.SetUnixFileMode(path, (UnixFileMode)0b110_100_100);
+        var report = Run(path);
+        var failures = Of(report, ConfigCheck.Name).Where(f => f.Level == DoctorLevel.Fail).ToList();
+        Assert.Equal(2, failures.Count);
+        Assert.Contains(failures, f => f.Message.StartsWith($"timemesh.keyfile: {keys} (mode 0644) is readable by every user") && f.Fix == $"chmod 600 {keys}");
+        Assert.Contains(failures, f => f.Message.StartsWith($"--config: {path} (mode 0644)") && f.Fix == $"chmod 640 {path}");
+        Assert.Equal(1, report.ExitCode);
+        // The rest of the config is still judged.
+        Assert.Contains(Of(report, ConfigCheck.Name), f => f.Level == DoctorLevel.Ok && f.Message.Contains("loaded"));
+
+        File.SetUnixFileMode(keys, (UnixFileMode)0b110_000_000);
+        File.SetUnixFileMode(path, (UnixFileMode)0b110_100_000);
+        Assert.DoesNotContain(Of(Run(path), ConfigCheck.Name), f => f.Level == DoctorLevel.Fail);
+
+        File.SetUnixFileMode(keys, (UnixFileMode)0b110_100_100);
+        var overridden = Of(Run(Config($"keyfile = \"{keys}\"\ninsecure-file-permissions = on")), ConfigCheck.Name).ToList();
+        Assert.DoesNotContain(overridden, f => f.Level == DoctorLevel.Fail);
+        Assert.Contains(overridden, f => f.Level == DoctorLevel.Warn && f.Message.StartsWith($"timemesh.keyfile: {keys} (mode 0644)") && f.Fix == $"chmod 600 {keys}");
+    }
+
+    [Fact]
     public void AMissingConfigFileIsAFailure()
     {
         var config = Of(Run(Path.Combine(_machine.Root, "absent.hocon")), ConfigCheck.Name).Single();
