@@ -156,6 +156,9 @@ public sealed class TimeMeshNode : IAsyncDisposable
 
         # A node the cluster downs keeps serving NTP on its own clock instead of shutting the process down.
         akka.cluster.run-coordinated-shutdown-when-down = off
+        # A node that has not joined within a minute gives its cluster part up and MeshHost starts a new one (a new
+        # UID): the safety net for an incarnation the others removed before it ever saw itself a member.
+        akka.cluster.shutdown-after-unsuccessful-join-seed-nodes = 60s
         akka.actor.serializers.timemesh-reunion = "TimeMesh.Node.Mesh.ReunionSerializer, TimeMesh.Node"
         akka.actor.serialization-bindings {
           "TimeMesh.Node.Mesh.ReunionActor+Probe, TimeMesh.Node" = timemesh-reunion

@@ -307,6 +307,44 @@ public class MeshNodeTests(Xunit.Abstractions.ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// The cause of "master-b never joined" (issue 10): a node the others removed and quarantined before it ever saw
+    /// itself a member (it stalled ~10 s between its Join and the Welcome) gets no removal of its own and could never
+    /// talk to the cluster again. Here the master quarantines the member's incarnation outright; the member's
+    /// cluster part hears it is quarantined, starts a new incarnation (a new UID) and is let in again.
+    /// </summary>
+    [Fact]
+    public async Task AQuarantinedNodeStartsANewIncarnationAndIsLetInAgain()
+    {
+        int upstreamPort = Chrony.FreeUdpPort();
+        using var up = Chrony.StartServer("127.0.0.1", upstreamPort);
+        int portA = Chrony.FreeTcpPort(), portM = Chrony.FreeTcpPort();
+        var a = TimeMeshNode.Start(Config("master", portA, portA, portA, Upstream("127.0.0.1", upstreamPort)));
+        var m = TimeMeshNode.Start(Config("member", portM, portA, portA, $"mesh.rejoin-delay = 1s\nmesh.masters = [\"{a.Endpoints[0]}\"]"));
+        try
+        {
+            await Converged(TimeSpan.FromSeconds(60), a, m);
+            var first = Akka.Cluster.Cluster.Get(m.MeshSystem!).SelfUniqueAddress;
+            var provider = (Akka.Remote.IRemoteActorRefProvider)((ExtendedActorSystem)a.MeshSystem!).Provider;
+            provider.Quarantine(first.Address, first.Uid);
+            var quarantined = System.Diagnostics.Stopwatch.StartNew();
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            bool back = false;
+            while (DateTime.UtcNow < deadline && !back)
+            {
+                await Task.Delay(250);
+                back = m.MeshHost!.Incarnation >= 2 && Akka.Cluster.Cluster.Get(a.MeshSystem!).State.Members
+                    .Any(x => x.Address == first.Address && x.UniqueAddress.Uid != first.Uid && x.Status == Akka.Cluster.MemberStatus.Up);
+            }
+            output.WriteLine($"measured: the quarantined member was Up again with a new incarnation {quarantined.Elapsed.TotalSeconds:0.0} s after the quarantine");
+            Assert.True(back, $"the quarantined member did not come back (incarnation {m.MeshHost!.Incarnation})");
+        }
+        finally
+        {
+            await StopAll(a, m);
+        }
+    }
+
     private sealed class LeaderListener : ReceiveActor
     {
         public LeaderListener(List<string> changes) =>

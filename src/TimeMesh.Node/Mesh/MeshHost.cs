@@ -89,6 +89,7 @@ public sealed class MeshHost
         }
         cluster.RegisterOnMemberRemoved(() => OnRemoved(system));
         system.ActorOf(Props.Create(() => new MemberWatcher(Remember)), "timemesh-member-watcher");
+        system.ActorOf(Props.Create(() => new QuarantineWatcher(why => Restart(system, why))), "timemesh-quarantine-watcher");
         system.ActorOf(ReunionActor.Props(RejoinContacts, contacts => MoveTo(system, contacts), Remember, ReunionInterval), ReunionActor.Name);
         if (rejoin && Seeds.Contains(cluster.SelfAddress))
         {
@@ -161,22 +162,40 @@ public sealed class MeshHost
         protected override void PostStop() => Cluster.Get(Context.System).Unsubscribe(Self);
     }
 
-    private void OnRemoved(ActorSystem system)
+    private void OnRemoved(ActorSystem system) => Restart(system, "was removed from the cluster");
+
+    /// <summary>
+    /// Replaces an incarnation that can never be a member again: removed from the cluster, quarantined by the
+    /// others, or out of time to join. Once per incarnation, and never while the process or the node stops.
+    /// </summary>
+    private void Restart(ActorSystem system, string why)
     {
-        lock (_gate)
-        {
-            if (_stopping || !ReferenceEquals(system, _system)) return;
-        }
+        // The CLR's exit hook runs every actor system's coordinated shutdown first: leaving then is no removal.
+        if (CoordinatedShutdown.Get(system).ShutdownReason is CoordinatedShutdown.ClrExitReason) return;
         var cluster = Cluster.Get(system);
         List<Address> known;
-        lock (_gate) known = _rejoinContacts.ToList();
-        _log.Warning("cluster: this node ({0}) was removed from the cluster; NTP service goes on, the cluster part restarts to rejoin in {1:0.#} s through [{2}]",
-            cluster.SelfAddress, _restartDelay.TotalSeconds, string.Join(", ", known.Concat(Seeds).Where(a => a != cluster.SelfAddress).Distinct()));
         lock (_gate)
         {
-            if (!_restarting.Add(system)) return;
+            if (_stopping || !ReferenceEquals(system, _system) || !_restarting.Add(system)) return;
+            known = _rejoinContacts.ToList();
         }
+        _log.Warning("cluster: this node ({0}) {1}; NTP service goes on, the cluster part restarts to rejoin in {2:0.#} s through [{3}]",
+            cluster.SelfAddress, why, _restartDelay.TotalSeconds, string.Join(", ", known.Concat(Seeds).Where(a => a != cluster.SelfAddress).Distinct()));
         _ = Task.Run(() => RestartAsync(system));
+    }
+
+    /// <summary>
+    /// Told when another node quarantined this incarnation. That happens to a node the cluster downed and removed
+    /// while it could not hear about it, e.g. one that stalled for ~10 s between asking to join and being welcomed
+    /// (the cause of the "master-b never joined" reports, docs/mesh.md): it never saw itself a member, so no
+    /// removal reaches it, and no node will ever talk to this incarnation again. Only a new one (a new UID) can join.
+    /// </summary>
+    private sealed class QuarantineWatcher : ReceiveActor
+    {
+        public QuarantineWatcher(Action<string> quarantined) =>
+            Receive<Akka.Remote.ThisActorSystemQuarantinedEvent>(e => quarantined($"was quarantined by {e.RemoteAddress}"));
+
+        protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(Akka.Remote.ThisActorSystemQuarantinedEvent));
     }
 
     private async Task RestartAsync(ActorSystem old)
