@@ -51,6 +51,8 @@ public sealed class TimeMeshNode : IAsyncDisposable
             // when the cluster downs this node; the time system beside it is never a cluster member, so NTP
             // serving never waits on membership.
             meshConfig = Akka.Configuration.ConfigurationFactory.ParseString(MeshHocon).WithFallback(full);
+            // Cluster Bootstrap's keys (timemesh.mesh.discovery) go under the user's own akka.* keys.
+            if (settings.Mesh.Discovery.Enabled) meshConfig = meshConfig.WithFallback(settings.Mesh.Discovery.ToAkkaConfig());
             clusterTls = TimeMesh.Node.Mesh.ClusterTlsSettings.FromConfig(full);
             if (clusterTls is not null)
                 meshConfig = Akka.Configuration.ConfigurationFactory.ParseString(TimeMesh.Node.Mesh.ClusterTlsSettings.Hocon).WithFallback(meshConfig);
@@ -93,7 +95,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
                 startMesh: settings.Mesh is not { } meshSettings ? null : meshProps =>
                 {
                     meshHost = new TimeMesh.Node.Mesh.MeshHost(meshConfig!, cluster => cluster.ActorOf(meshProps, "mesh"), system.Log, meshSettings.RejoinDelay,
-                        clusterTls is null ? null : clusterTls.ToSetup);
+                        clusterTls is null ? null : clusterTls.ToSetup, meshSettings.Discovery);
                     meshHost.Start();
                     return meshHost.Mesh;
                 });
@@ -119,7 +121,10 @@ public sealed class TimeMeshNode : IAsyncDisposable
             new NodeQueries(new NodeActors(server, reference, sync, actors.Mesh, actors.DriftStore, settings.Mesh?.Role, currentMesh) { History = historyActor },
                 clock.NowUnixNs), system);
         string meshText = settings.Mesh is null ? "" :
-            $", NTP advertised to the mesh as {AdvertisedNtpEndpoint(endpoints, full)}, cluster {full.GetString("akka.remote.dot-netty.tcp.hostname", "")}:{full.GetInt("akka.remote.dot-netty.tcp.port", 0)}, seeds [{string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", []))}]";
+            $", NTP advertised to the mesh as {AdvertisedNtpEndpoint(endpoints, full)}, cluster {full.GetString("akka.remote.dot-netty.tcp.hostname", "")}:{full.GetInt("akka.remote.dot-netty.tcp.port", 0)}, "
+            + (settings.Mesh.Discovery.Enabled
+                ? $"formation through Cluster Bootstrap (discovery {settings.Mesh.Discovery.Method.ToString().ToLowerInvariant()}, service {settings.Mesh.Discovery.ServiceName}, management {settings.Mesh.Discovery.ManagementHostname}:{settings.Mesh.Discovery.ManagementPort})"
+                : $"seeds [{string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", []))}]");
         // One line an operator (or journalctl -u timemesh | head) reads to know what this node is.
         system.Log.Info("{0}", $"TimeMesh node started: role {settings.Mesh?.Role.ToString().ToLowerInvariant() ?? "alone"}, NTP on {string.Join(", ", endpoints)}"
             + $", data in {Path.GetFullPath(settings.DataDir)}{(persistence is null ? "" : $" (drift state: {persistence.Provider} {Persistence.PersistenceSettings.Mask(persistence.ConnectionString)})")}{meshText}"

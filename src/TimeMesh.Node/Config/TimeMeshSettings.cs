@@ -169,6 +169,7 @@ public sealed record TimeMeshSettings
         {
             RejoinDelay = r.Duration(Prefix + "mesh.rejoin-delay", TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)),
             Masters = ParseMasters(r, Prefix + "mesh.masters"),
+            Discovery = TimeMesh.Node.Mesh.DiscoverySettings.Parse(r),
         };
     }
 

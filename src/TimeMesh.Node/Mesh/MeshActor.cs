@@ -23,6 +23,9 @@ public sealed record MeshSettings(
     /// cluster advertises are followed (configs from before the list).
     /// </summary>
     public IReadOnlyList<MasterAddress> Masters { get; init; } = [];
+
+    /// <summary>How the cluster forms: seed nodes (default) or Cluster Bootstrap (<c>timemesh.mesh.discovery</c>).</summary>
+    public DiscoverySettings Discovery { get; init; } = DiscoverySettings.SeedNodes;
 }
 
 /// <summary>

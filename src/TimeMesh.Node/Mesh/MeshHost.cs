@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
+using Akka.Management.Cluster.Bootstrap;
 
 namespace TimeMesh.Node.Mesh;
 
@@ -19,6 +20,9 @@ public sealed class MeshHost
     private readonly ILoggingAdapter _log;
     private readonly TimeSpan _restartDelay;
     private readonly Func<Akka.Actor.Setup.Setup>? _transportSetup;
+    private readonly DiscoverySettings _discovery;
+    /// <summary>With Cluster Bootstrap: the masters' cluster addresses, learnt from their management endpoints.</summary>
+    private readonly BootstrapMasters? _masters;
     private readonly object _gate = new();
     /// <summary>Incarnations being replaced (a removal is reported once per incarnation, but be sure).</summary>
     private readonly HashSet<ActorSystem> _restarting = new(ReferenceEqualityComparer.Instance);
@@ -32,9 +36,15 @@ public sealed class MeshHost
     /// <param name="log">Where restarts are logged (the node's time system, which outlives every incarnation).</param>
     /// <param name="restartDelay">How long to wait between a removal and the new incarnation.</param>
     /// <param name="transportSetup">Makes the transport's setup for each incarnation (cluster TLS), if any.</param>
+    /// <param name="discovery">
+    /// How the cluster forms: seed nodes (null or <see cref="DiscoveryMethod.Seeds"/>), or Cluster Bootstrap, whose
+    /// Akka keys the config must already hold (<see cref="DiscoverySettings.ToAkkaConfig"/>).
+    /// </param>
     public MeshHost(Akka.Configuration.Config config, Func<ActorSystem, IActorRef> startMeshActor, ILoggingAdapter log, TimeSpan restartDelay,
-        Func<Akka.Actor.Setup.Setup>? transportSetup = null)
+        Func<Akka.Actor.Setup.Setup>? transportSetup = null, DiscoverySettings? discovery = null)
     {
+        _discovery = discovery ?? DiscoverySettings.SeedNodes;
+        _masters = _discovery.Enabled ? new BootstrapMasters(_discovery) : null;
         _transportSetup = transportSetup;
         _config = config;
         _startMeshActor = startMeshActor;
@@ -54,8 +64,14 @@ public sealed class MeshHost
     /// <summary>The seed nodes the config names.</summary>
     public IReadOnlyList<Address> Seeds => _config.GetStringList("akka.cluster.seed-nodes", []).Select(Address.Parse).ToList();
 
-    /// <summary>Starts the first incarnation; it joins the configured seed nodes as Akka.Cluster does.</summary>
+    /// <summary>
+    /// Starts the first incarnation; it joins the configured seed nodes as Akka.Cluster does, or, with a discovery
+    /// method, starts Akka.Management's endpoint and Cluster Bootstrap. A management port that is taken fails here.
+    /// </summary>
     public void Start() => StartIncarnation(rejoin: false);
+
+    /// <summary>With Cluster Bootstrap: the masters' cluster addresses learnt so far (empty with seed nodes).</summary>
+    public IReadOnlyList<Address> DiscoveredMasters => _masters?.Addresses ?? [];
 
     /// <summary>
     /// Where a rejoining incarnation asks to be let in: every node the last incarnation knew as a member, then the
@@ -74,12 +90,28 @@ public sealed class MeshHost
         var system = _transportSetup is null
             ? ActorSystem.Create("timemesh", config)
             : ActorSystem.Create("timemesh", BootstrapSetup.Create().WithConfig(config).And(_transportSetup()));
-        var mesh = _startMeshActor(system);
+        IActorRef mesh;
+        try
+        {
+            mesh = _startMeshActor(system);
+            // With Cluster Bootstrap the management endpoint serves /bootstrap/seed-nodes to the others' bootstrap
+            // from the start, whether this incarnation joins through it or through the members it knew.
+            if (_discovery.Enabled) StartManagement(system);
+        }
+        catch
+        {
+            system.Terminate().Wait(TimeSpan.FromSeconds(10));
+            throw;
+        }
         var cluster = Cluster.Get(system);
+        bool knewMembers = false;
         if (rejoin)
         {
-            var contacts = _rejoinContacts.Concat(Seeds).Where(a => a != cluster.SelfAddress).Distinct().ToList();
-            cluster.JoinSeedNodes(contacts.Count > 0 ? contacts : Seeds);
+            List<Address> contacts;
+            lock (_gate) contacts = _rejoinContacts.Concat(Seeds).Where(a => a != cluster.SelfAddress).Distinct().ToList();
+            knewMembers = contacts.Count > 0;
+            // A rejoining incarnation asks the members it knew first (with bootstrap too: they are the cluster it left).
+            if (knewMembers || !_discovery.Enabled) cluster.JoinSeedNodes(contacts.Count > 0 ? contacts : Seeds);
         }
         lock (_gate)
         {
@@ -87,10 +119,30 @@ public sealed class MeshHost
             _mesh = mesh;
             _incarnation++;
         }
+        if (_discovery.Enabled)
+        {
+            // Bootstrap finds the cluster through the masters' management endpoints; on a rejoin that knew members
+            // it starts only if they did not let this node in within FormAfter.
+            var bootstrapAfter = knewMembers ? FormAfter : TimeSpan.Zero;
+            _ = Task.Delay(bootstrapAfter).ContinueWith(_ =>
+            {
+                lock (_gate)
+                {
+                    if (_stopping || !ReferenceEquals(system, _system)) return;
+                }
+                if (knewMembers && cluster.SelfMember.Status is MemberStatus.Joining or MemberStatus.WeaklyUp or MemberStatus.Up) return;
+                if (knewMembers)
+                    _log.Info("cluster: the members this node knew did not let it in within {0:0} s; Cluster Bootstrap looks for the cluster through the masters", FormAfter.TotalSeconds);
+                ClusterBootstrap.Get(system).Start().ContinueWith(t => _log.Error(t.Exception!.GetBaseException(), "cluster: Cluster Bootstrap did not start"),
+                    TaskContinuationOptions.OnlyOnFaulted);
+            });
+            _ = _masters!.RunAsync(system, ReunionInterval);
+        }
         cluster.RegisterOnMemberRemoved(() => OnRemoved(system));
         system.ActorOf(Props.Create(() => new MemberWatcher(Remember)), "timemesh-member-watcher");
         system.ActorOf(Props.Create(() => new QuarantineWatcher(why => Restart(system, why))), "timemesh-quarantine-watcher");
-        system.ActorOf(ReunionActor.Props(RejoinContacts, contacts => MoveTo(system, contacts), Remember, ReunionInterval), ReunionActor.Name);
+        system.ActorOf(ReunionActor.Props(RejoinContacts, contacts => MoveTo(system, contacts), Remember, ReunionInterval,
+            _masters is null ? null : () => _masters.AddressStrings), ReunionActor.Name);
         if (rejoin && Seeds.Contains(cluster.SelfAddress))
         {
             // A seed that found nobody to let it in (its peers are dead, or still cut off) founds a cluster of its
@@ -128,11 +180,26 @@ public sealed class MeshHost
     /// <summary>How long a rejoining seed tries to be let in before it forms a cluster of its own.</summary>
     public TimeSpan FormAfter { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>The nodes a reunion probe goes to: every member seen, then the seeds.</summary>
+    /// <summary>The nodes a reunion probe goes to: every member seen, then the seeds (with bootstrap: the masters discovered).</summary>
     private IReadOnlyList<Address> RejoinContacts()
     {
-        lock (_gate) return _rejoinContacts.Concat(Seeds).Distinct().ToList();
+        lock (_gate) return _rejoinContacts.Concat(Seeds).Concat(DiscoveredMasters).Distinct().ToList();
     }
+
+    /// <summary>
+    /// Binds the management endpoint (akka.management.http hostname:port; a port that is taken throws): ours on Kestrel,
+    /// not <c>AkkaManagement.Get(system).Start()</c>, whose HTTP server does not run on the Ceen.Httpd served here
+    /// (<see cref="ManagementEndpoint"/>).
+    /// </summary>
+    private void StartManagement(ActorSystem system)
+    {
+        var endpoint = ManagementEndpoint.Start(system);
+        lock (_gate) _management = endpoint;
+        _log.Info("cluster: management endpoint on {0} ({1}); formation through Cluster Bootstrap, discovery {2}", endpoint.SelfBaseUri,
+            ManagementEndpoint.SeedNodesPath, _discovery.Method.ToString().ToLowerInvariant());
+    }
+
+    private ManagementEndpoint? _management;
 
     /// <summary>This node's cluster is to move into another (see <see cref="ReunionActor"/>): leave, then rejoin through its members.</summary>
     private void MoveTo(ActorSystem system, IReadOnlyList<Address> contacts)
@@ -200,6 +267,10 @@ public sealed class MeshHost
 
     private async Task RestartAsync(ActorSystem old)
     {
+        // The management port is bound again by the next incarnation: unbind it first.
+        ManagementEndpoint? management;
+        lock (_gate) management = _management;
+        if (management is not null) await management.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
         await old.Terminate().WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(_ => { });
         var delay = _restartDelay;
         while (true)
@@ -212,7 +283,8 @@ public sealed class MeshHost
             try
             {
                 StartIncarnation(rejoin: true);
-                _log.Info("cluster: incarnation {0} of this node's cluster part started, joining the seed nodes", Incarnation);
+                _log.Info("cluster: incarnation {0} of this node's cluster part started, joining {1}", Incarnation,
+                    _discovery.Enabled ? "the members it knew, then through Cluster Bootstrap" : "the seed nodes");
                 lock (_gate)
                 {
                     // Stopped while the new incarnation started: do not leave it running.

@@ -36,12 +36,20 @@ public sealed class ReunionActor : ReceiveActor, IWithTimers
     /// <param name="contacts">The nodes to ask: seeds and members seen (this node and its cluster's members are skipped).</param>
     /// <param name="moveTo">Called once, with the other cluster's members, when this node's cluster is the one to move.</param>
     /// <param name="learn">Told of a node outside this cluster that asked which cluster this one is, so that it is asked back.</param>
-    public static Props Props(Func<IReadOnlyList<Address>> contacts, Action<IReadOnlyList<Address>> moveTo, Action<Address> learn, TimeSpan interval) =>
-        Akka.Actor.Props.Create(() => new ReunionActor(contacts, moveTo, learn, interval));
+    /// <param name="anchors">
+    /// The cluster addresses of this mesh's known nodes: a cluster is moved into only when it contains one. Null: the
+    /// seed nodes the config names. With Cluster Bootstrap (no seed nodes) MeshHost gives the masters' cluster
+    /// addresses their management endpoints reported (<see cref="BootstrapMasters"/>).
+    /// </param>
+    public static Props Props(Func<IReadOnlyList<Address>> contacts, Action<IReadOnlyList<Address>> moveTo, Action<Address> learn, TimeSpan interval,
+        Func<IReadOnlyCollection<string>>? anchors = null) =>
+        Akka.Actor.Props.Create(() => new ReunionActor(contacts, moveTo, learn, interval, anchors));
 
-    public ReunionActor(Func<IReadOnlyList<Address>> contacts, Action<IReadOnlyList<Address>> moveTo, Action<Address> learn, TimeSpan interval)
+    public ReunionActor(Func<IReadOnlyList<Address>> contacts, Action<IReadOnlyList<Address>> moveTo, Action<Address> learn, TimeSpan interval,
+        Func<IReadOnlyCollection<string>>? anchors = null)
     {
         var seeds = Context.System.Settings.Config.GetStringList("akka.cluster.seed-nodes", []).ToHashSet(StringComparer.Ordinal);
+        anchors ??= () => seeds;
         Receive<Tick>(_ =>
         {
             if (_moving || !Joined) return;
@@ -63,9 +71,11 @@ public sealed class ReunionActor : ReceiveActor, IWithTimers
         {
             if (_moving || !Joined || !reply.Joined || reply.Members.Count == 0) return;
             // Only answers to this round's questions, from a node that counts itself in the cluster it names, and
-            // only into a cluster that has a seed of this mesh: an answer made up by someone else moves nothing.
+            // only into a cluster that has a seed (or, with Cluster Bootstrap, a master) of this mesh: an answer made
+            // up by someone else moves nothing.
+            var known = anchors();
             if (!_asked.Contains(Sender.Path.Address) || !reply.Members.Contains(Sender.Path.Address.ToString())
-                || !reply.Members.Any(seeds.Contains)) return;
+                || !reply.Members.Any(known.Contains)) return;
             var mine = UpMembers();
             // A shared member: the same cluster, seen before gossip reached one side.
             if (mine.Count == 0 || reply.Members.Intersect(mine).Any()) return;

@@ -15,7 +15,9 @@ public static class ReportCommands
         yield return Report("sourcestats", "Show statistics of the node's time sources (chronyc sourcestats).", ControlEndpoint.Paths.SourceStats,
             ControlJsonContext.Default.SourceStatsListDto, ChronycFormat.SourceStats, verbose: true);
         yield return Report("tracking", "Show how the node's clock is doing (chronyc tracking).", ControlEndpoint.Paths.Tracking,
-            ControlJsonContext.Default.TrackingDto, (r, _) => ChronycFormat.Tracking(r));
+            ControlJsonContext.Default.TrackingDto, (r, _) => ChronycFormat.Tracking(r),
+            ready: ("--require-synchronised", "Exit 1 unless the node is synchronised to a source (a readiness probe: a node serving leap 3 or its local clock is not ready).",
+                r => r.Synchronised));
         yield return Report("clients", "Show the NTP clients the node has served (chronyc clients).", ControlEndpoint.Paths.Clients,
             ControlJsonContext.Default.ClientsDto, (r, _) => ChronycFormat.Clients(r));
         yield return Report("serverstats", "Show the node's NTP server counters (chronyc serverstats).", ControlEndpoint.Paths.ServerStats,
@@ -25,7 +27,7 @@ public static class ReportCommands
     }
 
     private static Command Report<T>(string name, string description, string path, JsonTypeInfo<T> type,
-        Func<T, bool, string> format, bool verbose = false)
+        Func<T, bool, string> format, bool verbose = false, (string Name, string Description, Func<T, bool> Test)? ready = null)
     {
         var node = new Option<string>("--node")
         {
@@ -39,6 +41,12 @@ public static class ReportCommands
         var json = new Option<bool>("--json") { Description = "Print the report as JSON (the endpoint's own format) instead of text." };
         var command = new Command(name, description) { node, json };
         Option<bool>? legend = null;
+        Option<bool>? require = null;
+        if (ready is { } r0)
+        {
+            require = new Option<bool>(r0.Name) { Description = r0.Description };
+            command.Add(require);
+        }
         if (verbose)
         {
             legend = new Option<bool>("--verbose", "-v") { Description = "Explain the columns, as chronyc -v does." };
@@ -53,7 +61,7 @@ public static class ReportCommands
                 if (parse.GetValue(json)) await output.WriteLineAsync(JsonSerializer.Serialize(report, type));
                 else await output.WriteAsync(format(report, legend is not null && parse.GetValue(legend)));
                 await output.FlushAsync(cancel);
-                return Cli.ExitOk;
+                return require is not null && parse.GetValue(require) && !ready!.Value.Test(report) ? Cli.ExitRuntimeError : Cli.ExitOk;
             }
             catch (ControlClientException e)
             {

@@ -59,7 +59,10 @@ public sealed class ConfigCheck(DoctorEnvironment env)
                 "add server = [ { address = ... } ], local { stratum = 10 }, or join a mesh with role"));
         if (s.Mesh is { } mesh)
         {
-            findings.AddRange(CheckMesh(full, mesh.Role));
+            if (mesh.Discovery.Enabled)
+                findings.Add(DoctorFinding.Ok(Name, $"mesh: {mesh.Role.ToString().ToLowerInvariant()}, formation through Cluster Bootstrap (discovery {mesh.Discovery.Method.ToString().ToLowerInvariant()}, management endpoint {mesh.Discovery.ManagementHostname}:{mesh.Discovery.ManagementPort})"));
+            else
+                findings.AddRange(CheckMesh(full, mesh.Role));
             // DotNetty binds its hostname's address; a name is resolved only when the node starts.
             if (System.Net.IPAddress.TryParse(full.GetString("akka.remote.dot-netty.tcp.hostname", ""), out var address))
                 ClusterEndpoint = new System.Net.IPEndPoint(address, full.GetInt("akka.remote.dot-netty.tcp.port", 0));
