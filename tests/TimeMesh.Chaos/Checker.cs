@@ -449,6 +449,12 @@ internal sealed class Checker
         lock (_lock) return _rounds.Where(r => r.Start >= t && r.OneCluster).Select(r => (double?)r.End).FirstOrDefault();
     }
 
+    /// <summary>When the node's current incarnation first answered over NTP; null if it has not yet.</summary>
+    public double? FirstAnswer(NodeProcess node)
+    {
+        lock (_lock) return _answering.TryGetValue(node.Name, out var a) && a.Incarnation == node.Incarnation ? a.Since : null;
+    }
+
     public NtpSample? Latest(string node)
     {
         lock (_lock) return _latest.TryGetValue(node, out var s) ? s : null;

@@ -226,13 +226,14 @@ internal static class Report
         bool startsFailed = false;
         if (starts is not null)
         {
-            int ok = starts.Count(s => s.ClusterSeconds is not null && s.MemberSyncSeconds is not null);
+            int ok = starts.Count(s => s.Ok);
             startsFailed = ok < starts.Count || starts.Count < (o.Starts ?? 0);
-            Console.WriteLine($"repeated starts: {ok} of {o.Starts} formed one cluster with the member synchronised within 10 s ({starts.Count} run)");
+            Console.WriteLine($"repeated starts: {ok} of {o.Starts} formed one cluster with the member synchronised within {Runner.Limit:0} s ({starts.Count} run)");
             Console.WriteLine($"  started within: max {(starts.Count > 0 ? starts.Max(s => s.SpreadMs) : 0):0} ms");
+            Console.WriteLine($"  all three answering NTP after start: {Stats(starts.Select(s => s.UpSeconds))}");
             Console.WriteLine($"  one cluster after start: {Stats(starts.Select(s => s.ClusterSeconds))}");
             Console.WriteLine($"  member synchronised after start: {Stats(starts.Select(s => s.MemberSyncSeconds))}");
-            Console.WriteLine($"  times (cluster/sync, s): {string.Join("  ", starts.Select(s => $"{Fmt(s.ClusterSeconds)}/{Fmt(s.MemberSyncSeconds)}"))}");
+            Console.WriteLine($"  times (up/cluster/sync, s): {string.Join("  ", starts.Select(s => $"{Fmt(s.UpSeconds)}/{Fmt(s.ClusterSeconds)}/{Fmt(s.MemberSyncSeconds)}"))}");
         }
         Console.WriteLine();
         if (violations.Count == 0)
