@@ -186,7 +186,8 @@ internal sealed class Checker
     private void OnSample(NodeProcess node, NtpSample s)
     {
         Interlocked.Increment(ref _samples);
-        bool clean = s.Answered && s.Delay <= _maxDelay;
+        // A negative delay (the server's clock ran faster than ours during the exchange) bounds the error as well as a positive one.
+        bool clean = s.Answered && Math.Abs(s.Delay) <= _maxDelay;
         if (clean) Interlocked.Increment(ref _clean);
         lock (_lock)
         {
@@ -249,7 +250,7 @@ internal sealed class Checker
             var (a, b) = string.CompareOrdinal(node.Name, other.Name) < 0 ? (node.Name, other.Name) : (other.Name, node.Name);
             string key = $"spread:{a}-{b}";
             if (!_lastCleanServing.TryGetValue(other.Name, out var o) || s.T - o.T > 0.3 || _world.State(other.Name) != ProcState.Running) continue;
-            double apart = Math.Abs(s.Offset - o.Offset) - (s.Delay + o.Delay) / 2;
+            double apart = Math.Abs(s.Offset - o.Offset) - (Math.Abs(s.Delay) + Math.Abs(o.Delay)) / 2;
             if (apart <= SpreadLimitSeconds)
             {
                 Close(key, s.T);
@@ -268,7 +269,7 @@ internal sealed class Checker
         string key = "jump:" + member.Name;
         if (_lastCleanSynced.TryGetValue(member.Name, out var prev) && prev.Incarnation == s.Incarnation)
         {
-            double jump = Math.Abs(s.Offset - prev.Offset) - (s.Delay + prev.Delay) / 2;
+            double jump = Math.Abs(s.Offset - prev.Offset) - (Math.Abs(s.Delay) + Math.Abs(prev.Delay)) / 2;
             if (jump > JumpLimitSeconds)
                 Report("jump", key, member.Label, s.T, jump,
                     $"{member.Label} served time moved {(s.Offset - prev.Offset) * 1e3:+0.000;-0.000} ms in {s.T - prev.T:0.00} s: {prev.Brief} -> {s.Brief}",

@@ -265,13 +265,13 @@ internal sealed class Options
         usage: TimeMesh.Chaos [--profile short|long] [--nodes 3|5] [--rounds K] [--seed N] [--starts N]
                               [--faults kill,pause,partition-master,partition-masters-members,partition-member,upstream,restart-all]
                               [--recovery-cap S] [--max-delay-ms D] [--logs DIR] [--timemesh PATH/timemesh.dll]
-          --profile short   3-node mesh, 10 faults, then 5-node mesh, 4 faults (the test command runs this; ≤ 4 min)
+          --profile short   3-node mesh, 8 faults, then 5-node mesh, 4 faults (the test command runs this; ≤ 4 min)
           --profile long    3-node mesh, 250 faults, then 5-node mesh, 250 faults (hours)
           --nodes/--rounds  one mesh of that size (2 masters + the rest members), that many faults (default 3, 10)
           --seed N          the faults are drawn from N (default: random; printed first, with a replay command)
           --starts N        instead of faults: start 2 masters + 1 member at once N times (data wiped between),
                             each time one cluster and the member synchronised within 10 s
-          --recovery-cap S  the longest recovery window after a heal (default 15 s short, 30 s otherwise)
+          --recovery-cap S  the longest recovery window after a heal (default 12 s short, 30 s otherwise)
           --max-delay-ms D  exchanges slower than this do not count for the spread and jump checks (default 2)
           --logs DIR        keep the nodes' logs and configs there (otherwise deleted with the run directory)
         Needs root, iproute2, nftables, chrony. Exit code 0: no violation; 1: violations; 2: cannot run.
@@ -295,7 +295,7 @@ internal sealed class Options
     public string? TimeMesh { get; private set; }
     public double MaxHours { get; private set; } = 12;
 
-    public double RecoveryCapSeconds => RecoveryCap ?? (Profile == "short" ? 15 : 30);
+    public double RecoveryCapSeconds => RecoveryCap ?? (Profile == "short" ? 12 : 30);
     public int MaxNodes => Starts is not null ? 3 : Phases().Max(p => p.Nodes);
 
     public static Options Parse(string[] args)
@@ -346,7 +346,7 @@ internal sealed class Options
     /// <summary>The meshes to run: a profile's two, or the one of --nodes/--rounds. Phase k's faults come from seed + k − 1.</summary>
     public IReadOnlyList<Phase> Phases() => Profile switch
     {
-        "short" => [new Phase(3, Rounds ?? 10, Seed), new Phase(5, Rounds is { } r ? Math.Max(1, r / 2) : 4, Seed + 1)],
+        "short" => [new Phase(3, Rounds ?? 8, Seed), new Phase(5, Rounds is { } r ? Math.Max(1, r / 2) : 4, Seed + 1)],
         "long" => [new Phase(3, Rounds ?? 250, Seed), new Phase(5, Rounds ?? 250, Seed + 1)],
         _ => [new Phase(Nodes, Rounds ?? 10, Seed)],
     };
