@@ -107,6 +107,10 @@ internal static class Faults
         return plan;
     }
 
+    /// <summary>The plan on one line: round:kind(target)/hold, e.g. <c>3:kill(n1)/4.2s</c>.</summary>
+    public static string Describe(IEnumerable<FaultSpec> plan) => string.Join(", ", plan.Select(f =>
+        $"{f.Round}:{Name(f.Kind)}{(f.Kind is FaultKind.Kill or FaultKind.Pause or FaultKind.PartitionMaster or FaultKind.PartitionMemberAlone ? $"(n{f.Target + 1})" : f.Kind == FaultKind.UpstreamLost ? (f.Variant == 0 ? "(nft)" : "(stop)") : "")}/{f.HoldSeconds:0.0}s"));
+
     public static IFault Create(FaultSpec spec) => spec.Kind switch
     {
         FaultKind.Kill => new KillFault(spec),

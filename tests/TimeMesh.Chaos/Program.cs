@@ -21,6 +21,13 @@ if (options.Help)
     Console.WriteLine(Options.Usage);
     return 0;
 }
+if (options.DryRun)
+{
+    // The fault sequence a seed gives, without running anything (no root needed): replays print the same.
+    foreach (var phase in options.Phases())
+        Console.WriteLine($"{phase.Nodes} nodes, seed {phase.Seed}: {Faults.Describe(Faults.Plan(phase.Seed, phase.Rounds, phase.Nodes, options.Kinds))}");
+    return 0;
+}
 return options.Inner ? Inner.Run(options) : Outer.Run(options);
 
 /// <summary>
@@ -274,12 +281,14 @@ internal sealed class Options
           --recovery-cap S  the longest recovery window after a heal (default 12 s short, 30 s otherwise)
           --max-delay-ms D  exchanges slower than this do not count for the spread and jump checks (default 2)
           --logs DIR        keep the nodes' logs and configs there (otherwise deleted with the run directory)
+          --dry-run         print the fault sequence the seed gives and exit
         Needs root, iproute2, nftables, chrony. Exit code 0: no violation; 1: violations; 2: cannot run.
         """;
 
     public List<string> Raw { get; } = new();
     public bool Help { get; private set; }
     public bool Inner { get; private set; }
+    public bool DryRun { get; private set; }
     public string? RunDir { get; private set; }
     public string? Profile { get; private set; }
     public int Nodes { get; private set; } = 3;
@@ -313,6 +322,7 @@ internal sealed class Options
             {
                 case "-h" or "--help": o.Help = true; break;
                 case "--inner": o.Inner = true; break;
+                case "--dry-run": o.DryRun = true; break;
                 case "--run-dir": o.RunDir = Next(); break;
                 case "--profile":
                     o.Profile = Next();

@@ -45,7 +45,7 @@ internal sealed class Runner(Options options, string runDir, string timemeshDll,
         var plan = Faults.Plan(phase.Seed, phase.Rounds, phase.Nodes, options.Kinds);
         _print($"== phase {index}: {phase.Nodes} nodes (2 masters + {phase.Nodes - 2} members), {phase.Rounds} faults, seed {phase.Seed}");
         _print($"   replay: {options.ReplayCommand(phase)}");
-        _print($"   plan: {string.Join(", ", plan.Select(f => $"{f.Round}:{Faults.Name(f.Kind)}{(f.Kind is FaultKind.Kill or FaultKind.Pause or FaultKind.PartitionMaster or FaultKind.PartitionMemberAlone ? $"(n{f.Target + 1})" : f.Kind == FaultKind.UpstreamLost ? (f.Variant == 0 ? "(nft)" : "(stop)") : "")}/{f.HoldSeconds:0.0}s"))}");
+        _print($"   plan: {Faults.Describe(plan)}");
         var faults = plan.Select(Faults.Create).ToList(); // a hook kind fails here, before anything runs
 
         var nodes = MakeNodes(phase.Nodes, Path.Combine(runDir, $"phase{index}"), timemeshDll);
@@ -160,6 +160,7 @@ internal sealed class Runner(Options options, string runDir, string timemeshDll,
                 checker.Start();
                 var spread = Stopwatch.StartNew();
                 double t0 = world.Now;
+                world.Event($"repeated start {k}/{count}: all 3 nodes started at once (data wiped)");
                 foreach (var n in nodes) world.StartNode(n, $"repeated start {k}");
                 double spreadMs = spread.Elapsed.TotalMilliseconds;
                 double? cluster = null, sync = null, up = null;
