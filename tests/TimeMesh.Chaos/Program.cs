@@ -272,7 +272,7 @@ internal sealed class Options
         usage: TimeMesh.Chaos [--profile short|long] [--nodes 3|5] [--rounds K] [--seed N] [--starts N]
                               [--faults kill,pause,partition-master,partition-masters-members,partition-member,upstream,restart-all]
                               [--recovery-cap S] [--max-delay-ms D] [--logs DIR] [--timemesh PATH/timemesh.dll]
-          --profile short   3-node mesh, 8 faults, then 5-node mesh, 4 faults (the test command runs this; ≤ 4 min)
+          --profile short   3-node mesh, 7 faults, then 5-node mesh, 4 faults (the test command runs this; ≤ 4 min)
           --profile long    3-node mesh, 250 faults, then 5-node mesh, 250 faults (hours)
           --nodes/--rounds  one mesh of that size (2 masters + the rest members), that many faults (default 3, 10)
           --seed N          the faults are drawn from N (default: random; printed first, with a replay command)
@@ -356,7 +356,7 @@ internal sealed class Options
     /// <summary>The meshes to run: a profile's two, or the one of --nodes/--rounds. Phase k's faults come from seed + k − 1.</summary>
     public IReadOnlyList<Phase> Phases() => Profile switch
     {
-        "short" => [new Phase(3, Rounds ?? 8, Seed), new Phase(5, Rounds is { } r ? Math.Max(1, r / 2) : 4, Seed + 1)],
+        "short" => [new Phase(3, Rounds ?? 7, Seed), new Phase(5, Rounds is { } r ? Math.Max(1, r / 2) : 4, Seed + 1)],
         "long" => [new Phase(3, Rounds ?? 250, Seed), new Phase(5, Rounds ?? 250, Seed + 1)],
         _ => [new Phase(Nodes, Rounds ?? 10, Seed)],
     };
