@@ -68,6 +68,7 @@ internal sealed class Checker
     private readonly Dictionary<string, NtpSample> _lastCleanSynced = new();
     private readonly Dictionary<string, (int Incarnation, double? Since)> _answering = new();
     private readonly Dictionary<string, double?> _obligedSince = new();
+    private readonly Dictionary<string, int> _obligedAllowed = new();
     private readonly Dictionary<string, Violation> _open = new();
     private readonly List<Violation> _violations = new();
     private readonly Dictionary<string, MeshView> _views = new();
@@ -220,13 +221,17 @@ internal sealed class Checker
         if (!obliged)
         {
             _obligedSince[member.Name] = null;
+            _obligedAllowed.Remove(member.Name);
             Close(key, s.T);
             return;
         }
-        // Counted from the latest of: the condition became true (seen by a sample), the member's first answer
-        // after its (re)start, the member running again after a SIGSTOP.
-        double since = Math.Max(_obligedSince[member.Name] ??= s.T, Math.Max(answeringSince!.Value, _world.RunningSince(member.Name)));
         int allowed = qualifying.Max(q => q.Sample.Stratum) + 1;
+        // A stricter bar (a master back from holdover at 10 to 2) gives the member 5 s to follow it.
+        if (_obligedAllowed.TryGetValue(member.Name, out int before) && allowed < before) _obligedSince[member.Name] = s.T;
+        _obligedAllowed[member.Name] = allowed;
+        // Counted from the latest of: the condition became true (seen by a sample) or the bar last tightened,
+        // the member's first answer after its (re)start, the member running again after a SIGSTOP.
+        double since = Math.Max(_obligedSince[member.Name] ??= s.T, Math.Max(answeringSince!.Value, _world.RunningSince(member.Name)));
         bool ok = s.Leap == LeapIndicator.NoWarning && s.RefId != ReferenceIds.Local && s.Stratum <= allowed;
         if (ok)
         {
