@@ -85,8 +85,8 @@ internal static class Outer
         {
             ctx.Cancel = true;
             interrupted = true;
-            // The inner run stops its nodes on SIGINT (a terminal's Ctrl+C reaches it anyway).
-            if (inner is { HasExited: false } p) Sys.Signal(p.Id, Sys.SIGINT);
+            // The inner run stops its nodes on SIGTERM (SIGINT may be ignored: a background job of a script).
+            if (inner is { HasExited: false } p) Sys.Signal(p.Id, Sys.SIGTERM);
         }
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
@@ -94,7 +94,8 @@ internal static class Outer
         {
             Topology.Create(nodes);
             var info = new ProcessStartInfo("ip") { UseShellExecute = false };
-            foreach (var a in new[] { "netns", "exec", Topology.Checker.Namespace }) info.ArgumentList.Add(a);
+            // env: a SIGINT this process inherited as ignored (a background job of a script) is not passed on.
+            foreach (var a in new[] { "netns", "exec", Topology.Checker.Namespace, "env", "--default-signal=INT" }) info.ArgumentList.Add(a);
             foreach (var a in SelfCommand()) info.ArgumentList.Add(a);
             foreach (var a in o.Raw) info.ArgumentList.Add(a);
             foreach (var a in new[] { "--inner", "--run-dir", runDir, "--timemesh", timemesh, "--seed", o.Seed.ToString(CultureInfo.InvariantCulture) }) info.ArgumentList.Add(a);
@@ -103,7 +104,7 @@ internal static class Outer
             if (!inner.WaitForExit(limit))
             {
                 Console.WriteLine($"chaos: the run took longer than {limit.TotalHours} h; stopping it");
-                Sys.Signal(inner.Id, Sys.SIGINT);
+                Sys.Signal(inner.Id, Sys.SIGTERM);
             }
             if (!inner.WaitForExit(TimeSpan.FromSeconds(30))) { Sys.Signal(inner.Id, Sys.SIGKILL); inner.WaitForExit(); }
             int code = interrupted ? 130 : inner.ExitCode;
@@ -186,7 +187,7 @@ internal static class Inner
         {
             upstream.Close();
         }
-        bool failed = Report.Print(o, results, starts, startViolations, clock.Elapsed);
+        bool failed = Report.Print(o, results, starts, startViolations, clock.Elapsed, interrupted);
         if (interrupted) return 130;
         return failed ? 1 : 0;
     }
@@ -209,8 +210,9 @@ internal static class Report
     }
 
     /// <summary>Prints the figures and every violation; true when there was any violation or failed start.</summary>
-    public static bool Print(Options o, List<PhaseResult> results, List<Runner.StartTry>? starts, List<Violation> startViolations, TimeSpan elapsed)
+    public static bool Print(Options o, List<PhaseResult> results, List<Runner.StartTry>? starts, List<Violation> startViolations, TimeSpan elapsed, bool interrupted)
     {
+        string partial = interrupted ? " (INTERRUPTED: the run stopped early)" : "";
         var violations = results.SelectMany(r => r.Violations.Select(v => ((Phase?)r.Phase, v))).Concat(startViolations.Select(v => ((Phase?)null, v))).ToList();
         Console.WriteLine();
         Console.WriteLine($"==================== chaos figures (seed {o.Seed}, {elapsed.TotalSeconds:0} s) ====================");
@@ -245,7 +247,7 @@ internal static class Report
         Console.WriteLine();
         if (violations.Count == 0)
         {
-            Console.WriteLine(startsFailed ? "RESULT: FAIL (repeated starts)" : "RESULT: PASS, no violation");
+            Console.WriteLine((startsFailed ? "RESULT: FAIL (repeated starts)" : "RESULT: PASS, no violation") + partial);
             return startsFailed;
         }
         Console.WriteLine($"{violations.Count} VIOLATION(S):");
@@ -258,7 +260,7 @@ internal static class Report
             foreach (var h in v.History) foreach (var line in h.Split('\n')) Console.WriteLine("     " + line);
             if (phase is not null) Console.WriteLine($"   replay: {o.ReplayCommand(phase)}");
         }
-        Console.WriteLine($"RESULT: FAIL, {violations.Count} violation(s){(startsFailed ? " and failed starts" : "")}; seed {o.Seed}");
+        Console.WriteLine($"RESULT: FAIL, {violations.Count} violation(s){(startsFailed ? " and failed starts" : "")}; seed {o.Seed}{partial}");
         return true;
     }
 

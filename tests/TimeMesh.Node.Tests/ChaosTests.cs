@@ -57,8 +57,8 @@ public class ChaosTests(Xunit.Abstractions.ITestOutputHelper output)
         p.BeginErrorReadLine();
         if (!p.WaitForExit(limit))
         {
-            // SIGINT: the tool stops its nodes and removes its namespaces.
-            Process.Start("kill", $"-INT {p.Id}")!.WaitForExit();
+            // SIGTERM: the tool stops its nodes and removes its namespaces.
+            Process.Start("kill", $"-TERM {p.Id}")!.WaitForExit();
             if (!p.WaitForExit(TimeSpan.FromSeconds(60))) p.Kill(entireProcessTree: true);
             lock (text) text.AppendLine($"(the chaos tool did not finish within {limit.TotalSeconds:0} s and was stopped)");
         }
