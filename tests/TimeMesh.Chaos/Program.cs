@@ -205,7 +205,7 @@ internal static class Report
         int missing = all.Count - got.Count;
         if (all.Count == 0) return "none measured";
         string s = got.Count == 0 ? "" : $"p50 {Pct(got, 50):0.00} {unit}, p99 {Pct(got, 99):0.00} {unit}, max {got[^1]:0.00} {unit} (n = {got.Count})";
-        if (missing > 0) s += (s.Length > 0 ? "; " : "") + $"{missing} of {all.Count} never";
+        if (missing > 0) s += (s.Length > 0 ? "; " : "") + $"{missing} of {all.Count} not seen";
         return s;
     }
 
@@ -222,10 +222,10 @@ internal static class Report
             Console.WriteLine($"  replay: {o.ReplayCommand(r.Phase)}");
             Console.WriteLine($"  faults by kind: {string.Join(", ", r.FaultsByKind.OrderBy(k => k.Key).Select(k => $"{Faults.Name(k.Key)} {k.Value}"))}");
             Console.WriteLine($"  first start: one cluster {(r.InitialCluster is { } ic ? $"{ic:0.0} s" : "not within 60 s")} after all nodes were started");
-            Console.WriteLine($"  fail-over after SIGKILL of the followed master (kill -> member serves the other master's time): {Stats(r.Failovers.Select(f => f.Seconds))}");
+            Console.WriteLine($"  fail-over after SIGKILL of the followed master (kill -> member serves the other master's time; not seen = not before the recovery window ended): {Stats(r.Failovers.Select(f => f.Seconds))}");
             Console.WriteLine($"  time to one cluster after a heal: {Stats(r.ClusterAfterHeal.Select(c => c.Seconds))} (within the {o.RecoveryCapSeconds:0} s recovery window)");
             foreach (var g in r.ClusterAfterHeal.GroupBy(c => c.Kind).OrderBy(g => g.Key))
-                Console.WriteLine($"    after {Faults.Name(g.Key),-26} {string.Join(" ", g.Select(c => c.Seconds is { } s ? $"{s:0.0}" : "never"))}");
+                Console.WriteLine($"    after {Faults.Name(g.Key),-26} {string.Join(" ", g.Select(c => c.Seconds is { } s ? $"{s:0.0}" : $">{o.RecoveryCapSeconds:0}"))}");
             Console.WriteLine($"  violations: {r.Violations.Count} ({string.Join(", ", r.Violations.GroupBy(v => v.Invariant).Select(g => $"{g.Key} {g.Count()}"))})");
         }
         if (results.Count > 1)
