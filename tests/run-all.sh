@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every TimeMesh test. Installs what the tests need from Debian when it is missing (chrony for the
-# interop tests, postgresql for the persistence tests, chromium for the status page), then builds and tests the whole solution in Release.
+# interop tests, postgresql for the persistence tests, chromium for the status page, nftables for the chaos suite), then builds and tests the whole solution in Release.
 # Prints "N passed, N failed" last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # tests/docker/check.sh reads compose.yaml with PyYAML and wires namespaces with ip (iproute2).
 /usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# The chaos suite (tests/TimeMesh.Chaos) partitions its namespaces with nft.
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 # The status page tests load the page in headless Chromium.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # The persistence tests start a throwaway PostgreSQL cluster of their own (initdb + pg_ctl on a loopback port).
