@@ -164,6 +164,11 @@ public sealed class TimeMeshNode : IAsyncDisposable
         # A node that has not joined within a minute gives its cluster part up and MeshHost starts a new one (a new
         # UID): the safety net for an incarnation the others removed before it ever saw itself a member.
         akka.cluster.shutdown-after-unsuccessful-join-seed-nodes = 60s
+        # Nodes that start together (a power cut, a rack reboot, compose up) try each other while some are not yet
+        # listening: Akka's defaults (5 s seed-node timeout, an address gated 5 s after a refused connection) made
+        # one cluster take 12-16 s after a simultaneous start here; these make it a few seconds.
+        akka.cluster.seed-node-timeout = 2s
+        akka.remote.retry-gate-closed-for = 1s
         akka.actor.serializers.timemesh-reunion = "TimeMesh.Node.Mesh.ReunionSerializer, TimeMesh.Node"
         akka.actor.serialization-bindings {
           "TimeMesh.Node.Mesh.ReunionActor+Probe, TimeMesh.Node" = timemesh-reunion

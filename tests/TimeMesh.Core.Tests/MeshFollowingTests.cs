@@ -84,4 +84,18 @@ public class MeshFollowingTests
     {
         Assert.Equal([B], MeshFollowing.Plan(MeshRole.Member, [A, B], advertised: [], leader: A, self: A, upstreamSelected: false).Sources);
     }
+
+    [Fact]
+    public void ALeaderServingAWorseStratumThanAnotherMasterIsNotPreferred()
+    {
+        // The leader just restarted: its NTP answers at its local stratum 10 while the cluster still names it.
+        var plan = MeshFollowing.Plan(MeshRole.Member, [A, B], [A, B], leader: A, self: Member, upstreamSelected: false,
+            servedStrata: new Dictionary<IPEndPoint, int> { [A] = 10, [B] = 2 });
+        Assert.Equal([A, B], plan.Sources);
+        Assert.Null(plan.Preferred);
+        // At an equal stratum it is preferred again.
+        Assert.Equal(A, MeshFollowing.Plan(MeshRole.Member, [A, B], [A, B], A, Member, false, new Dictionary<IPEndPoint, int> { [A] = 2, [B] = 2 }).Preferred);
+        // A master that does not answer does not count against it.
+        Assert.Equal(A, MeshFollowing.Plan(MeshRole.Member, [A, B], [A, B], A, Member, false, new Dictionary<IPEndPoint, int> { [A] = 3 }).Preferred);
+    }
 }

@@ -31,14 +31,20 @@ public static class MeshFollowing
     /// <param name="leader">The leader's NTP endpoint (null: no leader, or this node is in no cluster).</param>
     /// <param name="self">This node's own NTP endpoint as advertised to the mesh (never followed).</param>
     /// <param name="upstreamSelected">One of the node's own upstream sources is selected now.</param>
+    /// <param name="servedStrata">The stratum each master answered with last over NTP (reachable ones only; null:
+    /// unknown). A leader that answers at a worse stratum than another master is not preferred: a master that just
+    /// restarted still serves its local clock until it synchronises, while the cluster may still name it leader.</param>
     public static FollowPlan Plan(MeshRole role, IReadOnlyList<IPEndPoint> pinned, IReadOnlyList<IPEndPoint> advertised,
-        IPEndPoint? leader, IPEndPoint? self, bool upstreamSelected)
+        IPEndPoint? leader, IPEndPoint? self, bool upstreamSelected, IReadOnlyDictionary<IPEndPoint, int>? servedStrata = null)
     {
         var trusted = pinned.Count > 0 ? pinned : advertised;
         IPEndPoint? trustedLeader = leader is not null && !leader.Equals(self) && trusted.Contains(leader) ? leader : null;
         if (role == MeshRole.Master)
             return trustedLeader is not null && !upstreamSelected ? new FollowPlan([trustedLeader], null) : FollowPlan.None;
         var sources = trusted.Where(e => !e.Equals(self)).Distinct().OrderBy(e => e.ToString(), StringComparer.Ordinal).ToList();
+        if (trustedLeader is not null && servedStrata is not null && servedStrata.TryGetValue(trustedLeader, out int leaderStratum)
+            && sources.Any(e => !e.Equals(trustedLeader) && servedStrata.TryGetValue(e, out int other) && other < leaderStratum))
+            trustedLeader = null;
         return new FollowPlan(sources, trustedLeader);
     }
 }

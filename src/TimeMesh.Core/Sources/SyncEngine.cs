@@ -93,6 +93,9 @@ public sealed class SyncEngine
 
     public IEnumerable<int> SourceIds => _sources.Select(s => s.Id);
 
+    /// <summary>The stratum of the source's last good sample; null before the first.</summary>
+    public int? LastStratum(int id) => Find(id).Stats.Last?.Stratum;
+
     public SourceSettings SourceSettings(int id) => Find(id).Poller.Settings;
 
     public NtpSourcePoller Poller(int id) => Find(id).Poller;

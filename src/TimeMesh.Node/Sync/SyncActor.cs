@@ -245,8 +245,11 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
     {
         if (_meshSettings is null) return;
         bool upstreamSelected = _engine.SelectedId is { } sel && !_meshSources.ContainsValue(sel) && _engine.Reference is not null;
+        var strata = new Dictionary<IPEndPoint, int>();
+        foreach (var (endpoint, id) in _meshSources)
+            if (_engine.Poller(id).IsReachable && _engine.LastStratum(id) is { } stratum) strata[endpoint] = stratum;
         var plan = Core.Mesh.MeshFollowing.Plan(_meshSettings.Role, _pinned.Values.SelectMany(e => e).Distinct().ToList(),
-            _mesh.Masters, _mesh.Leader, _meshSettings.Self, upstreamSelected);
+            _mesh.Masters, _mesh.Leader, _meshSettings.Self, upstreamSelected, strata);
         IReadOnlyList<IPEndPoint> wanted = plan.Sources;
         long now = _clock.ReadRawUnixNs();
         foreach (var (endpoint, id) in _meshSources.ToList())
@@ -387,7 +390,9 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
     /// <summary>Applies news from the engine: the clock's correction and what the node serves.</summary>
     private void Publish()
     {
-        if (IsMeshMaster && (_mesh.Masters.Count > 0 || _pinned.Count > 0)) ReconcileMesh();
+        // A master's plan depends on its own upstream, a member's preference on what the masters answer: both can
+        // change with any reply.
+        if (_mesh.Masters.Count > 0 || _pinned.Count > 0) ReconcileMesh();
         if (_engine.Version == _publishedVersion) return;
         _publishedVersion = _engine.Version;
         var correction = _engine.Correction;
