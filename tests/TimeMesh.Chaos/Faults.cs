@@ -80,7 +80,7 @@ internal static class Faults
     /// Draws <paramref name="rounds"/> faults from <paramref name="seed"/>. Only the seed, the node count and
     /// the kinds decide the sequence (the random source is used for nothing else).
     /// </summary>
-    public static IReadOnlyList<FaultSpec> Plan(int seed, int rounds, int nodes, IReadOnlyList<FaultKind> kinds)
+    public static IReadOnlyList<FaultSpec> Plan(int seed, int rounds, int nodes, IReadOnlyList<FaultKind> kinds, double? holdSeconds = null)
     {
         var random = new Random(seed);
         int members = nodes - 2;
@@ -102,7 +102,7 @@ internal static class Faults
                 FaultKind.PartitionMemberAlone => 2 + member,
                 _ => 0,
             };
-            plan.Add(new FaultSpec(r, kind, target, variant, Math.Round(kind == FaultKind.Pause ? pause : hold, 1)));
+            plan.Add(new FaultSpec(r, kind, target, variant, holdSeconds ?? Math.Round(kind == FaultKind.Pause ? pause : hold, 1)));
         }
         return plan;
     }

@@ -25,7 +25,7 @@ if (options.DryRun)
 {
     // The fault sequence a seed gives, without running anything (no root needed): replays print the same.
     foreach (var phase in options.Phases())
-        Console.WriteLine($"{phase.Nodes} nodes, seed {phase.Seed}: {Faults.Describe(Faults.Plan(phase.Seed, phase.Rounds, phase.Nodes, options.Kinds))}");
+        Console.WriteLine($"{phase.Nodes} nodes, seed {phase.Seed}: {Faults.Describe(Faults.Plan(phase.Seed, phase.Rounds, phase.Nodes, options.Kinds, options.Hold))}");
     return 0;
 }
 return options.Inner ? Inner.Run(options) : Outer.Run(options);
@@ -302,6 +302,8 @@ internal sealed class Options
     public bool KindsGiven { get; private set; }
     public double? RecoveryCap { get; private set; }
     public double MaxDelaySeconds { get; private set; } = 2e-3;
+    /// <summary>Every fault lasts this long (seconds) instead of a drawn 2–10 s (1–6 s for a pause).</summary>
+    public double? Hold { get; private set; }
     public string? LogsDir { get; private set; }
     public string? TimeMesh { get; private set; }
     public double MaxHours { get; private set; } = 12;
@@ -344,6 +346,7 @@ internal sealed class Options
                 case "--recovery-cap": o.RecoveryCap = NextDouble(); break;
                 case "--max-delay-ms": o.MaxDelaySeconds = NextDouble() / 1e3; break;
                 case "--logs": o.LogsDir = Next(); break;
+                case "--hold": o.Hold = NextDouble(); break;
                 case "--timemesh": o.TimeMesh = Next(); break;
                 case "--max-hours": o.MaxHours = NextDouble(); break;
                 default: throw new ArgumentException($"unknown argument {a}");
@@ -383,6 +386,7 @@ internal sealed class Options
         }
         if (KindsGiven) parts.AddRange(["--faults", string.Join(',', Kinds.Select(Faults.Name))]);
         if (RecoveryCap is { } c) parts.AddRange(["--recovery-cap", c.ToString(CultureInfo.InvariantCulture)]);
+        if (Hold is { } h) parts.AddRange(["--hold", h.ToString(CultureInfo.InvariantCulture)]);
         return string.Join(' ', parts);
     }
 

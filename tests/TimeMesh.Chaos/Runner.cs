@@ -42,7 +42,7 @@ internal sealed class Runner(Options options, string runDir, string timemeshDll,
     public PhaseResult RunPhase(Phase phase, int index, UpstreamChrony upstream)
     {
         var result = new PhaseResult { Phase = phase };
-        var plan = Faults.Plan(phase.Seed, phase.Rounds, phase.Nodes, options.Kinds);
+        var plan = Faults.Plan(phase.Seed, phase.Rounds, phase.Nodes, options.Kinds, options.Hold);
         _print($"== phase {index}: {phase.Nodes} nodes (2 masters + {phase.Nodes - 2} members), {phase.Rounds} faults, seed {phase.Seed}");
         _print($"   replay: {options.ReplayCommand(phase)}");
         _print($"   plan: {Faults.Describe(plan)}");

@@ -93,6 +93,7 @@ public class MeshFollowingTests
             servedStrata: new Dictionary<IPEndPoint, int> { [A] = 10, [B] = 2 });
         Assert.Equal([A, B], plan.Sources);
         Assert.Null(plan.Preferred);
+        Assert.Equal([A], plan.Demoted);
         // At an equal stratum it is preferred again.
         Assert.Equal(A, MeshFollowing.Plan(MeshRole.Member, [A, B], [A, B], A, Member, false, new Dictionary<IPEndPoint, int> { [A] = 2, [B] = 2 }).Preferred);
         // A master that does not answer does not count against it.

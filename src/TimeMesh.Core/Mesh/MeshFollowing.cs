@@ -5,6 +5,13 @@ namespace TimeMesh.Core.Mesh;
 /// <summary>The mesh masters a node polls over NTP, and the one it prefers (the leader); see <see cref="MeshFollowing"/>.</summary>
 public sealed record FollowPlan(IReadOnlyList<IPEndPoint> Sources, IPEndPoint? Preferred)
 {
+    /// <summary>
+    /// Sources polled but not selected: masters that answer at a worse stratum than another master (one holding
+    /// over on its local clock, or just restarted), so that two masters that disagree by a few microseconds after
+    /// a holdover do not leave the member with "no majority" while one of them is synchronised upstream.
+    /// </summary>
+    public IReadOnlyList<IPEndPoint> Demoted { get; init; } = [];
+
     public static FollowPlan None { get; } = new([], null);
 }
 
@@ -42,9 +49,11 @@ public static class MeshFollowing
         if (role == MeshRole.Master)
             return trustedLeader is not null && !upstreamSelected ? new FollowPlan([trustedLeader], null) : FollowPlan.None;
         var sources = trusted.Where(e => !e.Equals(self)).Distinct().OrderBy(e => e.ToString(), StringComparer.Ordinal).ToList();
-        if (trustedLeader is not null && servedStrata is not null && servedStrata.TryGetValue(trustedLeader, out int leaderStratum)
-            && sources.Any(e => !e.Equals(trustedLeader) && servedStrata.TryGetValue(e, out int other) && other < leaderStratum))
-            trustedLeader = null;
-        return new FollowPlan(sources, trustedLeader);
+        var reachable = servedStrata is null ? [] : sources.Where(servedStrata.ContainsKey).ToList();
+        if (reachable.Count == 0) return new FollowPlan(sources, trustedLeader);
+        int best = reachable.Min(e => servedStrata![e]);
+        var demoted = reachable.Where(e => servedStrata![e] > best).ToList();
+        if (trustedLeader is not null && demoted.Contains(trustedLeader)) trustedLeader = null;
+        return new FollowPlan(sources, trustedLeader) { Demoted = demoted };
     }
 }

@@ -93,6 +93,15 @@ public sealed class SyncEngine
 
     public IEnumerable<int> SourceIds => _sources.Select(s => s.Id);
 
+    /// <summary>Makes a source selectable or not (chrony's noselect) and selects again at once when that changes.</summary>
+    public void SetSelectable(int id, bool selectable, long nowRawNs)
+    {
+        var poller = Find(id).Poller;
+        if (poller.Settings.NoSelect == !selectable) return;
+        poller.SetNoSelect(!selectable);
+        Reselect(nowRawNs, updateClock: false);
+    }
+
     /// <summary>The stratum of the source's last good sample; null before the first.</summary>
     public int? LastStratum(int id) => Find(id).Stats.Last?.Stratum;
 
@@ -189,7 +198,7 @@ public sealed class SyncEngine
         {
             var e = s.Stats.Estimate;
             var last = s.Stats.Last;
-            bool usable = e is not null && last is not null && s.Poller.IsReachable;
+            bool usable = e is not null && last is not null && s.Poller.IsReachable && !s.Poller.Settings.NoSelect;
             return new SelectionCandidate(
                 s.Id,
                 usable,

@@ -140,9 +140,11 @@ public sealed class MeshHost
         }
         cluster.RegisterOnMemberRemoved(() => OnRemoved(system));
         system.ActorOf(Props.Create(() => new MemberWatcher(Remember)), "timemesh-member-watcher");
+        IReadOnlyCollection<string> seedNames = Seeds.Select(x => x.ToString()).ToHashSet(StringComparer.Ordinal);
         system.ActorOf(Props.Create(() => new QuarantineWatcher(why => Restart(system, why))), "timemesh-quarantine-watcher");
         system.ActorOf(ReunionActor.Props(RejoinContacts, contacts => MoveTo(system, contacts), Remember, ReunionInterval,
-            _masters is null ? null : () => _masters.AddressStrings), ReunionActor.Name);
+            // The seeds come from the node's config: a rejoining incarnation's own config has none (it joins through its contacts).
+            _masters is null ? () => seedNames : () => _masters.AddressStrings), ReunionActor.Name);
         if (rejoin && Seeds.Contains(cluster.SelfAddress))
         {
             // A seed that found nobody to let it in (its peers are dead, or still cut off) founds a cluster of its

@@ -271,6 +271,7 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
                 _log.Info("mesh: following {0}{1}", endpoint, endpoint.Equals(plan.Preferred) ? " (leader)" : "");
             }
             _engine.SetPrefer(id, endpoint.Equals(plan.Preferred), now);
+            _engine.SetSelectable(id, !plan.Demoted.Contains(endpoint), now);
         }
     }
     private readonly Dictionary<IPAddress, DateTime> _rejected = new();
