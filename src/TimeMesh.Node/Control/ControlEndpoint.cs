@@ -67,7 +67,7 @@ public sealed partial class ControlEndpoint : IAsyncDisposable
         });
         builder.Services.AddRoutingCore();
         // The node owns SIGINT/SIGTERM and shuts down through coordinated shutdown; the web host must not.
-        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, NodeOwnedLifetime>();
+        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, TimeMesh.Node.Control.NodeOwnedLifetime>();
         var app = builder.Build();
         var endpoint = new ControlEndpoint(app, queries);
         app.Use((context, next) =>
@@ -176,12 +176,5 @@ public sealed partial class ControlEndpoint : IAsyncDisposable
         {
             await _app.DisposeAsync();
         }
-    }
-
-    private sealed class NodeOwnedLifetime : Microsoft.Extensions.Hosting.IHostLifetime
-    {
-        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

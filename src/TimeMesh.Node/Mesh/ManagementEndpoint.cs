@@ -69,7 +69,7 @@ public sealed class ManagementEndpoint : IAsyncDisposable
             k.Limits.MaxRequestHeadersTotalSize = 16 * 1024;
         });
         builder.Services.AddRoutingCore();
-        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, NodeOwnedLifetime>();
+        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, TimeMesh.Node.Control.NodeOwnedLifetime>();
         var app = builder.Build();
         app.MapGet(SeedNodesPath, context =>
         {
@@ -114,12 +114,5 @@ public sealed class ManagementEndpoint : IAsyncDisposable
         {
             await _app.DisposeAsync();
         }
-    }
-
-    private sealed class NodeOwnedLifetime : Microsoft.Extensions.Hosting.IHostLifetime
-    {
-        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }
