@@ -73,6 +73,9 @@ public class EmbeddingTests(ITestOutputHelper output)
             var started = System.Diagnostics.Stopwatch.StartNew();
             await master.StartAsync();
             await member.StartAsync();
+            // Right after its start the member (no timemesh.mesh.masters here) knows no master: its clock is unknown.
+            var clock = member.Services.GetRequiredService<IMeshClock>();
+            var before = clock.Now();
             var masterSystem = master.Services.GetRequiredService<ActorSystem>();
             var memberSystem = member.Services.GetRequiredService<ActorSystem>();
 
@@ -99,8 +102,6 @@ public class EmbeddingTests(ITestOutputHelper output)
             Assert.True(masterRegistry.TryGet<TimeMeshDriftStoreKey>(out _));
 
             // The member's mesh clock becomes synchronised through the master.
-            var clock = member.Services.GetRequiredService<IMeshClock>();
-            var before = clock.Now();
             Assert.False(before.Synchronised);
             Assert.Equal(MeshTimeBound.UnknownErrorBoundSeconds, before.ErrorBoundSeconds);
             await WaitUntil(() => clock.Now() is { Synchronised: true, Stratum: 3 }, TimeSpan.FromSeconds(60), "the member's mesh clock synchronised at stratum 3");
