@@ -162,7 +162,7 @@ public class MeshNodeTests(Xunit.Abstractions.ITestOutputHelper output)
                 Assert.True(r is not null, $"the member stopped answering NTP {downed.Elapsed.TotalSeconds:0.0} s after it was downed");
                 served.Add((downed.Elapsed.TotalSeconds, r.Value.Header.Stratum, r.Value.Header.Leap, r.Value.OffsetSeconds, r.Value.DelaySeconds));
                 var state = Akka.Cluster.Cluster.Get(a.MeshSystem!).State;
-                rejoined = m.MeshHost!.Incarnation == 2
+                rejoined = m.MeshHost!.Incarnation >= 2
                     && state.Members.Any(x => x.Address == memberAddress && x.Status == Akka.Cluster.MemberStatus.Up && x.UniqueAddress != firstUid)
                     && (await View(m)).Leader == (await View(a)).Leader && (await View(m)).Leader is not null;
                 if (rejoined && downed.Elapsed > TimeSpan.FromSeconds(8)) break;
@@ -310,8 +310,9 @@ public class MeshNodeTests(Xunit.Abstractions.ITestOutputHelper output)
     /// <summary>
     /// The cause of "master-b never joined" (issue 10): a node the others removed and quarantined before it ever saw
     /// itself a member (it stalled ~10 s between its Join and the Welcome) gets no removal of its own and could never
-    /// talk to the cluster again. Here the master quarantines the member's incarnation outright; the member's
-    /// cluster part hears it is quarantined, starts a new incarnation (a new UID) and is let in again.
+    /// talk to the cluster again. Here the master quarantines an Up member's incarnation outright: the member is cut
+    /// off, removed, and its next incarnation (a new UID) is let in again. (The not-yet-member case, where only the
+    /// quarantine watcher helps, was reproduced with a 12 s SIGSTOP between Join and Welcome: docs/mesh.md.)
     /// </summary>
     [Fact]
     public async Task AQuarantinedNodeStartsANewIncarnationAndIsLetInAgain()

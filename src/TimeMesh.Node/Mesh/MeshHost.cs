@@ -261,8 +261,18 @@ public sealed class MeshHost
     /// </summary>
     private sealed class QuarantineWatcher : ReceiveActor
     {
+        private readonly DateTime _started = DateTime.UtcNow;
+
         public QuarantineWatcher(Action<string> quarantined) =>
-            Receive<Akka.Remote.ThisActorSystemQuarantinedEvent>(e => quarantined($"was quarantined by {e.RemoteAddress}"));
+            Receive<Akka.Remote.ThisActorSystemQuarantinedEvent>(e =>
+            {
+                // Only the stuck case: an incarnation that is not a member and has tried for a while. A fresh one can hear
+                // a late refusal meant for the incarnation before it (same address), and a member that is quarantined
+                // is downed and removed by the others, which reaches it as a removal.
+                var self = Cluster.Get(Context.System).SelfMember.Status;
+                if (DateTime.UtcNow - _started < TimeSpan.FromSeconds(10) || self is MemberStatus.Up or MemberStatus.WeaklyUp) return;
+                quarantined($"was quarantined by {e.RemoteAddress}");
+            });
 
         protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(Akka.Remote.ThisActorSystemQuarantinedEvent));
     }
