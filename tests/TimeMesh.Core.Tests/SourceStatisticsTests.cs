@@ -196,4 +196,71 @@ public class SourceStatisticsTests
         Assert.Equal(e.Samples, stats.Samples.Count);
         Assert.Equal(50e-6, e.Frequency, 7);
     }
+
+    /// <summary>Twelve samples one second apart: offsets 20 µs ± 5 µs, delays 50–58 µs.</summary>
+    private static SourceStatistics SteadyPath()
+    {
+        var stats = new SourceStatistics();
+        for (int i = 0; i < 12; i++)
+        {
+            var sample = Sample(T0 + i * Second, 20e-6 + Alternating(i, 5e-6), delay: 50e-6 + (i % 3) * 4e-6);
+            Assert.True(stats.PassesDelayTests(sample));
+            stats.Add(sample, 0, 1e-6);
+        }
+        return stats;
+    }
+
+    [Fact]
+    public void AReplyHeldInAStoppedServersQueueIsRejectedByItsDelay()
+    {
+        // A server stopped for 2 s answers a queued request with a receive timestamp taken after the pause:
+        // the round trip reads 1.2 s and the offset +0.6 s.
+        var stats = SteadyPath();
+        var queued = Sample(T0 + 12 * Second, 0.6, delay: 1.2);
+
+        Assert.False(stats.PassesDelayTests(queued));
+        Assert.Equal(1, stats.DelayRejections);
+        Assert.Equal(1, stats.DelayRejectionsInARow);
+        // The next ordinary sample passes and ends the run of rejections.
+        Assert.True(stats.PassesDelayTests(Sample(T0 + 13 * Second, 21e-6, delay: 52e-6)));
+        Assert.Equal(0, stats.DelayRejectionsInARow);
+    }
+
+    [Fact]
+    public void ASlightlySlowerReplyStillPasses()
+    {
+        var stats = SteadyPath();
+        // 40 µs more round trip (20 µs each way) against a 5 µs standard deviation: within 10 of them.
+        Assert.True(stats.PassesDelayTests(Sample(T0 + 12 * Second, 25e-6, delay: 90e-6)));
+        // 400 µs more: not.
+        Assert.False(stats.PassesDelayTests(Sample(T0 + 12 * Second, 25e-6, delay: 450e-6)));
+    }
+
+    [Fact]
+    public void AnOffsetChangeLargerThanTheExtraDelayCanExplainPasses()
+    {
+        // The clock really moved by 5 ms; the reply was also 1 ms slower. The extra delay explains at most
+        // 0.5 ms of the change, so the sample is news about the clock, not about the path.
+        var stats = SteadyPath();
+        Assert.True(stats.PassesDelayTests(Sample(T0 + 12 * Second, 5e-3, delay: 1.05e-3)));
+    }
+
+    [Fact]
+    public void APathThatStaysSlowerIsTakenAfterEightRejections()
+    {
+        var stats = SteadyPath();
+        for (int i = 0; i < SourceStatistics.MaxDelayRejectionsInARow; i++)
+            Assert.False(stats.PassesDelayTests(Sample(T0 + (12 + i) * Second, 300e-6, delay: 650e-6)));
+        Assert.True(stats.PassesDelayTests(Sample(T0 + 20 * Second, 300e-6, delay: 650e-6)));
+        Assert.Equal(SourceStatistics.MaxDelayRejectionsInARow, stats.DelayRejections);
+    }
+
+    [Fact]
+    public void ARoundTripOverThreeSecondsIsNeverUsed()
+    {
+        var stats = new SourceStatistics();
+        Assert.False(stats.PassesDelayTests(Sample(T0, 0.010, delay: 3.1)));
+        for (int i = 0; i < 20; i++) Assert.False(stats.PassesDelayTests(Sample(T0 + i * Second, 1.5, delay: 3.1)));
+        Assert.True(stats.PassesDelayTests(Sample(T0, 0.010, delay: 2.9)));
+    }
 }

@@ -21,6 +21,8 @@ public enum ReplyOutcome : byte
     KissOther,
     /// <summary>The source has a key and the reply carries no valid MAC under it: ignored, as if never received.</summary>
     AuthFailed,
+    /// <summary>A valid reply whose round trip was too long to measure with (<see cref="SourceStatistics.PassesDelayTests"/>): the source counts as reached, the sample is not used.</summary>
+    DelayRejected,
 }
 
 /// <summary>

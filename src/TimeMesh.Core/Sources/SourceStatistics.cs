@@ -42,6 +42,7 @@ public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMa
     {
         _samples.Clear();
         Estimate = null;
+        DelayRejectionsInARow = 0;
     }
 
     /// <param name="priorFrequency">The frequency to assume while fewer than three samples exist (the drift estimate).</param>
@@ -60,6 +61,61 @@ public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMa
         _samples.Add(sample);
         Estimate = Compute(priorFrequency, priorSkew);
         return Estimate.Value;
+    }
+
+    /// <summary>A sample with a round trip longer than this is never used (chrony's <c>maxdelay</c> default).</summary>
+    public const double MaxDelaySeconds = 3.0;
+    /// <summary>How many offset standard deviations a sample's extra delay may reach (chrony's <c>maxdelaydevratio</c> default).</summary>
+    public const double MaxDelayDevRatio = 10.0;
+    /// <summary>Samples needed before the delay-deviation test applies: below it the standard deviation means little.</summary>
+    public const int DelayTestMinSamples = 6;
+    /// <summary>Rejections in a row after which a sample is taken anyway: the path itself has become slower.</summary>
+    public const int MaxDelayRejectionsInARow = 8;
+    /// <summary>The local clock's frequency error assumed between samples (chrony's <c>maxclockerror</c> default, 1 ppm).</summary>
+    public const double ClockError = 1e-6;
+
+    /// <summary>Delay-test rejections since the last sample that passed.</summary>
+    public int DelayRejectionsInARow { get; private set; }
+    /// <summary>Samples the delay tests rejected, in all.</summary>
+    public long DelayRejections { get; private set; }
+
+    /// <summary>
+    /// The delay tests a sample passes before <see cref="Add"/> (chrony's tests B and D). A sample whose round
+    /// trip took longer than the shortest one seen carries that extra time somewhere on its path, unknown on
+    /// which leg, so its offset may be off by up to half of it. It is rejected when half the extra delay exceeds
+    /// <see cref="MaxDelayDevRatio"/> times the offsets' standard deviation (plus what skew and clock error
+    /// allow since the last sample), unless its offset differs from the prediction by clearly more than the
+    /// extra delay could explain (then the clock has moved, not the path). Seen with a server that was stopped
+    /// and continued: it answered the requests queued meanwhile with receive timestamps taken after the pause.
+    /// </summary>
+    /// <returns>true to use the sample; false when it is rejected (counted).</returns>
+    public bool PassesDelayTests(NtpSample sample)
+    {
+        if (sample.DelaySeconds > MaxDelaySeconds)
+        {
+            DelayRejections++;
+            return false;
+        }
+        if (DelayGood(sample) || ++DelayRejectionsInARow > MaxDelayRejectionsInARow)
+        {
+            DelayRejectionsInARow = 0;
+            return true;
+        }
+        DelayRejections++;
+        return false;
+    }
+
+    private bool DelayGood(NtpSample sample)
+    {
+        if (_samples.Count < DelayTestMinSamples || Estimate is not { } e) return true;
+        double minDelay = double.MaxValue;
+        foreach (var s in _samples) minDelay = Math.Min(minDelay, s.DelaySeconds);
+        double elapsed = Math.Max(0, (sample.LocalTimeNs - e.TimeNs) * 1e-9);
+        double allowed = e.StdDev * MaxDelayDevRatio + elapsed * (e.Skew + ClockError);
+        double increase = (sample.DelaySeconds - minDelay) / 2;
+        if (increase <= allowed) return true;
+        double surprise = Math.Abs(sample.OffsetSeconds - e.OffsetAt(sample.LocalTimeNs));
+        return surprise - increase > allowed;
     }
 
     /// <summary>Shifts every sample's offset by <paramref name="seconds"/>.</summary>

@@ -175,6 +175,11 @@ public sealed class SyncEngine
             if (wasReachable != source.Poller.IsReachable) Reselect(receivedRawNs, updateClock: false);
             return outcome;
         }
+        if (!source.Stats.PassesDelayTests(sample))
+        {
+            if (wasReachable != source.Poller.IsReachable) Reselect(receivedRawNs, updateClock: false);
+            return ReplyOutcome.DelayRejected;
+        }
         var estimate = source.Stats.Add(sample, _discipline.FrequencyPpm * 1e-6, _discipline.SkewPpm * 1e-6);
         source.Poller.AdjustPoll(estimate.Samples, _settings.PollTarget);
         Reselect(receivedRawNs, updateClock: true, updatedSourceId: sourceId);
