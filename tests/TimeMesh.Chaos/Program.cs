@@ -28,6 +28,7 @@ if (options.DryRun)
         Console.WriteLine($"{phase.Nodes} nodes, seed {phase.Seed}: {Faults.Describe(Faults.Plan(phase.Seed, phase.Rounds, phase.Nodes, options.Kinds, options.Hold))}");
     return 0;
 }
+Topology.UseLan(options.Lan);
 return options.Inner ? Inner.Run(options) : Outer.Run(options);
 
 /// <summary>
@@ -37,7 +38,7 @@ return options.Inner ? Inner.Run(options) : Outer.Run(options);
 /// </summary>
 internal static class Outer
 {
-    private const string LockName = "\0tmchaos.lock";
+    private static string LockName => "\0" + Topology.Prefix + "lock";
 
     public static int Run(Options o)
     {
@@ -71,12 +72,12 @@ internal static class Outer
         }
 
         Topology.RemoveLeftovers(line => Console.WriteLine("chaos: " + line));
-        foreach (var stale in Directory.GetDirectories(Path.GetTempPath(), "tmchaos-run-*"))
+        foreach (var stale in Directory.GetDirectories(Path.GetTempPath(), Topology.Prefix + "run-*"))
         {
             Console.WriteLine($"chaos: removing leftover {stale}");
             try { Directory.Delete(stale, true); } catch (IOException) { }
         }
-        string runDir = Path.Combine(Path.GetTempPath(), $"tmchaos-run-{Environment.ProcessId}");
+        string runDir = Path.Combine(Path.GetTempPath(), $"{Topology.Prefix}run-{Environment.ProcessId}");
         Directory.CreateDirectory(runDir);
         int nodes = o.MaxNodes;
         Process? inner = null;
@@ -274,6 +275,7 @@ internal sealed class Options
         usage: TimeMesh.Chaos [--profile short|long] [--nodes 3|5] [--rounds K] [--seed N] [--starts N]
                               [--faults kill,pause,partition-master,partition-masters-members,partition-member,upstream,restart-all]
                               [--recovery-cap S] [--max-delay-ms D] [--logs DIR] [--timemesh PATH/timemesh.dll]
+                              [--hold S] [--lan 0-9] [--max-hours H]
           --profile short   3-node mesh, 7 faults, then 5-node mesh, 4 faults (the test command runs this; ≤ 4 min)
           --profile long    3-node mesh, 250 faults, then 5-node mesh, 250 faults (hours)
           --nodes/--rounds  one mesh of that size (2 masters + the rest members), that many faults (default 3, 10)
@@ -284,6 +286,10 @@ internal sealed class Options
           --max-delay-ms D  exchanges slower than this do not count for the spread and jump checks (default 2)
           --logs DIR        keep the nodes' logs and configs there (otherwise deleted with the run directory)
           --dry-run         print the fault sequence the seed gives and exit
+          --hold S          every fault lasts S seconds (default: drawn, 2-10 s; 1-6 s for a pause)
+          --lan N           run on LAN N (namespaces tmchaosN-*): runs on different LANs may run at once
+                            (the test command uses LAN 0; a long run beside it takes another)
+          --max-hours H     stop a run that takes longer (default 12)
         Needs root, iproute2, nftables, chrony. Exit code 0: no violation; 1: violations; 2: cannot run.
         """;
 
@@ -307,6 +313,8 @@ internal sealed class Options
     public string? LogsDir { get; private set; }
     public string? TimeMesh { get; private set; }
     public double MaxHours { get; private set; } = 12;
+    /// <summary>Which of ten LANs (namespace sets) to use: runs on different LANs may run at the same time.</summary>
+    public int Lan { get; private set; }
 
     public double RecoveryCapSeconds => RecoveryCap ?? (Profile == "short" ? 12 : 30);
     public int MaxNodes => Starts is not null ? 3 : Phases().Max(p => p.Nodes);
@@ -347,6 +355,10 @@ internal sealed class Options
                 case "--max-delay-ms": o.MaxDelaySeconds = NextDouble() / 1e3; break;
                 case "--logs": o.LogsDir = Next(); break;
                 case "--hold": o.Hold = NextDouble(); break;
+                case "--lan":
+                    o.Lan = NextInt();
+                    if (o.Lan is < 0 or > 9) throw new ArgumentException("--lan takes 0 to 9");
+                    break;
                 case "--timemesh": o.TimeMesh = Next(); break;
                 case "--max-hours": o.MaxHours = NextDouble(); break;
                 default: throw new ArgumentException($"unknown argument {a}");

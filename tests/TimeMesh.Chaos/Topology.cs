@@ -13,12 +13,19 @@ internal sealed record Host(string Name, string Namespace, string Address);
 /// </summary>
 internal sealed class Topology
 {
-    public const string Prefix = "tmchaos-";
+    /// <summary>
+    /// The names of this run's namespaces start with this: <c>tmchaos-</c>, or <c>tmchaosN-</c> for <c>--lan N</c>
+    /// (a second LAN that runs beside the first: the addresses are the same, each LAN is its own set of namespaces).
+    /// </summary>
+    public static string Prefix { get; private set; } = "tmchaos-";
     public const string Subnet = "10.213.0.0/24";
-    private const string BridgeNs = Prefix + "br";
+    private static string BridgeNs => Prefix + "br";
 
-    public static readonly Host Upstream = new("up", Prefix + "up", "10.213.0.2");
-    public static readonly Host Checker = new("checker", Prefix + "chk", "10.213.0.3");
+    /// <summary>Chooses the LAN (0 = the default one); before anything else is done.</summary>
+    public static void UseLan(int lan) => Prefix = lan == 0 ? "tmchaos-" : $"tmchaos{lan}-";
+
+    public static Host Upstream => new("up", Prefix + "up", "10.213.0.2");
+    public static Host Checker => new("checker", Prefix + "chk", "10.213.0.3");
 
     /// <summary>Node i (1-based): n1 and n2 are the masters, n3.. the members; 10.213.0.(10+i).</summary>
     public static Host Node(int i) => new($"n{i}", $"{Prefix}n{i}", $"10.213.0.{10 + i}");
