@@ -45,6 +45,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
         var settings = TimeMeshSettings.FromConfig(full);
         Akka.Configuration.Config? meshConfig = null;
         TimeMesh.Node.Mesh.ClusterTlsSettings? clusterTls = null;
+        TimeMesh.Node.Mesh.ClusterTransport? clusterTransport = null;
         if (settings.Mesh is not null)
         {
             // In a mesh the cluster member runs in an actor system of its own (MeshHost) that can be replaced
@@ -56,6 +57,9 @@ public sealed class TimeMeshNode : IAsyncDisposable
             clusterTls = TimeMesh.Node.Mesh.ClusterTlsSettings.FromConfig(full);
             if (clusterTls is not null)
                 meshConfig = Akka.Configuration.ConfigurationFactory.ParseString(TimeMesh.Node.Mesh.ClusterTlsSettings.Hocon).WithFallback(meshConfig);
+            // A mesh node states its cluster address, and runs without TLS only on loopback or when told to.
+            clusterTransport = TimeMesh.Node.Mesh.ClusterTransport.FromConfig(meshConfig, clusterTls is not null, settings.Mesh.Insecure);
+            settings = settings with { Mesh = settings.Mesh with { Security = clusterTransport.Security } };
             full = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local").WithFallback(full);
         }
         // Only a node with a sync actor keeps drift state; a plain local server loads no persistence code at all.
@@ -85,6 +89,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
             throw;
         }
         foreach (string warning in settings.InsecureFileWarnings) system.Log.Warning("{0}", warning);
+        if (clusterTransport is { Security: TimeMesh.Node.Mesh.ClusterSecurity.Insecure }) system.Log.Warning("{0}", clusterTransport.InsecureWarning);
         var ntsKe = StartNts(settings, sockets, system);
         TimeMesh.Node.Mesh.MeshHost? meshHost = null;
         TimeMeshActors actors;
@@ -121,7 +126,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
             new NodeQueries(new NodeActors(server, reference, sync, actors.Mesh, actors.DriftStore, settings.Mesh?.Role, currentMesh) { History = historyActor },
                 clock.NowUnixNs), system);
         string meshText = settings.Mesh is null ? "" :
-            $", NTP advertised to the mesh as {AdvertisedNtpEndpoint(endpoints, full)}, cluster {full.GetString("akka.remote.dot-netty.tcp.hostname", "")}:{full.GetInt("akka.remote.dot-netty.tcp.port", 0)}, "
+            $", NTP advertised to the mesh as {AdvertisedNtpEndpoint(endpoints, full)}, cluster {ClusterLine(clusterTransport!, meshHost)}, "
             + (settings.Mesh.Discovery.Enabled
                 ? $"formation through Cluster Bootstrap (discovery {settings.Mesh.Discovery.Method.ToString().ToLowerInvariant()}, service {settings.Mesh.Discovery.ServiceName}, management {settings.Mesh.Discovery.ManagementHostname}:{settings.Mesh.Discovery.ManagementPort})"
                 : $"seeds [{string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", []))}]");
@@ -132,6 +137,14 @@ public sealed class TimeMeshNode : IAsyncDisposable
             + $", upstream [{string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address)))}]"
             + $", clock {settings.Upstream.Clock.ToString().ToLowerInvariant()}");
         return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control, History = historyActor, NtsKe = ntsKe };
+    }
+
+    /// <summary>The cluster address as the cluster part really has it (a port 0 in the config is resolved), and its protection.</summary>
+    private static string ClusterLine(TimeMesh.Node.Mesh.ClusterTransport transport, TimeMesh.Node.Mesh.MeshHost? host)
+    {
+        if (host is not null && Akka.Cluster.Cluster.Get(host.System).SelfAddress is { Host: { } h, Port: { } p })
+            transport = transport with { PublicHost = h, Port = p, BindPort = transport.BindPort == 0 ? p : transport.BindPort };
+        return transport.Describe();
     }
 
     /// <summary>The NTS-KE server (null when NTS is off); stopped with the actor system.</summary>

@@ -63,6 +63,8 @@ internal sealed class NodeProcess
               control.listen = "{{Host.Address}}:{{ControlPort}}"
               mesh {
                 masters = [{{mastersNtp}}]
+                # The test's own LAN, inside namespaces it made: nothing else reaches the cluster ports.
+                insecure = on
               }
             }
             akka {

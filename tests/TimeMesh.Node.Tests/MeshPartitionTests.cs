@@ -30,6 +30,7 @@ public class MeshPartitionTests(Xunit.Abstractions.ITestOutputHelper output)
               allow = ["10.231.0.0/16", "127.0.0.0/8"]
               server = [ { address = "127.0.0.1", port = {{upstreamPort}}, iburst = on, minpoll = 0, maxpoll = 1 } ]
               local { stratum = 10 }
+              mesh.insecure = on   # the test's own namespaces
             """;
         using var a = TimeMeshProcess.Start(Master(ntpA), $"akka.remote.dot-netty.tcp {{ hostname = \"{mastersIp}\", port = {portA} }}\n{seeds}");
         using var b = TimeMeshProcess.Start(Master(ntpB), $"akka.remote.dot-netty.tcp {{ hostname = \"{mastersIp}\", port = {portB} }}\n{seeds}");
@@ -40,6 +41,7 @@ public class MeshPartitionTests(Xunit.Abstractions.ITestOutputHelper output)
               allow = ["10.231.0.0/16"]
               local { stratum = 12 }
               mesh.rejoin-delay = 2s
+              mesh.insecure = on
               mesh.masters = ["{{mastersIp}}:{{ntpA}}", "{{mastersIp}}:{{ntpB}}"]
             """, $"akka.remote.dot-netty.tcp {{ hostname = \"{memberClusterIp}\", port = {portM} }}\n{seeds}", netns: ns.Name);
         a.WaitStarted(TimeSpan.FromSeconds(60));

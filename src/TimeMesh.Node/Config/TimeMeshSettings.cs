@@ -170,6 +170,7 @@ public sealed record TimeMeshSettings
             RejoinDelay = r.Duration(Prefix + "mesh.rejoin-delay", TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)),
             Masters = ParseMasters(r, Prefix + "mesh.masters"),
             Discovery = TimeMesh.Node.Mesh.DiscoverySettings.Parse(r),
+            Insecure = r.Switch(Prefix + "mesh.insecure", false),
         };
     }
 

@@ -134,6 +134,10 @@ public sealed record MeshDto(
     /// <summary>Statuses from other nodes dropped, by reason: oversized, sender_mismatch (not from the node they
     /// name), not_member (from a node that is not Up in the cluster).</summary>
     public IReadOnlyDictionary<string, long> StatusesDropped { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>How the cluster transport is protected: "tls", "loopback" (no TLS, loopback addresses only) or
+    /// "insecure" (no TLS on a LAN address: timemesh.mesh.insecure = on); null for a node that runs alone.</summary>
+    public string? ClusterTransport { get; init; }
 }
 
 /// <summary>What the endpoint answers when it cannot: e.g. an actor did not answer in time.</summary>

@@ -172,6 +172,7 @@ public sealed class NodeQueries(NodeActors actors, Func<long> nowUnixNs, TimeSpa
             Joined = view.Joined,
             Members = view.Members,
             StatusesDropped = view.StatusesDropped,
+            ClusterTransport = view.Security.ToString().ToLowerInvariant(),
         };
     }
 

@@ -106,6 +106,7 @@ public static class PrometheusMetrics
         w.Gauge("timemesh_mesh_node", "1 when this node is part of a mesh, 0 when it runs alone.", m.IsMeshNode ? 1 : 0);
         w.Gauge("timemesh_mesh_members", "Nodes of the mesh this node knows of, itself included.", m.Nodes.Count);
         w.Gauge("timemesh_mesh_reachable_members", "Nodes of the mesh that are reachable, itself included.", m.Nodes.Count(n => n.Reachable));
+        w.Gauge("timemesh_mesh_insecure", "1 when this mesh node's cluster transport runs without TLS on a LAN address (timemesh.mesh.insecure = on), else 0.", m.ClusterTransport == "insecure" ? 1 : 0);
         w.Gauge("timemesh_mesh_joined", "1 when this node is a member of a cluster (Up or WeaklyUp), else 0 (it names no leader then).", m.Joined ? 1 : 0);
         w.Family("timemesh_mesh_statuses_dropped_total", "counter", "Statuses from other nodes dropped: oversized, sender_mismatch (not sent by the node they name), not_member (its node is not Up in the cluster).");
         foreach (var reason in new[] { "oversized", "sender_mismatch", "not_member" })

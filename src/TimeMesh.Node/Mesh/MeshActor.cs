@@ -26,6 +26,12 @@ public sealed record MeshSettings(
 
     /// <summary>How the cluster forms: seed nodes (default) or Cluster Bootstrap (<c>timemesh.mesh.discovery</c>).</summary>
     public DiscoverySettings Discovery { get; init; } = DiscoverySettings.SeedNodes;
+
+    /// <summary><c>timemesh.mesh.insecure</c>: a node on a LAN address may run its cluster transport without TLS.</summary>
+    public bool Insecure { get; init; }
+
+    /// <summary>How this node's cluster transport is protected (set at start from the config; shown in the mesh view).</summary>
+    public ClusterSecurity Security { get; init; } = ClusterSecurity.Loopback;
 }
 
 /// <summary>
@@ -263,6 +269,7 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
             Members = !Joined ? [] : _cluster.State.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp)
                 .Select(m => m.Address.ToString()).OrderBy(a => a, StringComparer.Ordinal).ToList(),
             StatusesDropped = new Dictionary<string, long>(_dropped),
+            Security = _settings.Security,
         };
     }
 }

@@ -24,6 +24,9 @@ public static class MeshProtocol
 
         /// <summary>Statuses from other nodes dropped, by reason (oversized, sender_mismatch, not_member).</summary>
         public IReadOnlyDictionary<string, long> StatusesDropped { get; init; } = new Dictionary<string, long>();
+
+        /// <summary>How this node's cluster transport is protected: TLS, loopback only, or insecure (no TLS on a LAN address).</summary>
+        public ClusterSecurity Security { get; init; } = ClusterSecurity.Loopback;
     }
 
     public sealed record MeshNode(string Node, bool Reachable, TimeStatus? Status, double? StatusAgeSeconds);

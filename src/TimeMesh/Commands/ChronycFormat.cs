@@ -151,6 +151,8 @@ public static class ChronycFormat
     {
         if (!mesh.IsMeshNode) return "This node is not a mesh node: it runs alone (no timemesh.role in its configuration).\n";
         var text = new StringBuilder();
+        if (mesh.ClusterTransport == "insecure")
+            text.Append("WARNING: the cluster transport runs WITHOUT TLS (timemesh.mesh.insecure = on): anyone who reaches the cluster port can join.\n");
         if (!mesh.Joined)
             text.Append("This node is not joined to a cluster: it names no leader and takes time from the masters its config names, over NTP.\n");
         int reachable = mesh.Nodes.Count(n => n.Reachable);

@@ -59,6 +59,7 @@ public sealed class ConfigCheck(DoctorEnvironment env)
                 "add server = [ { address = ... } ], local { stratum = 10 }, or join a mesh with role"));
         if (s.Mesh is { } mesh)
         {
+            findings.Add(CheckTransport(full, mesh.Insecure));
             if (mesh.Discovery.Enabled)
                 findings.Add(DoctorFinding.Ok(Name, $"mesh: {mesh.Role.ToString().ToLowerInvariant()}, formation through Cluster Bootstrap (discovery {mesh.Discovery.Method.ToString().ToLowerInvariant()}, management endpoint {mesh.Discovery.ManagementHostname}:{mesh.Discovery.ManagementPort})"));
             else
@@ -122,6 +123,24 @@ public sealed class ConfigCheck(DoctorEnvironment env)
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return dir == path ? e.Message : $"it does not exist and {dir} does not let this user create it ({e.Message})";
+        }
+    }
+
+    /// <summary>The cluster address and its protection, as <c>timemesh run</c> judges them at start.</summary>
+    private static DoctorFinding CheckTransport(Akka.Configuration.Config full, bool insecure)
+    {
+        bool tls = full.HasPath("timemesh.cluster-tls") && full.GetValue("timemesh.cluster-tls").IsObject();
+        try
+        {
+            var transport = TimeMesh.Node.Mesh.ClusterTransport.FromConfig(full, tls, insecure);
+            return transport.Security == TimeMesh.Node.Mesh.ClusterSecurity.Insecure
+                ? DoctorFinding.Warn(Name, "cluster " + transport.Describe() + ": anyone who reaches the cluster port can join the mesh and report time statuses",
+                    "set up timemesh.cluster-tls (timemesh cert init; timemesh cert issue for each node; docs/security.md), then remove timemesh.mesh.insecure")
+                : DoctorFinding.Ok(Name, "cluster " + transport.Describe());
+        }
+        catch (TimeMeshConfigException e)
+        {
+            return DoctorFinding.Fail(Name, e.Message + ": timemesh run refuses to start", $"correct {e.Key} (docs/security.md)");
         }
     }
 

@@ -286,6 +286,24 @@ public class DoctorChecksTests : IDisposable
     }
 
     [Fact]
+    public void AClusterAddressOffLoopbackNeedsTlsOrTheInsecureOverride()
+    {
+        const string lan = "akka {\nremote.dot-netty.tcp { hostname = \"10.0.0.11\", port = 4053 }\ncluster.seed-nodes = [\"akka.tcp://timemesh@10.0.0.11:4053\"]\n}";
+        var refused = Of(Run(Config("role = master", akka: lan)), ConfigCheck.Name).Single(f => f.Message.Contains("cluster-tls"));
+        Assert.Equal(DoctorLevel.Fail, refused.Level);
+        Assert.Contains("refuses to start", refused.Message);
+
+        var insecure = Of(Run(Config("role = master\nmesh.insecure = on", akka: lan)), ConfigCheck.Name).Single(f => f.Message.StartsWith("cluster "));
+        Assert.Equal(DoctorLevel.Warn, insecure.Level);
+        Assert.Contains("INSECURE", insecure.Message);
+
+        const string loopback = "akka {\nremote.dot-netty.tcp { hostname = \"127.0.0.1\", port = 4053 }\ncluster.seed-nodes = [\"akka.tcp://timemesh@127.0.0.1:4053\"]\n}";
+        var local = Of(Run(Config("role = master", akka: loopback)), ConfigCheck.Name).Single(f => f.Message.StartsWith("cluster "));
+        Assert.Equal(DoctorLevel.Ok, local.Level);
+        Assert.Equal("cluster 127.0.0.1:4053, loopback without TLS", local.Message);
+    }
+
+    [Fact]
     public void AClosedServerAndANodeWithNothingToServeAreWarnings()
     {
         string path = _machine.Config($"listen = [\"127.0.0.1:11123\"]\ndata-dir = \"{_machine.Root}/data\"");
