@@ -59,7 +59,10 @@ public sealed class TimeMeshNode : IAsyncDisposable
                 meshConfig = Akka.Configuration.ConfigurationFactory.ParseString(TimeMesh.Node.Mesh.ClusterTlsSettings.Hocon).WithFallback(meshConfig);
             // A mesh node states its cluster address, and runs without TLS only on loopback or when told to.
             clusterTransport = TimeMesh.Node.Mesh.ClusterTransport.FromConfig(meshConfig, clusterTls is not null, settings.Mesh.Insecure);
-            settings = settings with { Mesh = settings.Mesh with { Security = clusterTransport.Security } };
+            settings = settings with
+            {
+                Mesh = settings.Mesh with { Security = clusterTransport.Security, Seeds = meshConfig.GetStringList("akka.cluster.seed-nodes", []).ToList() },
+            };
             full = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local").WithFallback(full);
         }
         // Only a node with a sync actor keeps drift state; a plain local server loads no persistence code at all.

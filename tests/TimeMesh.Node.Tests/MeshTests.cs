@@ -26,13 +26,14 @@ public class MeshTests(Xunit.Abstractions.ITestOutputHelper output) : IAsyncLife
         akka.cluster.run-coordinated-shutdown-when-down = off
         """).WithFallback(TimeMeshNode.MeshConfig).WithFallback(TimeMeshSettings.Reference);
 
-    private (ActorSystem System, IActorRef Mesh, Func<TimeStatus> Status) StartNode(string name, MeshRole role, Func<TimeStatus> status)
+    private (ActorSystem System, IActorRef Mesh, Func<TimeStatus> Status) StartNode(string name, MeshRole role, Func<TimeStatus> status,
+        IReadOnlyList<MasterAddress>? masters = null, IActorRef? follower = null)
     {
         var system = ActorSystem.Create("timemesh", ClusterConfig(crashable: true));
         _systems.Add(system);
         var mesh = system.ActorOf(MeshActor.Props(
-            new MeshSettings(role, TimeSpan.FromMilliseconds(250), new ElectionSettings { HysteresisSeconds = 2 }),
-            () => Task.FromResult(status())), "mesh");
+            new MeshSettings(role, TimeSpan.FromMilliseconds(250), new ElectionSettings { HysteresisSeconds = 2 }) { Masters = masters ?? [] },
+            () => Task.FromResult(status()), follower: follower), "mesh");
         return (system, mesh, status);
     }
 
@@ -166,6 +167,50 @@ public class MeshTests(Xunit.Abstractions.ITestOutputHelper output) : IAsyncLife
         Cluster.Get(a.System).Join(Cluster.Get(a.System).SelfAddress);
         await Eventually(async () => (await ViewOf(a.Mesh)) is { Joined: true } v && v.Leader == Cluster.Get(a.System).SelfAddress.ToString(),
             TimeSpan.FromSeconds(20), "the master to lead the cluster it formed");
+    }
+
+    /// <summary>
+    /// Issue 18 step 5: a cluster member that declares itself master at a better stratum, but that the config's
+    /// masters list does not name, is shown "not trusted", never elected and never handed to the sync actor.
+    /// </summary>
+    [Fact]
+    public async Task AMasterTheConfigDoesNotNameIsNotTrustedElectedOrFollowed()
+    {
+        MasterAddress[] pinned = [new("127.0.0.1", 11001)];
+        var follows = new System.Collections.Concurrent.ConcurrentQueue<Sync.SyncProtocol.FollowMesh>();
+        var a = StartNode("master-a", MeshRole.Master, () => Status(3) with { NtpEndpoint = "127.0.0.1:11001" }, pinned);
+        var rogue = StartNode("rogue", MeshRole.Master, () => Status(1) with { NtpEndpoint = "127.0.0.1:11002" }, pinned);
+        var recorder = a.System.ActorOf(Props.Create(() => new Recorder(follows)));
+        var m = StartNode("member", MeshRole.Member, () => Status(4) with { Role = MeshRole.Member, NtpEndpoint = "127.0.0.1:11003" }, pinned, recorder);
+        var seed = Cluster.Get(a.System).SelfAddress;
+        foreach (var n in new[] { a, rogue, m }) Cluster.Get(n.System).Join(seed);
+
+        string aName = Cluster.Get(a.System).SelfAddress.ToString();
+        string rogueName = Cluster.Get(rogue.System).SelfAddress.ToString();
+        await Eventually(async () => (await ViewOf(m.Mesh)).Nodes.Count(n => n.Status is not null) == 3 && await LeaderSeenBy(m.Mesh) == aName
+            && await LeaderSeenBy(rogue.Mesh) == aName && await LeaderSeenBy(a.Mesh) == aName,
+            TimeSpan.FromSeconds(30), "every node to hold three statuses and elect master-a, not the stratum-1 stranger");
+        // Several status intervals more: the election stays put.
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.Equal(aName, await LeaderSeenBy(m.Mesh));
+
+        var view = await ViewOf(m.Mesh);
+        Assert.False(view.Nodes.Single(n => n.Node == rogueName).Trusted);
+        Assert.True(view.Nodes.Single(n => n.Node == aName).Trusted);
+        var dto = TimeMesh.Node.Control.NodeQueries.Mesh(view, MeshRole.Member);
+        string text = TimeMesh.Cli.Commands.ChronycFormat.Mesh(dto);
+        Assert.Contains("not trusted", text);
+        Assert.Contains(TimeMesh.Cli.Commands.ChronycFormat.ShortNode(rogueName), text);
+
+        Assert.NotEmpty(follows);
+        Assert.All(follows, f => Assert.DoesNotContain(System.Net.IPEndPoint.Parse("127.0.0.1:11002"), f.Masters));
+        Assert.Equal(System.Net.IPEndPoint.Parse("127.0.0.1:11001"), follows.Last().Leader);
+    }
+
+    private sealed class Recorder : ReceiveActor
+    {
+        public Recorder(System.Collections.Concurrent.ConcurrentQueue<Sync.SyncProtocol.FollowMesh> into) =>
+            Receive<Sync.SyncProtocol.FollowMesh>(into.Enqueue);
     }
 
     private sealed class Sink : ReceiveActor

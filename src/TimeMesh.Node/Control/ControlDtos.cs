@@ -115,7 +115,11 @@ public sealed record MeshNodeDto(
     uint? ReferenceId,
     /// <summary>The node this one takes its time from (by its reference id); "upstream" for a source outside the mesh; null when it serves its own clock.</summary>
     string? Follows,
-    double? StatusAgeSeconds);
+    double? StatusAgeSeconds)
+{
+    /// <summary>False for a node that claims the master role but that this node's config does not name: never polled or elected.</summary>
+    public bool Trusted { get; init; } = true;
+}
 
 /// <summary>The mesh view (chronyc has none). <see cref="IsMeshNode"/> false: this node runs alone.</summary>
 public sealed record MeshDto(

@@ -166,7 +166,7 @@ public sealed class NodeQueries(NodeActors actors, Func<long> nowUnixNs, TimeSpa
             n.Status?.ClaimsLeadership,
             n.Status?.ReferenceId,
             n.Status is { } st ? Follows(st, view) : null,
-            n.StatusAgeSeconds)).ToList();
+            n.StatusAgeSeconds) { Trusted = n.Trusted }).ToList();
         return new MeshDto(true, view.Self, ownRole is { } r ? RoleName(r) : null, view.Leader, nodes)
         {
             Joined = view.Joined,

@@ -27,6 +27,12 @@ public sealed record MeshSettings(
     /// <summary>How the cluster forms: seed nodes (default) or Cluster Bootstrap (<c>timemesh.mesh.discovery</c>).</summary>
     public DiscoverySettings Discovery { get; init; } = DiscoverySettings.SeedNodes;
 
+    /// <summary>
+    /// The seed nodes' cluster addresses (<c>akka.cluster.seed-nodes</c>): without <see cref="Masters"/> they are the
+    /// masters a node trusts (<see cref="Core.Mesh.MeshTrust"/>).
+    /// </summary>
+    public IReadOnlyList<string> Seeds { get; init; } = [];
+
     /// <summary><c>timemesh.mesh.insecure</c>: a node on a LAN address may run its cluster transport without TLS.</summary>
     public bool Insecure { get; init; }
 
@@ -53,6 +59,10 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
     private readonly HashSet<string> _members = new();
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private string? _leader;
+    /// <summary>Which self-declared masters count (pinned masters); names in the masters list are resolved every minute.</summary>
+    private MeshTrust _trust;
+    private readonly HashSet<string> _untrustedLogged = new();
+    private static readonly TimeSpan MastersRefreshInterval = TimeSpan.FromSeconds(60);
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -82,6 +92,14 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
         _ownStatus = ownStatus;
         _nowNs = nowNs ?? Clock.RealtimeClock.ReadMonotonicNanoseconds;
         _election = new LeaderElection(settings.Election);
+        _trust = new MeshTrust(settings.Masters.Count > 0, settings.Masters.Select(m => m.Endpoint).OfType<System.Net.IPEndPoint>(), settings.Seeds);
+        Receive<MastersResolved>(m =>
+        {
+            _resolvedMasters = m.Endpoints;
+            _trust = _trust.WithEndpoints(m.Endpoints);
+            Elect();
+        });
+        Receive<ResolveMasters>(_ => ResolveMasterNames());
 
         Receive<MeshProtocol.Tick>(_ => _ownStatus().ContinueWith(t => t.IsCompletedSuccessfully ? (object)new MeshProtocol.OwnStatus(t.Result) : new Status.Failure(t.Exception!)).PipeTo(Self));
         Receive<MeshProtocol.OwnStatus>(m =>
@@ -142,6 +160,59 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
             typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
         _mediator.Tell(new Subscribe(MeshProtocol.StatusTopic, Self));
         Timers.StartPeriodicTimer("status", MeshProtocol.Tick.Instance, TimeSpan.Zero, _settings.StatusInterval);
+        if (_settings.Masters.Any(m => m.Endpoint is null))
+            Timers.StartPeriodicTimer("masters", ResolveMasters.Instance, TimeSpan.Zero, MastersRefreshInterval);
+    }
+
+    private sealed record ResolveMasters
+    {
+        public static readonly ResolveMasters Instance = new();
+    }
+
+    private sealed record MastersResolved(IReadOnlyList<System.Net.IPEndPoint> Endpoints);
+
+    /// <summary>The masters list's names, resolved off the actor's thread; a name that does not resolve now keeps what it had.</summary>
+    private void ResolveMasterNames()
+    {
+        var masters = _settings.Masters;
+        var previous = _resolvedMasters;
+        Task.Run(async () =>
+        {
+            var endpoints = new List<System.Net.IPEndPoint>();
+            foreach (var m in masters)
+            {
+                if (m.Endpoint is { } e) { endpoints.Add(e); continue; }
+                try
+                {
+                    endpoints.AddRange((await System.Net.Dns.GetHostAddressesAsync(m.Host)).Select(a => new System.Net.IPEndPoint(a, m.Port)));
+                }
+                catch (System.Net.Sockets.SocketException)
+                {
+                    endpoints.AddRange(previous.Where(p => p.Port == m.Port));
+                }
+            }
+            return new MastersResolved(endpoints);
+        }).PipeTo(Self);
+    }
+
+    private IReadOnlyList<System.Net.IPEndPoint> _resolvedMasters = [];
+
+    /// <summary>Statuses that count for the election and for whom to follow: a master the config does not name is left out.</summary>
+    private List<TimeStatus> Trusted(IEnumerable<TimeStatus> statuses)
+    {
+        var trusted = new List<TimeStatus>();
+        foreach (var s in statuses)
+        {
+            if (_trust.Trusts(s.Role, s.Node, s.NtpEndpoint))
+            {
+                trusted.Add(s);
+                continue;
+            }
+            if (_untrustedLogged.Add(s.Node))
+                _log.Warning("mesh: {0} says it is a master (NTP {1}) but {2} does not name it: not trusted, never polled or elected{3}",
+                    Printable(s.Node), Printable(s.NtpEndpoint), _trust.Basis, s.Node == SelfNode ? " (this node: add it to the list on every node)" : "");
+        }
+        return trusted;
     }
 
     protected override void PostStop() => _cluster.Unsubscribe(Self);
@@ -222,7 +293,7 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
 
     private void Elect()
     {
-        var current = Current().ToList();
+        var current = Trusted(Current());
         // A node in no cluster names no leader, itself least: what it would claim nobody else could check.
         string? leader = Joined ? _election.Elect(current, _nowNs(), SelfNode) : null;
         TellFollower(current, leader);
@@ -261,7 +332,10 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
         var nodes = _statuses.Keys.Union(_members).Union(_unreachable).Distinct().OrderBy(n => n).Select(n =>
         {
             var has = _statuses.TryGetValue(n, out var v);
-            return new MeshProtocol.MeshNode(n, !_unreachable.Contains(n), has ? v.Status : null, has ? (now - v.ReceivedNs) * 1e-9 : null);
+            return new MeshProtocol.MeshNode(n, !_unreachable.Contains(n), has ? v.Status : null, has ? (now - v.ReceivedNs) * 1e-9 : null)
+            {
+                Trusted = !has || _trust.Trusts(v.Status.Role, v.Status.Node, v.Status.NtpEndpoint),
+            };
         }).ToList();
         return new MeshProtocol.MeshView(SelfNode, _leader, nodes)
         {

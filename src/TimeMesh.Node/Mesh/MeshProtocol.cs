@@ -29,7 +29,11 @@ public static class MeshProtocol
         public ClusterSecurity Security { get; init; } = ClusterSecurity.Loopback;
     }
 
-    public sealed record MeshNode(string Node, bool Reachable, TimeStatus? Status, double? StatusAgeSeconds);
+    public sealed record MeshNode(string Node, bool Reachable, TimeStatus? Status, double? StatusAgeSeconds)
+    {
+        /// <summary>False for a node that claims the master role but that this node's config does not name (never polled or elected).</summary>
+        public bool Trusted { get; init; } = true;
+    }
 
     /// <summary>Published on the local event stream whenever this node's view of the leader changes.</summary>
     public sealed record LeaderChanged(string? Leader, TimeStatus? LeaderStatus);

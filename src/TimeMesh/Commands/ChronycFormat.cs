@@ -163,7 +163,7 @@ public static class ChronycFormat
         foreach (var n in mesh.Nodes)
         {
             string follows = n.Follows is null ? (n.Serving == true ? "own clock" : "-") : n.Follows == "upstream" ? "upstream" : ShortNode(n.Follows);
-            text.Append(n.IsLeader ? '*' : ' ').Append(n.IsSelf ? '>' : ' ').Append(' ')
+            text.Append(n.IsLeader ? '*' : ' ').Append(n.IsSelf ? '>' : !n.Trusted ? '?' : ' ').Append(' ')
                 .Append(Truncate(ShortNode(n.Node), 21).PadRight(21)).Append(' ')
                 .Append((n.Role ?? "?").PadRight(7)).Append(' ')
                 .Append((n.Reachable ? "yes" : "no").PadRight(5)).Append(' ')
@@ -175,6 +175,10 @@ public static class ChronycFormat
         }
         text.Append("\nL: '*' = leader.  S: '>' = this node.  Follows: the node whose time it serves (by reference id),\n")
             .Append("'upstream' = a source outside the mesh, 'own clock' = local stratum or holdover.\n");
+        var untrusted = mesh.Nodes.Where(n => !n.Trusted).ToList();
+        if (untrusted.Count > 0)
+            text.Append("S: '?' = not trusted: claims to be a master but this node's config does not name it; never polled or elected: ")
+                .Append(string.Join(", ", untrusted.Select(n => ShortNode(n.Node)))).Append('\n');
         return text.ToString();
     }
 
