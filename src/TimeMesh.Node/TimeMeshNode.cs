@@ -45,6 +45,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
         var settings = TimeMeshSettings.FromConfig(full);
         Akka.Configuration.Config? meshConfig = null;
         TimeMesh.Node.Mesh.ClusterTlsSettings? clusterTls = null;
+        TimeMesh.Node.Mesh.CertifiedRoleRegistry? certifiedRoles = null;
         if (settings.Mesh is not null)
         {
             // In a mesh the cluster member runs in an actor system of its own (MeshHost) that can be replaced
@@ -55,7 +56,12 @@ public sealed class TimeMeshNode : IAsyncDisposable
             if (settings.Mesh.Discovery.Enabled) meshConfig = meshConfig.WithFallback(settings.Mesh.Discovery.ToAkkaConfig());
             clusterTls = TimeMesh.Node.Mesh.ClusterTlsSettings.FromConfig(full);
             if (clusterTls is not null)
+            {
                 meshConfig = Akka.Configuration.ConfigurationFactory.ParseString(TimeMesh.Node.Mesh.ClusterTlsSettings.Hocon).WithFallback(meshConfig);
+                // With cluster TLS, roles come from the certificates the mesh CA signed, not from what statuses say.
+                certifiedRoles = new TimeMesh.Node.Mesh.CertifiedRoleRegistry(clusterTls.OwnRole());
+                settings = settings with { Mesh = settings.Mesh with { CertifiedRoles = certifiedRoles } };
+            }
             full = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local").WithFallback(full);
         }
         // Only a node with a sync actor keeps drift state; a plain local server loads no persistence code at all.
@@ -85,6 +91,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
             throw;
         }
         foreach (string warning in settings.InsecureFileWarnings) system.Log.Warning("{0}", warning);
+        if (clusterTls is not null) LogClusterTls(system.Log, clusterTls, certifiedRoles!, settings.Mesh!.Role);
         var ntsKe = StartNts(settings, sockets, system);
         TimeMesh.Node.Mesh.MeshHost? meshHost = null;
         TimeMeshActors actors;
@@ -95,7 +102,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
                 startMesh: settings.Mesh is not { } meshSettings ? null : meshProps =>
                 {
                     meshHost = new TimeMesh.Node.Mesh.MeshHost(meshConfig!, cluster => cluster.ActorOf(meshProps, "mesh"), system.Log, meshSettings.RejoinDelay,
-                        clusterTls is null ? null : clusterTls.ToSetup, meshSettings.Discovery);
+                        clusterTls is null ? null : () => clusterTls.ToSetup(certifiedRoles), meshSettings.Discovery);
                     meshHost.Start();
                     return meshHost.Mesh;
                 });
@@ -132,6 +139,29 @@ public sealed class TimeMeshNode : IAsyncDisposable
             + $", upstream [{string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address)))}]"
             + $", clock {settings.Upstream.Clock.ToString().ToLowerInvariant()}");
         return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control, History = historyActor, NtsKe = ntsKe };
+    }
+
+    /// <summary>
+    /// At every start: when the node's certificate and the CA expire (a warning from 30 days before), and whether the
+    /// certificate's role agrees with the configured one.
+    /// </summary>
+    private static void LogClusterTls(ILoggingAdapter log, TimeMesh.Node.Mesh.ClusterTlsSettings tls, TimeMesh.Node.Mesh.CertifiedRoleRegistry roles, Core.Mesh.MeshRole role)
+    {
+        var now = DateTimeOffset.UtcNow;
+        foreach (var validity in tls.Validity())
+        {
+            if (validity.ExpiresSoon(now))
+                log.Warning("cluster TLS: {0}: renew it before then (timemesh cert issue), or the node stops at its next start and its peers refuse it", validity.Describe(now));
+            else
+                log.Info("cluster TLS: {0}", validity.Describe(now));
+        }
+        string configured = role.ToString().ToLowerInvariant();
+        if (roles.OwnRole is null)
+            log.Warning("cluster TLS: this node's certificate carries no role ({0}master or member): the mesh never takes it for a master; issue it with timemesh cert issue --role {1}",
+                Core.Mesh.RoleCertificates.RoleUriPrefix, configured);
+        else if (roles.OwnRole != role)
+            log.Warning("cluster TLS: this node is configured as {0} but its certificate says {1}: the mesh counts it as {2}",
+                configured, roles.OwnRole.Value.ToString().ToLowerInvariant(), roles.OwnRole == Core.Mesh.MeshRole.Master ? "the role its status says (" + configured + ")" : "a member");
     }
 
     /// <summary>The NTS-KE server (null when NTS is off); stopped with the actor system.</summary>
