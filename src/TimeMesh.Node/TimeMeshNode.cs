@@ -46,6 +46,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
         Akka.Configuration.Config? meshConfig = null;
         TimeMesh.Node.Mesh.ClusterTlsSettings? clusterTls = null;
         TimeMesh.Node.Mesh.ClusterTransport? clusterTransport = null;
+        TimeMesh.Node.Mesh.CertifiedRoleRegistry? certifiedRoles = null;
         if (settings.Mesh is not null)
         {
             // In a mesh the cluster member runs in an actor system of its own (MeshHost) that can be replaced
@@ -56,9 +57,14 @@ public sealed class TimeMeshNode : IAsyncDisposable
             if (settings.Mesh.Discovery.Enabled) meshConfig = meshConfig.WithFallback(settings.Mesh.Discovery.ToAkkaConfig());
             clusterTls = TimeMesh.Node.Mesh.ClusterTlsSettings.FromConfig(full);
             if (clusterTls is not null)
+            {
                 meshConfig = Akka.Configuration.ConfigurationFactory.ParseString(TimeMesh.Node.Mesh.ClusterTlsSettings.Hocon).WithFallback(meshConfig);
+                // With cluster TLS, roles come from the certificates the mesh CA signed, not from what statuses say.
+                certifiedRoles = new TimeMesh.Node.Mesh.CertifiedRoleRegistry(clusterTls.OwnRole());
+                settings = settings with { Mesh = settings.Mesh with { CertifiedRoles = certifiedRoles } };
+            }
             // A mesh node states its cluster address, and runs without TLS only on loopback or when told to.
-            clusterTransport = TimeMesh.Node.Mesh.ClusterTransport.FromConfig(meshConfig, clusterTls is not null, settings.Mesh.Insecure);
+            clusterTransport = TimeMesh.Node.Mesh.ClusterTransport.FromConfig(meshConfig, clusterTls is not null, settings.Mesh!.Insecure);
             settings = settings with
             {
                 Mesh = settings.Mesh with { Security = clusterTransport.Security, Seeds = meshConfig.GetStringList("akka.cluster.seed-nodes", []).ToList() },
@@ -93,6 +99,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
         }
         foreach (string warning in settings.InsecureFileWarnings) system.Log.Warning("{0}", warning);
         if (clusterTransport is { Security: TimeMesh.Node.Mesh.ClusterSecurity.Insecure }) system.Log.Warning("{0}", clusterTransport.InsecureWarning);
+        if (clusterTls is not null) LogClusterTls(system.Log, clusterTls, certifiedRoles!, settings.Mesh!.Role);
         var ntsKe = StartNts(settings, sockets, system);
         TimeMesh.Node.Mesh.MeshHost? meshHost = null;
         TimeMeshActors actors;
@@ -103,7 +110,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
                 startMesh: settings.Mesh is not { } meshSettings ? null : meshProps =>
                 {
                     meshHost = new TimeMesh.Node.Mesh.MeshHost(meshConfig!, cluster => cluster.ActorOf(meshProps, "mesh"), system.Log, meshSettings.RejoinDelay,
-                        clusterTls is null ? null : clusterTls.ToSetup, meshSettings.Discovery);
+                        clusterTls is null ? null : () => clusterTls.ToSetup(certifiedRoles), meshSettings.Discovery);
                     meshHost.Start();
                     return meshHost.Mesh;
                 });
@@ -148,6 +155,29 @@ public sealed class TimeMeshNode : IAsyncDisposable
         if (host is not null && Akka.Cluster.Cluster.Get(host.System).SelfAddress is { Host: { } h, Port: { } p })
             transport = transport with { PublicHost = h, Port = p, BindPort = transport.BindPort == 0 ? p : transport.BindPort };
         return transport.Describe();
+    }
+
+    /// <summary>
+    /// At every start: when the node's certificate and the CA expire (a warning from 30 days before), and whether the
+    /// certificate's role agrees with the configured one.
+    /// </summary>
+    private static void LogClusterTls(ILoggingAdapter log, TimeMesh.Node.Mesh.ClusterTlsSettings tls, TimeMesh.Node.Mesh.CertifiedRoleRegistry roles, Core.Mesh.MeshRole role)
+    {
+        var now = DateTimeOffset.UtcNow;
+        foreach (var validity in tls.Validity())
+        {
+            if (validity.ExpiresSoon(now))
+                log.Warning("cluster TLS: {0}: renew it before then (timemesh cert issue), or the node stops at its next start and its peers refuse it", validity.Describe(now));
+            else
+                log.Info("cluster TLS: {0}", validity.Describe(now));
+        }
+        string configured = role.ToString().ToLowerInvariant();
+        if (roles.OwnRole is null)
+            log.Warning("cluster TLS: this node's certificate carries no role ({0}master or member): the mesh never takes it for a master; issue it with timemesh cert issue --role {1}",
+                Core.Mesh.RoleCertificates.RoleUriPrefix, configured);
+        else if (roles.OwnRole != role)
+            log.Warning("cluster TLS: this node is configured as {0} but its certificate says {1}: the mesh counts it as {2}",
+                configured, roles.OwnRole.Value.ToString().ToLowerInvariant(), roles.OwnRole == Core.Mesh.MeshRole.Master ? "the role its status says (" + configured + ")" : "a member");
     }
 
     /// <summary>The NTS-KE server (null when NTS is off); stopped with the actor system.</summary>

@@ -26,6 +26,7 @@ public static class Cli
         foreach (var report in Commands.ReportCommands.Build()) root.Add(report);
         root.Add(Commands.DoctorCommand.Create());
         root.Add(Commands.KeygenCommand.Build());
+        root.Add(Commands.CertCommand.Build());
         return root;
     }
 

@@ -2,7 +2,7 @@ namespace TimeMesh.Node.Config;
 
 /// <summary>
 /// The secret files a configuration names, judged by <see cref="FilePermissions"/>: the keyfile, the NTS
-/// private key (when NTS is on), the cluster-tls PKCS#12 (in a mesh) and the configuration file itself when
+/// private key (when NTS is on), the cluster-tls PKCS#12 or PEM key and password file (in a mesh) and the configuration file itself when
 /// it holds a password (cluster-tls password, a connection string with Password=). A problem stops the node
 /// at start unless <c>timemesh.insecure-file-permissions = on</c>, which turns each into a warning logged at
 /// every start.
@@ -31,7 +31,14 @@ public static class SecretFiles
         Judge(KeyFileSettings.Key, r.RawString(KeyFileSettings.Key), SecretKind.PrivateKey);
         if (r.Switch("timemesh.nts.enabled", false)) Judge("timemesh.nts.key", r.RawString("timemesh.nts.key"), SecretKind.PrivateKey);
         bool tls = r.Has("timemesh.role") && r.IsObject("timemesh.cluster-tls");
-        if (tls) Judge("timemesh.cluster-tls.certificate", r.RawString("timemesh.cluster-tls.certificate"), SecretKind.PrivateKey);
+        if (tls)
+        {
+            // A PEM certificate is public; with key = ... the key file is the secret, otherwise the PKCS#12 holds it.
+            string? pemKey = r.RawString("timemesh.cluster-tls.key");
+            if (string.IsNullOrEmpty(pemKey)) Judge("timemesh.cluster-tls.certificate", r.RawString("timemesh.cluster-tls.certificate"), SecretKind.PrivateKey);
+            else Judge("timemesh.cluster-tls.key", pemKey, SecretKind.PrivateKey);
+            Judge("timemesh.cluster-tls.password-file", r.RawString("timemesh.cluster-tls.password-file"), SecretKind.PrivateKey);
+        }
         if (HoldsPassword(r)) Judge("--config", r.RawString(ConfigFileKey), SecretKind.Config);
         return problems;
     }

@@ -38,6 +38,12 @@ public sealed record MeshSettings(
 
     /// <summary>How this node's cluster transport is protected (set at start from the config; shown in the mesh view).</summary>
     public ClusterSecurity Security { get; init; } = ClusterSecurity.Loopback;
+
+    /// <summary>
+    /// With cluster TLS: the roles the nodes' certificates prove. A status that says master counts only when its node's
+    /// certificate says master (<see cref="Core.Mesh.CertifiedRoles"/>). Null (no cluster TLS): roles are self-declared.
+    /// </summary>
+    public CertifiedRoleRegistry? CertifiedRoles { get; init; }
 }
 
 /// <summary>
@@ -286,10 +292,23 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
     {
         long now = _nowNs();
         long staleNs = (long)(_settings.StatusInterval.TotalMilliseconds * 1e6 * MeshSettings.StaleAfterIntervals);
-        return _statuses.Values
+        var current = _statuses.Values
             .Where(v => !_unreachable.Contains(v.Status.Node) && now - v.ReceivedNs <= staleNs)
             .Select(v => v.Status);
+        if (_settings.CertifiedRoles is not { } roles) return current;
+        var (judged, refused) = Core.Mesh.CertifiedRoles.Judge(current, node => node == SelfNode ? roles.Own : roles.RoleOf(node));
+        foreach (var r in refused)
+        {
+            // Not yet dialled: its certificate is not known yet, which is no finding.
+            if (r.Certified == CertifiedRole.NotSeen || !_refusedLogged.Add(r.Status.Node)) continue;
+            _log.Warning("mesh: {0} says it is a master but its certificate {1}: it is neither elected nor followed",
+                r.Status.Node, r.Certified == CertifiedRole.Member ? "says member" : "carries no role for its address");
+        }
+        return judged;
     }
+
+    /// <summary>Nodes whose status says master against their certificate, logged once each.</summary>
+    private readonly HashSet<string> _refusedLogged = new();
 
     private void Elect()
     {

@@ -11,6 +11,9 @@ public sealed class ConfigCheck(DoctorEnvironment env)
     /// <summary>The mesh's cluster endpoint (akka.remote.dot-netty.tcp) when the node is in a mesh and it is an IP address.</summary>
     public System.Net.IPEndPoint? ClusterEndpoint { get; private set; }
 
+    /// <summary>The whole configuration as loaded (with the reference defaults), or null when it does not load.</summary>
+    public Akka.Configuration.Config? Full { get; private set; }
+
     /// <summary>The settings the other checks judge (the built-in defaults without a config), or null when the config does not load.</summary>
     public TimeMeshSettings? Settings { get; private set; }
 
@@ -45,6 +48,7 @@ public sealed class ConfigCheck(DoctorEnvironment env)
             return findings;
         }
 
+        Full = full;
         var s = Settings;
         string role = s.Mesh is null ? "alone" : s.Mesh.Role.ToString().ToLowerInvariant();
         findings.Add(DoctorFinding.Ok(Name, $"{source}: loaded; listen {string.Join(", ", s.Listen)}, role {role}, clock {s.Upstream.Clock.ToString().ToLowerInvariant()}"));

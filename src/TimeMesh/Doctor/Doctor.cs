@@ -20,6 +20,7 @@ public static class DoctorRunner
             findings.AddRange(ports.Run(settings));
             findings.AddRange(ports.RunTcp(settings, config.ClusterEndpoint));
             findings.AddRange(new PrivilegeCheck(env).Run(settings));
+            if (settings.Mesh is not null && config.Full is { } full) findings.AddRange(new CertificateCheck(env).Run(full));
         }
         findings.AddRange(new KernelClockCheck(env).Run(settings));
         return new DoctorReport(findings);

@@ -37,6 +37,9 @@ public sealed record DoctorEnvironment
     /// <summary>Where a relative data-dir is resolved (the node resolves it against its working directory).</summary>
     public string WorkingDirectory { get; init; } = Environment.CurrentDirectory;
 
+    /// <summary>The wall clock, for certificate expiry.</summary>
+    public Func<DateTimeOffset> Now { get; init; } = () => DateTimeOffset.UtcNow;
+
     /// <summary>The config doctor reads when none is given.</summary>
     public string DefaultConfigPath { get; init; } = "/etc/timemesh/timemesh.hocon";
 
