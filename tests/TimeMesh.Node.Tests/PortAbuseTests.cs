@@ -153,7 +153,9 @@ public class PortAbuseTests(Xunit.Abstractions.ITestOutputHelper output)
             (double.IsNaN(allClosedAt) ? $"{lastOpen} still open after {watch.Elapsed.TotalSeconds:0} s" : $"all closed by the server after {allClosedAt:0.0} s") +
             $"; tracking {answers.Count(a => a.Ok)}/{answers.Count} answered, slowest {answers.Max(a => a.Ms):0} ms");
         Assert.All(answers, a => Assert.True(a.Ok && a.Ms < Answer.TotalMilliseconds, $"tracking: ok={a.Ok} in {a.Ms:0} ms {a.Error}"));
-        Assert.True(!double.IsNaN(allClosedAt) && allClosedAt < 6, $"trickling sockets still open: {lastOpen}");
+        // header-timeout 3 s, Kestrel checks it on its 1 s heartbeat, and this side looks about once a second
+        // (a send, a tracking call, a pause): closed within 8 s on a loaded machine, where Kestrel's default (30 s) held them past the 10 s here.
+        Assert.True(!double.IsNaN(allClosedAt) && allClosedAt < 8, $"trickling sockets still open: {lastOpen}");
     }
 
     private static async Task<HttpStatusCode> GetWithHost(IPEndPoint endpoint, string path, string host)
