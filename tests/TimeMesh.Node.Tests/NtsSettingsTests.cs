@@ -16,6 +16,12 @@ public class NtsSettingsTests
         Assert.Equal(["0.0.0.0:4460"], s.Nts.Listen.Select(e => e.ToString()));
         Assert.Equal(TimeSpan.FromDays(1), s.Nts.CookieKeyRotation);
         Assert.Equal("", s.Upstream.NtsTrustedCertificatesPath);
+        // chrony's maxntsconnections default, and a per-client share of it.
+        Assert.Equal((100, 8), (s.Nts.MaxConnections, s.Nts.MaxConnectionsPerClient));
+        Assert.Equal(3, Parse("nts.max-connections-per-client = 3").Nts.MaxConnectionsPerClient);
+        var e = Assert.Throws<TimeMeshConfigException>(() => Parse("nts.max-connections-per-client = 0"));
+        Assert.Equal(("timemesh.nts.max-connections-per-client", "0"), (e.Key, e.Value));
+        Assert.Contains("allowed", e.Message);
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using Org.BouncyCastle.Security;
 using Org.BouncyCastle.Tls;
 using Org.BouncyCastle.Tls.Crypto.Impl.BC;
 using TimeMesh.Core.Nts;
+using TimeMesh.Node.Control;
 
 namespace TimeMesh.Node.Nts;
 
@@ -12,7 +13,9 @@ namespace TimeMesh.Node.Nts;
 /// The NTS-KE server (RFC 8915 section 4): TLS 1.3 over TCP with ALPN ntske/1; reads one request, answers
 /// NTPv4 + AES-SIV-CMAC-256 with 8 cookies carrying the keys exported from the TLS session, and closes.
 /// It also rotates the cookie master keys and hands them to the NTP server's NTS extension.
-/// Connections run on the thread pool with blocking I/O, bounded in number and in time.
+/// Connections are asynchronous (TLS in BouncyCastle's non-blocking mode, so a held connection holds no thread),
+/// bounded in time (handshake-timeout per read, twice that for the whole exchange) and in number, all together and
+/// per client (chrony's maxntsconnections); a connection over either cap is closed at once.
 /// </summary>
 public sealed class NtsKeServer : IDisposable
 {
@@ -24,10 +27,10 @@ public sealed class NtsKeServer : IDisposable
     private readonly Func<long> _nowUnixSeconds;
     private readonly ILoggingAdapter _log;
     private readonly List<TcpListener> _listeners = new();
-    private readonly SemaphoreSlim _slots;
+    private readonly ConnectionGate _gate;
     private readonly CancellationTokenSource _stop = new();
     private Timer? _rotation;
-    private long _accepted, _served, _failed, _rotations;
+    private long _accepted, _served, _failed, _dropped, _rotations, _droppedLoggedAtMs = -60_000;
 
     private NtsKeServer(NtsSettings settings, NtsServerCredentials credentials, NtsServerExtension extension, string dataDir,
         int advertisedNtpPort, Func<long> nowUnixSeconds, ILoggingAdapter log)
@@ -39,7 +42,7 @@ public sealed class NtsKeServer : IDisposable
         _advertisedNtpPort = advertisedNtpPort;
         _nowUnixSeconds = nowUnixSeconds;
         _log = log;
-        _slots = new SemaphoreSlim(settings.MaxConnections);
+        _gate = new ConnectionGate(settings.MaxConnections, settings.MaxConnectionsPerClient);
     }
 
     /// <summary>Where the server listens (ports resolved when the config said 0).</summary>
@@ -48,6 +51,10 @@ public sealed class NtsKeServer : IDisposable
     public long Accepted => Interlocked.Read(ref _accepted);
     public long Served => Interlocked.Read(ref _served);
     public long Failed => Interlocked.Read(ref _failed);
+    /// <summary>Connections closed at once because max-connections or max-connections-per-client was reached.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+    /// <summary>Connections being served now.</summary>
+    public int Open => _gate.Open;
     public long Rotations => Interlocked.Read(ref _rotations);
 
     /// <summary>Loads the certificate and the cookie keys, binds the listeners (a taken port fails here) and starts serving.</summary>
@@ -62,7 +69,7 @@ public sealed class NtsKeServer : IDisposable
             foreach (var endpoint in settings.Listen)
             {
                 var listener = new TcpListener(endpoint);
-                listener.Start(128);
+                listener.Start(512);
                 server._listeners.Add(listener);
             }
         }
@@ -104,11 +111,10 @@ public sealed class NtsKeServer : IDisposable
     {
         while (!_stop.IsCancellationRequested)
         {
-            TcpClient client;
+            Socket socket;
             try
             {
-                await _slots.WaitAsync(_stop.Token);
-                client = await listener.AcceptTcpClientAsync(_stop.Token);
+                socket = await listener.AcceptSocketAsync(_stop.Token);
             }
             catch (Exception) when (_stop.IsCancellationRequested)
             {
@@ -116,48 +122,72 @@ public sealed class NtsKeServer : IDisposable
             }
             catch (SocketException e)
             {
-                _slots.Release();
                 _log.Warning("NTS-KE accept failed: {0}", e.Message);
                 continue;
             }
             Interlocked.Increment(ref _accepted);
-            _ = Task.Run(() =>
+            var client = ConnectionGate.ClientOf(socket.RemoteEndPoint);
+            if (!_gate.TryEnter(client))
             {
-                try { Serve(client); }
-                finally { _slots.Release(); }
-            });
+                // chrony's maxntsconnections: over the cap a connection is closed at once, not queued behind the held ones.
+                Interlocked.Increment(ref _dropped);
+                socket.Dispose();
+                LogDroppedNow();
+                continue;
+            }
+            _ = ServeAsync(socket, client);
         }
     }
 
-    private void Serve(TcpClient client)
+    /// <summary>Dropped connections are told at most once a minute, with how many there were.</summary>
+    private void LogDroppedNow()
     {
-        var remote = client.Client.RemoteEndPoint;
-        // One deadline for the whole exchange: a client that trickles bytes is cut off, not waited for.
-        using var deadline = new Timer(_ => client.Close(), null, _settings.HandshakeTimeout * 2, Timeout.InfiniteTimeSpan);
+        long now = Environment.TickCount64;
+        long last = Interlocked.Read(ref _droppedLoggedAtMs);
+        if (now - last < 60_000 || Interlocked.CompareExchange(ref _droppedLoggedAtMs, now, last) != last) return;
+        long dropped = Dropped;
+        _log.Warning("NTS-KE: {0} connections closed at once so far (at most {1} at a time, {2} per client: {3}max-connections, max-connections-per-client)",
+            dropped, _settings.MaxConnections, _settings.MaxConnectionsPerClient, "timemesh.nts.");
+    }
+
+    private async Task ServeAsync(Socket socket, System.Net.IPAddress? client)
+    {
+        var remote = socket.RemoteEndPoint;
+        // One deadline for the whole exchange, one per read: a client that trickles bytes is cut off, not waited for.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        deadline.CancelAfter(_settings.HandshakeTimeout * 2);
+        var cancel = deadline.Token;
         try
         {
-            using (client)
+            using (socket)
             {
-                int timeoutMs = (int)_settings.HandshakeTimeout.TotalMilliseconds;
-                client.ReceiveTimeout = timeoutMs;
-                client.SendTimeout = timeoutMs;
-                client.NoDelay = true;
-                var crypto = new BcTlsCrypto(new SecureRandom());
-                var tls = new NtsKeTlsServer(crypto, _credentials);
-                var protocol = new TlsServerProtocol(client.GetStream());
+                socket.NoDelay = true;
+                // BouncyCastle's non-blocking mode: bytes are offered to the protocol and its output is sent by us, so a
+                // connection waiting for its client holds no thread, only its buffers.
+                var tls = new NtsKeTlsServer(new BcTlsCrypto(new SecureRandom()), _credentials);
+                var protocol = new TlsServerProtocol();
+                var buffer = new byte[4096];
                 protocol.Accept(tls);
+                while (protocol.IsHandshaking)
+                {
+                    int n = await ReceiveAsync(socket, buffer, cancel);
+                    if (n == 0) throw new IOException("the client closed the connection during the handshake");
+                    protocol.OfferInput(buffer, 0, n);
+                    await SendPendingAsync(protocol, socket, buffer, cancel);
+                }
                 if (!tls.AgreedNtsKe || tls.Keys is null)
                 {
                     // RFC 8915 4: the ALPN ntske/1 is mandatory; a client that did not offer it gets nothing.
                     protocol.Close();
+                    await SendPendingAsync(protocol, socket, buffer, cancel);
                     Interlocked.Increment(ref _failed);
                     return;
                 }
-                var stream = protocol.Stream;
                 byte[] response;
+                bool ok = true;
                 try
                 {
-                    var request = NtsKeRequest.Parse(ReadMessage(stream));
+                    var request = NtsKeRequest.Parse(await ReadMessageAsync(protocol, socket, buffer, cancel));
                     var (c2s, s2c) = tls.Keys.Value;
                     var keys = _extension.Keys;
                     var cookies = new List<byte[]>(NtsIds.CookiesPerExchange);
@@ -172,26 +202,68 @@ public sealed class NtsKeServer : IDisposable
                 {
                     _log.Debug("NTS-KE request from {0} refused: {1}", remote, e.Message);
                     response = NtsKeResponse.BuildError(e.ErrorCode);
-                    Interlocked.Increment(ref _failed);
-                    stream.Write(response);
-                    protocol.Close();
-                    return;
+                    ok = false;
                 }
-                stream.Write(response);
-                stream.Flush();
+                protocol.WriteApplicationData(response, 0, response.Length);
                 protocol.Close();
-                Interlocked.Increment(ref _served);
+                await SendPendingAsync(protocol, socket, buffer, cancel);
+                if (ok) Interlocked.Increment(ref _served);
+                else Interlocked.Increment(ref _failed);
             }
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or TlsFatalAlert or TlsFatalAlertReceived or TlsTimeoutException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException
+                                      or TlsFatalAlert or TlsFatalAlertReceived or TlsTimeoutException)
         {
             Interlocked.Increment(ref _failed);
-            _log.Debug("NTS-KE connection from {0} failed: {1}", remote, e.Message);
+            _log.Debug("NTS-KE connection from {0} failed: {1}", remote, e is OperationCanceledException ? "timed out" : e.Message);
         }
         catch (Exception e)
         {
             Interlocked.Increment(ref _failed);
             _log.Warning("NTS-KE connection from {0} failed: {1}", remote, e.Message);
+        }
+        finally
+        {
+            _gate.Leave(client);
+        }
+    }
+
+    private async Task<int> ReceiveAsync(Socket socket, byte[] buffer, CancellationToken cancel)
+    {
+        using var read = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        read.CancelAfter(_settings.HandshakeTimeout);
+        return await socket.ReceiveAsync(buffer, SocketFlags.None, read.Token);
+    }
+
+    private static async Task SendPendingAsync(TlsProtocol protocol, Socket socket, byte[] buffer, CancellationToken cancel)
+    {
+        int n;
+        while ((n = protocol.ReadOutput(buffer, 0, buffer.Length)) > 0)
+        {
+            int sent = 0;
+            while (sent < n) sent += await socket.SendAsync(buffer.AsMemory(sent, n - sent), SocketFlags.None, cancel);
+        }
+    }
+
+    /// <summary>Reads application data until one whole request is buffered; refuses more than a request may hold.</summary>
+    private async Task<byte[]> ReadMessageAsync(TlsProtocol protocol, Socket socket, byte[] buffer, CancellationToken cancel)
+    {
+        int maxBytes = NtsKeRequest.MaxLength;
+        var message = new byte[maxBytes + 1];
+        int filled = 0;
+        while (true)
+        {
+            if (NtsKeCodec.TryFindMessage(message.AsSpan(0, filled), maxBytes, out int length)) return message[..length];
+            if (filled == message.Length) throw new NtsKeProtocolException(NtsKeErrorCode.BadRequest, $"message longer than {maxBytes} bytes");
+            if (protocol.GetAvailableInputBytes() > 0)
+            {
+                filled += protocol.ReadInput(message, filled, message.Length - filled);
+                continue;
+            }
+            int n = await ReceiveAsync(socket, buffer, cancel);
+            if (n <= 0) throw new NtsKeProtocolException(NtsKeErrorCode.BadRequest, "connection closed inside a message");
+            protocol.OfferInput(buffer, 0, n);
+            await SendPendingAsync(protocol, socket, buffer, cancel);
         }
     }
 

@@ -20,8 +20,10 @@ public sealed record NtsSettings
     /// <summary>PEM file of CAs trusted for upstream NTS-KE servers (chrony's ntstrustedcerts); empty: the system's roots.</summary>
     public string TrustedCertificatesPath { get; init; } = "";
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(5);
-    /// <summary>NTS-KE connections served at once; more wait in the listen backlog.</summary>
-    public int MaxConnections { get; init; } = 64;
+    /// <summary>NTS-KE connections served at once (chrony's maxntsconnections); more are closed at once.</summary>
+    public int MaxConnections { get; init; } = 100;
+    /// <summary>NTS-KE connections served at once from one client (an IPv4 address, an IPv6 /64); more are closed at once.</summary>
+    public int MaxConnectionsPerClient { get; init; } = 8;
 
     private const string Prefix = "timemesh.nts.";
 
@@ -43,7 +45,8 @@ public sealed record NtsSettings
             TrustedCertificatesPath = r.RawString(Prefix + "trusted-certificates") ?? "",
             HandshakeTimeout = r.Has(Prefix + "handshake-timeout")
                 ? r.Duration(Prefix + "handshake-timeout", TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5)) : TimeSpan.FromSeconds(5),
-            MaxConnections = (int)r.Integer(Prefix + "max-connections", 1, 10000, 64),
+            MaxConnections = (int)r.Integer(Prefix + "max-connections", 1, 10000, 100),
+            MaxConnectionsPerClient = (int)r.Integer(Prefix + "max-connections-per-client", 1, 10000, 8),
         };
         if (!enabled) return settings;
         if (settings.Listen.Count == 0) throw new TimeMeshConfigException(Prefix + "listen", "[]", "allowed: at least one address:port when NTS is enabled");

@@ -29,17 +29,20 @@ public static class ReportCommands
     private static Command Report<T>(string name, string description, string path, JsonTypeInfo<T> type,
         Func<T, bool, string> format, bool verbose = false, (string Name, string Description, Func<T, bool> Test)? ready = null)
     {
-        var node = new Option<string>("--node")
+        var node = new Option<string?>("--node")
         {
-            Description = $"The node's monitoring endpoint, HOST:PORT (its timemesh.control.listen); default {ControlClient.DefaultNode}.",
-            DefaultValueFactory = _ => ControlClient.DefaultNode,
+            Description = $"The node's monitoring endpoint, HOST:PORT (its timemesh.control.listen). Default: the socket {ControlClient.DefaultSocket} when it is there, else {ControlClient.DefaultNode}.",
         };
         node.Validators.Add(result =>
         {
-            if (ControlClient.ValidateNode(result.GetValueOrDefault<string>()) is { } error) result.AddError(error);
+            if (result.GetValueOrDefault<string?>() is { } value && ControlClient.ValidateNode(value) is { } error) result.AddError(error);
         });
+        var socket = new Option<string?>("--socket")
+        {
+            Description = $"The node's Unix socket (its timemesh.control.socket), e.g. {ControlClient.DefaultSocket}. clients and serverstats are served only there.",
+        };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON (the endpoint's own format) instead of text." };
-        var command = new Command(name, description) { node, json };
+        var command = new Command(name, description) { node, socket, json };
         Option<bool>? legend = null;
         Option<bool>? require = null;
         if (ready is { } r0)
@@ -57,7 +60,8 @@ public static class ReportCommands
             var output = parse.InvocationConfiguration.Output;
             try
             {
-                T report = await ControlClient.GetAsync(parse.GetValue(node)!, path, type, cancel);
+                var (at, over) = ControlClient.Choose(parse.GetValue(node), parse.GetValue(socket));
+                T report = await ControlClient.GetAsync(at, over, path, type, cancel);
                 if (parse.GetValue(json)) await output.WriteLineAsync(JsonSerializer.Serialize(report, type));
                 else await output.WriteAsync(format(report, legend is not null && parse.GetValue(legend)));
                 await output.FlushAsync(cancel);

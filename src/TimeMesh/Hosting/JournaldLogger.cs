@@ -17,7 +17,11 @@ public sealed class JournaldLogger : ReceiveActor, IRequiresMessageQueue<ILogger
     public JournaldLogger()
     {
         Receive<InitializeLogger>(_ => Sender.Tell(new LoggerInitialized()));
-        Receive<LogEvent>(e => Console.Out.Write(Format(e)));
+        var badConnections = TimeMesh.Node.Mesh.BadConnectionLog.For(Context.System);
+        Receive<LogEvent>(e =>
+        {
+            if (badConnections.Rewrite(e) is { } shown) Console.Out.Write(Format(shown));
+        });
     }
 
     public static int Priority(LogLevel level) => level switch

@@ -14,9 +14,21 @@ public class ControlChronyTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static string DataDir() => Path.Combine(Path.GetTempPath(), "tm-control-" + Guid.NewGuid().ToString("N")[..8]);
 
+    /// <summary>Each started node's Unix socket, by its TCP endpoint.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> SocketOf = new();
+
+    private static string SocketDir()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "tm-ctlsock-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        return Path.Combine(dir, "timemesh.sock");
+    }
+
+    /// <summary>Runs a report against the node: clients and serverstats over its Unix socket (served only there), the rest over TCP.</summary>
     private static async Task<string> Cli(string node, params string[] args)
     {
-        var (exit, stdout, stderr) = await ControlEndpointTests.RunCli([.. args, "--node", node]);
+        bool local = args[0] is "clients" or "serverstats";
+        var (exit, stdout, stderr) = await ControlEndpointTests.RunCli([.. args, local ? "--socket" : "--node", local ? SocketOf[node] : node]);
         Assert.True(exit == 0, $"timemesh {string.Join(' ', args)} failed ({exit}): {stderr}");
         return stdout;
     }
@@ -45,10 +57,12 @@ public class ControlChronyTests(Xunit.Abstractions.ITestOutputHelper output)
                          { address = "127.0.0.2", port = {{deadPort}}, iburst = on, minpoll = 0, maxpoll = 1 } ]
               data-dir = "{{DataDir()}}"
               control.listen = "127.0.0.1:0"
+              control.socket = "{{SocketDir()}}"
             }
             akka.loglevel = WARNING
             """));
         string at = node.Control!.Endpoint.ToString();
+        SocketOf[at] = node.Control.SocketPath!;
         // chronyd with the same two sources; a second one polls the TimeMesh node, so that it has a client to show
         // (chronyd takes one address once, so the node cannot be a third source of the first).
         using var chronyd = Chrony.StartClient(serverLines);

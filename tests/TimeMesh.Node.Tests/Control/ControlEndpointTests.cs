@@ -14,17 +14,23 @@ namespace TimeMesh.Node.Tests.Control;
 /// </summary>
 public class ControlEndpointTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    private static Akka.Configuration.Config LocalNode(string control = "\"127.0.0.1:0\"") =>
-        Akka.Configuration.ConfigurationFactory.ParseString($$"""
+    /// <summary>A node on loopback; its Unix socket (where clients and serverstats are served) in a directory of its own under /tmp.</summary>
+    private static Akka.Configuration.Config LocalNode(string control = "\"127.0.0.1:0\"")
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "tm-control-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        return Akka.Configuration.ConfigurationFactory.ParseString($$"""
             timemesh {
               listen = ["127.0.0.1:0"]
               allow = ["127.0.0.1"]
               local { stratum = 10 }
-              data-dir = "{{Path.Combine(Path.GetTempPath(), "tm-control-" + Guid.NewGuid().ToString("N")[..8])}}"
+              data-dir = "{{Path.Combine(dir, "data")}}"
               control.listen = {{control}}
+              control.socket = "{{Path.Combine(dir, "timemesh.sock")}}"
             }
             akka.loglevel = WARNING
             """);
+    }
 
     private static readonly HttpClient Http = new(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(10) };
 
@@ -71,14 +77,15 @@ public class ControlEndpointTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.False(tracking.Synchronised);
         Assert.InRange(tracking.RefTimeUnixNs, DateTime.UtcNow.AddMinutes(-1).Ticks, long.MaxValue);
 
-        var clients = await Get(control, "/api/clients", ControlJsonContext.Default.ClientsDto);
+        // clients and serverstats: on the Unix socket only (PortAbuseTests.Clients_and_serverstats_are_served_on_the_unix_socket_only).
+        var clients = await TimeMesh.Cli.Commands.ControlClient.GetAsync(null, control.SocketPath, "/api/clients", ControlJsonContext.Default.ClientsDto, default);
         var client = Assert.Single(clients.Clients);
         Assert.Equal("127.0.0.1", client.Address);
         Assert.Equal(3, client.NtpPackets);
         Assert.Equal(0, client.NtpDropped);
         Assert.InRange(client.LastNtpAgoSeconds, 0, 30);
 
-        var stats = await Get(control, "/api/serverstats", ControlJsonContext.Default.ServerStatsDto);
+        var stats = await TimeMesh.Cli.Commands.ControlClient.GetAsync(null, control.SocketPath, "/api/serverstats", ControlJsonContext.Default.ServerStatsDto, default);
         Assert.Equal(3, stats.NtpPacketsReceived);
         Assert.Equal(3, stats.NtpPacketsAnswered);
         Assert.Equal(0, stats.NtpPacketsDropped);
@@ -157,14 +164,15 @@ public class ControlEndpointTests(Xunit.Abstractions.ITestOutputHelper output)
         var verbose = await RunCli("sources", "-v", "--node", at);
         Assert.StartsWith(ChronycFormat_SourcesLegendStart, verbose.Out);
 
-        var clients = await RunCli("clients", "--node", at);
+        string socket = node.Control.SocketPath!;
+        var clients = await RunCli("clients", "--socket", socket);
         Assert.Equal(0, clients.Exit);
         string line = clients.Out.Split('\n')[2];
         // Four requests within milliseconds: a mean interval of about 2^-14 s, which chronyc prints as it is (overflowing
         // its column); on a loaded machine they can be ~8 ms apart (2^-7: "-7").
         Assert.Matches(@"^127\.0\.0\.1 {23}4      0  ( \d|-\d|-?\d\d)   -  [ \d]{3}[\dmhdy]       0      0   -     -$", line);
 
-        var stats = await RunCli("serverstats", "--node", at);
+        var stats = await RunCli("serverstats", "--socket", socket);
         Assert.StartsWith("NTP packets received       : 4\nNTP packets dropped        : 0\nCommand packets received   : ", stats.Out);
 
         var mesh = await RunCli("mesh", "--node", at);
@@ -178,11 +186,11 @@ public class ControlEndpointTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(0, json.Exit);
         var dto = JsonSerializer.Deserialize(json.Out, ControlJsonContext.Default.TrackingDto)!;
         Assert.Equal(10, dto.Stratum);
-        var clientsJson = JsonSerializer.Deserialize((await RunCli("clients", "--json", "--node", at)).Out, ControlJsonContext.Default.ClientsDto)!;
+        var clientsJson = JsonSerializer.Deserialize((await RunCli("clients", "--json", "--socket", socket)).Out, ControlJsonContext.Default.ClientsDto)!;
         Assert.Equal(4, Assert.Single(clientsJson.Clients).NtpPackets);
         foreach (var view in new[] { "sources", "sourcestats", "serverstats", "mesh" })
         {
-            var r = await RunCli(view, "--json", "--node", at);
+            var r = await RunCli(view, "--json", "--socket", socket);
             Assert.Equal(0, r.Exit);
             using var doc = JsonDocument.Parse(r.Out);
             Assert.Equal(JsonValueKind.Object, doc.RootElement.ValueKind);
@@ -229,8 +237,15 @@ public class ControlEndpointTests(Xunit.Abstractions.ITestOutputHelper output)
     [Fact]
     public async Task OffMeansNoEndpointAndATakenPortLeavesNtpServing()
     {
-        await using (var off = TimeMeshNode.Start(LocalNode("off")))
+        await using (var off = TimeMeshNode.Start(Akka.Configuration.ConfigurationFactory.ParseString("timemesh.control = off").WithFallback(LocalNode())))
             Assert.Null(off.Control);
+        // listen = off leaves the Unix socket: every report there, no TCP port.
+        await using (var socketOnly = TimeMeshNode.Start(LocalNode("off")))
+        {
+            Assert.Null(socketOnly.Control!.Endpoint);
+            var tracking = await RunCli("tracking", "--socket", socketOnly.Control.SocketPath!);
+            Assert.Equal(0, tracking.Exit);
+        }
 
         var taken = new TcpListener(IPAddress.Loopback, 0);
         taken.Start();
