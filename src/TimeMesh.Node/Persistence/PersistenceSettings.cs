@@ -184,9 +184,11 @@ public sealed partial record PersistenceSettings
         // The plugins' circuit breakers open after 10 failures for reset-timeout; keep that no longer than
         // the longest back-off so that a database that came back is used at the next attempt.
         string reset = Milliseconds(Min(BackoffMax, TimeSpan.FromSeconds(30)));
-        // A plugin that cannot create its tables at start logs an error with its stack and tries again
-        // after this delay; once per 10 s is enough to say the database is away.
-        string initRetry = Milliseconds(Min(BackoffMax, TimeSpan.FromSeconds(10)));
+        // A plugin that cannot create its tables at start logs an error with its stack and tries again after
+        // this delay. Nodes that start together on an empty PostgreSQL race each other's CREATE TABLE IF NOT
+        // EXISTS and all but one fail once (23505 on pg_type, seen in the docker check): the retry must come
+        // soon enough for the node's first drift save; every 2 s is still little noise while a database is away.
+        string initRetry = Milliseconds(Min(BackoffMax, TimeSpan.FromSeconds(2)));
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $$"""
             akka.actor {
