@@ -10,6 +10,8 @@
 #    password compose gives the postgres image) at its compose address, and, as host.docker.internal at the
 #    network's gateway 172.28.0.1, a chronyd -x (never touches the clock) as the masters' upstream;
 #  - /etc/hosts in each node as compose writes it (extra_hosts, the service names);
+#  - compose's one-shot "certs" service first (its entrypoint, as the image's user, with its "ca" and "certs"
+#    volumes as directories of their own), then the "certs" volume read-only in every node;
 # then checks every node answers NTP on ADDRESS:123, the masters synchronise to the upstream, the member
 # follows a master (one stratum below), the drift state reaches PostgreSQL, the HEALTHCHECK command passes
 # inside each node's namespaces, and SIGTERM stops each node with exit 0.
@@ -88,9 +90,11 @@ echo "publishing: ${publish/-o \/app/-o $work/app}"
 [ -x "$work/app/${entry_args[0]#/app/}" ] || fail "the entrypoint ${entry_args[0]} is not in the published output"
 mkdir -p "$work/etc-timemesh"
 cp "$repo"/docker/*.hocon "$work/etc-timemesh/"
+# The Dockerfile's volume directories for the certificates: the image's user owns them, mode 0700.
+install -d -m 0700 -o "$app_uid" -g "$app_uid" "$work/etc-timemesh/certs" "$work/vol-ca" "$work/vol-certs"
 
 # Mount points for the image's paths (created here only if missing; removed again when empty).
-for d in "$workdir" /etc/timemesh /var/lib/timemesh; do
+for d in "$workdir" /etc/timemesh /var/lib/timemesh /var/lib/timemesh-ca; do
   if [ ! -d "$d" ]; then mkdir -p "$d"; created_dirs+=("$d"); fi
 done
 
@@ -169,6 +173,7 @@ in_node() { # NAME COMMAND...
     mount --bind "$3" "$4" && mount -o remount,ro,bind "$4"
     mount --bind "$1/data-$5" /var/lib/timemesh
     mount --bind "$1/hosts" /etc/hosts
+    mount --bind "$1/vol-certs" /etc/timemesh/certs && mount -o remount,ro,bind /etc/timemesh/certs
     cd "$2"
     shift 5
     exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/home/app \
@@ -176,6 +181,35 @@ in_node() { # NAME COMMAND...
       setpriv --reuid='"$app_uid"' --regid='"$app_uid"' --clear-groups --inh-caps=-all --bounding-set=-all -- "$@"
   ' in-node "$work" "$workdir" "$(grep "^$name " <<<"$services" | awk '{print $3}')" "$config_path" "$name" "$@"
 }
+
+# compose's "certs" service: its entrypoint and mounts from compose.yaml, as the image's user, no network.
+certs_entry=$("$py" -c 'import yaml,sys; print("\n".join(yaml.safe_load(open(sys.argv[1]))["services"]["certs"]["entrypoint"]))' "$compose") \
+  || fail "compose.yaml has no certs service with an entrypoint"
+mapfile -t certs_args <<<"$certs_entry"
+certs_script=$("$py" -c 'import yaml,sys,os
+for v in yaml.safe_load(open(sys.argv[1]))["services"]["certs"]["volumes"]:
+    p = v.split(":")
+    if p[0].startswith("./"): print(os.path.normpath(os.path.join(os.path.dirname(sys.argv[1]), p[0])), p[1])' "$compose")
+read -r script_src script_dst <<<"$certs_script"
+[ -f "$script_src" ] || fail "the certs service mounts $script_src, which does not exist"
+cp "$script_src" "$work/etc-timemesh/$(basename "$script_dst")"
+unshare --mount --propagation private bash -c '
+  set -e
+  mount --bind "$1/app" "$2"
+  mount --bind "$1/etc-timemesh" /etc/timemesh
+  mount --bind "$1/vol-certs" /etc/timemesh/certs
+  mount --bind "$1/vol-ca" /var/lib/timemesh-ca
+  cd "$2"
+  shift 2
+  exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/home/app \
+    setpriv --reuid='"$app_uid"' --regid='"$app_uid"' --clear-groups --inh-caps=-all --bounding-set=-all -- "$@"
+' certs "$work" "$workdir" "${certs_args[@]}" >"$work/certs.log" 2>&1 || fail "the certs service failed"
+for f in master-a.pfx master-a.pfx.password master-b.pfx member.pfx ca.pem; do
+  [ -f "$work/vol-certs/$f" ] || fail "the certs service did not write $f"
+done
+[ "$(stat -c %a "$work/vol-certs/member.pfx")" = 600 ] || fail "member.pfx is mode $(stat -c %a "$work/vol-certs/member.pfx"), not 600"
+[ ! -e "$work/vol-certs/ca-key.pem" ] || fail "the CA's key is in the volume the nodes mount"
+echo "ok: the certs service made the mesh CA and the node certificates ($(tail -1 "$work/certs.log"))"
 
 while read -r name address file sysctls; do
   in_node "$name" "${entry_args[@]}" "${cmd_args[@]}" >"$work/$name.log" 2>&1 &
@@ -224,8 +258,8 @@ echo "ok: the member follows a master ($(grep -o 'mesh: following [0-9.:]*' "$wo
 # can pass before its start-up line and its first leader line are written: give them time.
 deadline=$((SECONDS + 60))
 for name in "${!node_address[@]}"; do
-  until grep -q "TimeMesh node started: role [a-z]*, NTP on ${node_address[$name]}:123, data in /var/lib/timemesh .*seeds \[akka.tcp://timemesh@172.28.0.11:4053, akka.tcp://timemesh@172.28.0.12:4053\]" "$work/$name.log"; do
-    [ $SECONDS -lt $deadline ] || fail "$name has no start-up line naming its role, address, data directory and seeds"
+  until grep -q "TimeMesh node started: role [a-z]*, NTP on ${node_address[$name]}:123, data in /var/lib/timemesh .*cluster ${node_address[$name]}:4053, TLS, seeds \[akka.ssl.tcp://timemesh@172.28.0.11:4053, akka.ssl.tcp://timemesh@172.28.0.12:4053\]" "$work/$name.log"; do
+    [ $SECONDS -lt $deadline ] || fail "$name has no start-up line naming its role, address, data directory, TLS cluster address and seeds"
     sleep 1
   done
   until grep -q "mesh leader: none -> " "$work/$name.log"; do
