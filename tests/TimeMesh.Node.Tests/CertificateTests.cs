@@ -79,6 +79,16 @@ public class CertificateTests(Xunit.Abstractions.ITestOutputHelper output)
         var pem = ClusterTlsSettings.FromConfig(TimeMeshSettings.WithReference(TlsConfig("member", written.ConfigBlock)))!;
         Assert.Equal(MeshRole.Member, pem.OwnRole());
         Assert.Throws<CertificateToolException>(() => CertCommand.Issue(MeshCertificateAuthority.Open(caDir), Node("member-b", MeshRole.Member), outDir, "pem", null, null, force: false, Now()));
+
+        // One member certificate for many pods (a Kubernetes DaemonSet): no address, role member. A master must name
+        // the address it is dialled at, or its role would count for none.
+        Assert.Equal(0, TimeMesh.Cli.Cli.Build().Parse(["cert", "issue", "--dir", caDir, "--role", "member", "--name", "members", "--out", outDir]).Invoke());
+        string membersPassword = File.ReadAllText(Path.Combine(outDir, "members.pfx.password")).Trim();
+        using var members = X509CertificateLoader.LoadPkcs12FromFile(Path.Combine(outDir, "members.pfx"), membersPassword);
+        Assert.Equal(MeshRole.Member, RoleCertificates.ReadRole(members));
+        Assert.False(RoleCertificates.NamesHost(members, "10.1.2.3"));
+        Assert.Equal(2, TimeMesh.Cli.Cli.Build().Parse(["cert", "issue", "--dir", caDir, "--role", "master", "--name", "nowhere", "--out", outDir]).Invoke());
+        Assert.False(File.Exists(Path.Combine(outDir, "nowhere.pfx")));
     }
 
     [Fact]

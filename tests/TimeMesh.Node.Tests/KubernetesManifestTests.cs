@@ -46,7 +46,7 @@ public class KubernetesManifestTests
         // As the container's command does: @POD_IP@ replaced by the pod's IP (downward API).
         string text = File.ReadAllText(Path.Combine(CheckManifests(), file));
         Assert.Contains("@POD_IP@", text);
-        text = text.Replace("@POD_IP@", "10.244.1.7");
+        text = text.Replace("@POD_IP@", "10.244.1.7").Replace("@POD_NAME@", "timemesh-master-0");
         {
             var settings = TimeMeshSettings.FromConfig(TimeMeshSettings.WithReference(HoconText.Parse(text, file, HoconText.DefaultLimit)));
             Assert.Equal(role, settings.Mesh!.Role);
@@ -60,6 +60,15 @@ public class KubernetesManifestTests
             Assert.Equal("kubernetes-api", akka.GetString("akka.discovery.method"));
             Assert.Equal("app={0}", akka.GetString("akka.discovery.kubernetes-api.pod-label-selector"));
             if (role == Core.Mesh.MeshRole.Master) Assert.Equal(2, settings.Upstream.Servers.Count);
+            // Issue 18 step 2: the pod network is a LAN, so the cluster runs over TLS, with the pod's certificate.
+            var full = TimeMeshSettings.WithReference(HoconText.Parse(text, file, HoconText.DefaultLimit));
+            Assert.False(settings.Mesh.Insecure);
+            Assert.Equal("/tmp/tls/node.pfx", full.GetString("timemesh.cluster-tls.certificate"));
+            var transport = TimeMesh.Node.Mesh.ClusterTransport.FromConfig(full, tls: true, insecure: false);
+            Assert.Equal(TimeMesh.Node.Mesh.ClusterSecurity.Tls, transport.Security);
+            Assert.Equal("10.244.1.7", transport.BindHost);
+            // A master is dialled by the DNS name its certificate names; a member by its pod IP.
+            Assert.Equal(role == Core.Mesh.MeshRole.Master ? "timemesh-master-0.timemesh-master.timemesh.svc.cluster.local" : "10.244.1.7", transport.PublicHost);
         }
     }
 }

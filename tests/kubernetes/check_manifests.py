@@ -120,6 +120,11 @@ def main(directory, out_dir):
                     v = volumes.get(m.get("name"))
                     if v is None:
                         problems.append(f"{cw}: volumeMount {m.get('name')} names no volume")
+                    elif "secret" in v:
+                        secret = v["secret"].get("secretName", "")
+                        readme = os.path.join(directory, "README.md")
+                        if not os.path.exists(readme) or f"create secret generic {secret}" not in open(readme).read():
+                            problems.append(f"{cw}: volume {m['name']} needs Secret {secret}, which README.md does not show how to create")
                     elif "configMap" in v:
                         cm = configmaps.get(v["configMap"].get("name"))
                         if cm is None:

@@ -67,8 +67,10 @@ public sealed class MeshCertificateAuthority
     /// <summary>A node certificate with its key, signed by this CA. Its lifetime ends no later than the CA's.</summary>
     public X509Certificate2 Issue(NodeRequest node, DateTimeOffset now)
     {
-        if (node.Addresses.Count == 0 && node.DnsNames.Count == 0)
-            throw new CertificateToolException("give the node's cluster address: --ip A (or --dns D when its akka.remote.dot-netty.tcp.hostname is a name)");
+        // A master's role is believed only for the address the others dial, so it must name one. A member proves no
+        // address (it is never taken for more than a member): one member certificate may serve many pods.
+        if (node.Role == MeshRole.Master && node.Addresses.Count == 0 && node.DnsNames.Count == 0)
+            throw new CertificateToolException("give the master's cluster address: --ip A (or --dns D when its akka.remote.dot-netty.tcp.hostname is a name); its role counts only for that address");
         if (node.Days < 1) throw new CertificateToolException("--days must be at least 1");
         using var caKey = ECDsa.Create();
         caKey.ImportFromPem(File.ReadAllText(KeyPath));
