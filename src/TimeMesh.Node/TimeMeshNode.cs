@@ -213,8 +213,15 @@ public sealed class TimeMeshNode : IAsyncDisposable
         # Nodes that start together (a power cut, a rack reboot, compose up) try each other while some are not yet
         # listening: Akka's defaults (5 s seed-node timeout, an address gated 5 s after a refused connection) made
         # one cluster take 12-16 s after a simultaneous start here; these make it a few seconds.
-        akka.cluster.seed-node-timeout = 2s
+        akka.cluster.seed-node-timeout = 1s
         akka.remote.retry-gate-closed-for = 1s
+        # A joining node is Up once the leader has seen every member agree (gossip convergence), checked at
+        # leader-actions intervals. Akka's 1 s gossip and leader-action intervals and 1 s initial delay cost
+        # 2-4 s of a simultaneous start on a busy 2-core machine (chaos --starts: 6 of 10 within 10 s);
+        # half a second is still a trickle of traffic for a mesh of a few nodes.
+        akka.cluster.periodic-tasks-initial-delay = 200ms
+        akka.cluster.gossip-interval = 500ms
+        akka.cluster.leader-actions-interval = 500ms
         akka.actor.serializers.timemesh-reunion = "TimeMesh.Node.Mesh.ReunionSerializer, TimeMesh.Node"
         akka.actor.serialization-bindings {
           "TimeMesh.Node.Mesh.ReunionActor+Probe, TimeMesh.Node" = timemesh-reunion
