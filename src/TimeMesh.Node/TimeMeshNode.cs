@@ -215,6 +215,12 @@ public sealed class TimeMeshNode : IAsyncDisposable
         # one cluster take 12-16 s after a simultaneous start here; these make it a few seconds.
         akka.cluster.seed-node-timeout = 1s
         akka.remote.retry-gate-closed-for = 1s
+        # A node whose Join reached a member that still holds its previous incarnation (downed, not yet removed) is
+        # not welcomed: that member removes the old one and expects the newcomer to ask again, which Akka does only
+        # after this period (10 s by default). A node the cluster downed after a partition then rejoined only after
+        # its own seed fallback (MeshHost.FormAfter, also 10 s) had made it found a second cluster: 31-40 s to one
+        # cluster again in the long chaos profile. Asking again after 2 s lets it in a few seconds after the removal.
+        akka.cluster.retry-unsuccessful-join-after = 2s
         # A joining node is Up once the leader has seen every member agree (gossip convergence), checked at
         # leader-actions intervals. Akka's 1 s gossip and leader-action intervals and 1 s initial delay cost
         # 2-4 s of a simultaneous start on a busy 2-core machine (chaos --starts: 6 of 10 within 10 s);
