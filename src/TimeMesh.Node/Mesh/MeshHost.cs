@@ -150,14 +150,18 @@ public sealed class MeshHost
             // A seed that found nobody to let it in (its peers are dead, or still cut off) founds a cluster of its
             // own after a while, so that a mesh whose other master died still has a cluster; should the others
             // turn out to have one too, the reunion brings the two together once they can reach each other.
-            _ = Task.Delay(FormAfter).ContinueWith(_ =>
+            // The seeds wait in the config's order (the first FormAfter, the second twice that, ...): when every
+            // node was downed at once, only the first founds, and the others join it instead of founding clusters
+            // of their own at the same moment that a reunion would then have to merge (31-37 s to one cluster).
+            var formAfter = FormAfterFor(Seeds, cluster.SelfAddress, FormAfter);
+            _ = Task.Delay(formAfter).ContinueWith(_ =>
             {
                 lock (_gate)
                 {
                     if (_stopping || !ReferenceEquals(system, _system)) return;
                 }
                 if (cluster.SelfMember.Status is MemberStatus.Joining or MemberStatus.WeaklyUp or MemberStatus.Up) return;
-                _log.Warning("cluster: no node let this seed in within {0:0} s; it forms a cluster of its own (a reunion merges it with any other once they reach each other)", FormAfter.TotalSeconds);
+                _log.Warning("cluster: no node let this seed in within {0:0} s; it forms a cluster of its own (a reunion merges it with any other once they reach each other)", formAfter.TotalSeconds);
                 cluster.Join(cluster.SelfAddress);
             });
         }
@@ -179,8 +183,15 @@ public sealed class MeshHost
     /// <summary>How often a member asks the nodes outside its cluster which cluster they are in.</summary>
     public TimeSpan ReunionInterval { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>How long a rejoining seed tries to be let in before it forms a cluster of its own.</summary>
+    /// <summary>How long a rejoining seed tries to be let in before it forms a cluster of its own (the first seed; see <see cref="FormAfterFor"/>).</summary>
     public TimeSpan FormAfter { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long the rejoining seed <paramref name="self"/> waits before it founds a cluster: <paramref name="first"/> times its place in the seed list.</summary>
+    internal static TimeSpan FormAfterFor(IReadOnlyList<Address> seeds, Address self, TimeSpan first)
+    {
+        int rank = Math.Max(0, seeds.ToList().IndexOf(self));
+        return first * (rank + 1);
+    }
 
     /// <summary>The nodes a reunion probe goes to: every member seen, then the seeds (with bootstrap: the masters discovered).</summary>
     private IReadOnlyList<Address> RejoinContacts()
