@@ -269,6 +269,28 @@ public class CmdmonTests(Xunit.Abstractions.ITestOutputHelper output)
             var local = Ask(IPAddress.Loopback, to, Request(CmdmonWire.Request.ServerStats, 8), TimeSpan.FromSeconds(3));
             Assert.Equal(CmdmonWire.Status.Success, StatusOf(local!));
             Assert.Equal(CmdmonWire.Reply.ServerStats3, BinaryPrimitives.ReadUInt16BigEndian(local.AsSpan(6)));
+
+            // The rate limit (chrony's cmdratelimit values: 16 a second, burst 8) holds a flood from an allowed host
+            // down, and never touches localhost.
+            int Flood(IPAddress from)
+            {
+                using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                socket.Bind(new IPEndPoint(from, 0));
+                for (uint i = 0; i < 100; i++) socket.SendTo(Request(CmdmonWire.Request.Tracking, i), to);
+                socket.ReceiveTimeout = 1000;
+                var buffer = new byte[2048];
+                int answered = 0;
+                try { while (true) { socket.Receive(buffer); answered++; } }
+                catch (SocketException) { }
+                return answered;
+            }
+            long droppedBefore = node.Cmdmon.Dropped;
+            int remote = Flood(IPAddress.Parse("127.0.0.3"));
+            int fromLocalhost = Flood(IPAddress.Loopback);
+            output.WriteLine($"100 requests at once: 127.0.0.3 answered {remote}, 127.0.0.1 answered {fromLocalhost}");
+            Assert.InRange(remote, 1, 50);
+            Assert.Equal(100, fromLocalhost);
+            Assert.True(node.Cmdmon.Dropped - droppedBefore >= 50);
         }
         finally
         {

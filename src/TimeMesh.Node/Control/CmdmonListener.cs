@@ -138,8 +138,8 @@ public sealed class CmdmonListener : IAsyncDisposable
             return 0;
         }
         Interlocked.Increment(ref _received);
-        var decision = Log.Hit(address, NowNs());
-        if (!localhost && decision == RateDecision.Drop)
+        // chronyd never limits localhost's command requests.
+        if (Log.Hit(address, NowNs(), exempt: localhost) == RateDecision.Drop)
         {
             Interlocked.Increment(ref _dropped);
             return 0;
