@@ -134,8 +134,10 @@ public sealed class TimeMeshNode : IAsyncDisposable
             : system.ActorOf(StatusPage.HistoryActor.Props(history, sync, currentMesh, clock.NowUnixNs), "history");
         var queries = new NodeQueries(new NodeActors(server, reference, sync, actors.Mesh, actors.DriftStore, settings.Mesh?.Role, currentMesh) { History = historyActor },
             clock.NowUnixNs);
-        var control = ControlEndpoint.Start(settings.Control, queries, system);
-        // chrony's command port reads the same queries as the monitoring endpoint.
+        // chrony's command port reads the same queries as the monitoring endpoint. Started (and its termination
+        // callback registered) before the endpoint: registered after it, a termination without coordinated shutdown
+        // left the endpoint resetting connections instead of refusing them (ControlEndpointTests.TheEndpointStopsWithTheNode).
+        ControlEndpoint? control = null;
         var cmdmon = CmdmonListener.Start(settings.Cmdmon, queries, () => control?.Requests ?? 0, system.Log);
         if (cmdmon is not null)
         {
@@ -144,8 +146,10 @@ public sealed class TimeMeshNode : IAsyncDisposable
                 await cmdmon.DisposeAsync();
                 return Akka.Done.Instance;
             });
-            system.RegisterOnTermination(() => cmdmon.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(3)));
+            // An actor system terminated without coordinated shutdown (a crash in tests) must not leave the port open.
+            system.RegisterOnTermination(cmdmon.Close);
         }
+        control = ControlEndpoint.Start(settings.Control, queries, system);
         string meshText = settings.Mesh is null ? "" :
             $", NTP advertised to the mesh as {AdvertisedNtpEndpoint(endpoints, full)}, cluster {ClusterLine(clusterTransport!, meshHost)}, "
             + (settings.Mesh.Discovery.Enabled

@@ -149,12 +149,20 @@ public sealed class CmdmonListener : IAsyncDisposable
         return CmdmonServer.Answer(request, data, reply);
     }
 
+    /// <summary>Closes the sockets at once (the loops end on their own); safe to call more than once.</summary>
+    public void Close()
+    {
+        lock (_sockets)
+        {
+            if (_stop.IsCancellationRequested) return;
+            _stop.Cancel();
+            foreach (var s in _sockets) s.Dispose();
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
-        if (_stop.IsCancellationRequested) return;
-        _stop.Cancel();
-        foreach (var s in _sockets) s.Dispose();
+        Close();
         try { await Task.WhenAll(_loops).WaitAsync(TimeSpan.FromSeconds(3)); } catch { }
-        _stop.Dispose();
     }
 }
