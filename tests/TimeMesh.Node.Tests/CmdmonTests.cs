@@ -123,6 +123,18 @@ public class CmdmonTests(Xunit.Abstractions.ITestOutputHelper output)
             // chronyc's own requests show in the Cmd column of 127.0.0.1.
             Assert.True(long.Parse(lines.Single(l => l[0] == "127.0.0.1")[6], C) > 0, clientsText);
 
+            // timemesh ntpdata prints chronyc's layout from the JSON; the lines that hold still between samples agree.
+            var ours = await Control.ControlEndpointTests.RunCli("ntpdata", "--node", node.Control!.Endpoint.ToString());
+            string theirs = Chrony.ChronycAt("127.0.0.1", cmdPort, "ntpdata");
+            output.WriteLine("$ timemesh ntpdata\n" + ours.Out + "$ chronyc ntpdata\n" + theirs);
+            Assert.Equal(0, ours.Exit);
+            foreach (string label in new[] { "Remote port     :", "Leap status     :", "Version         :", "Mode            :", "Stratum         :",
+                "Poll interval   :", "Precision       :", "Root delay      :", "Root dispersion :", "Reference ID    :", "Authenticated   :" })
+            {
+                string Line(string text) => text.Split('\n').Single(l => l.StartsWith(label, StringComparison.Ordinal));
+                Assert.Equal(Line(theirs), Line(ours.Out));
+            }
+
             string activity = Chrony.ChronycAt("127.0.0.1", cmdPort, "activity");
             output.WriteLine("$ chronyc activity\n" + activity);
             Assert.Contains("1 sources online", activity);
