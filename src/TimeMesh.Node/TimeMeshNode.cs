@@ -132,9 +132,24 @@ public sealed class TimeMeshNode : IAsyncDisposable
         // The status page's plots: the node's own tracking, sampled into a fixed-size ring (memory only).
         var historyActor = sync is null ? null
             : system.ActorOf(StatusPage.HistoryActor.Props(history, sync, currentMesh, clock.NowUnixNs), "history");
-        var control = ControlEndpoint.Start(settings.Control,
-            new NodeQueries(new NodeActors(server, reference, sync, actors.Mesh, actors.DriftStore, settings.Mesh?.Role, currentMesh) { History = historyActor },
-                clock.NowUnixNs), system);
+        var queries = new NodeQueries(new NodeActors(server, reference, sync, actors.Mesh, actors.DriftStore, settings.Mesh?.Role, currentMesh) { History = historyActor },
+            clock.NowUnixNs);
+        // chrony's command port reads the same queries as the monitoring endpoint. Started (and its termination
+        // callback registered) before the endpoint: registered after it, a termination without coordinated shutdown
+        // left the endpoint resetting connections instead of refusing them (ControlEndpointTests.TheEndpointStopsWithTheNode).
+        ControlEndpoint? control = null;
+        var cmdmon = CmdmonListener.Start(settings.Cmdmon, queries, () => control?.Requests ?? 0, system.Log);
+        if (cmdmon is not null)
+        {
+            CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceUnbind, "stop-cmdmon", async () =>
+            {
+                await cmdmon.DisposeAsync();
+                return Akka.Done.Instance;
+            });
+            // An actor system terminated without coordinated shutdown (a crash in tests) must not leave the port open.
+            system.RegisterOnTermination(cmdmon.Close);
+        }
+        control = ControlEndpoint.Start(settings.Control, queries, system);
         string meshText = settings.Mesh is null ? "" :
             $", NTP advertised to the mesh as {AdvertisedNtpEndpoint(endpoints, full)}, cluster {ClusterLine(clusterTransport!, meshHost)}, "
             + (settings.Mesh.Discovery.Enabled
@@ -146,7 +161,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
             + $", allow [{string.Join(", ", settings.Access.Allowed)}], deny [{string.Join(", ", settings.Access.Denied)}]"
             + $", upstream [{string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address)))}]"
             + $", clock {settings.Upstream.Clock.ToString().ToLowerInvariant()}");
-        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control, History = historyActor, NtsKe = ntsKe };
+        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control, Cmdmon = cmdmon, History = historyActor, NtsKe = ntsKe };
     }
 
     /// <summary>The cluster address as the cluster part really has it (a port 0 in the config is resolved), and its protection.</summary>
@@ -262,6 +277,9 @@ public sealed class TimeMeshNode : IAsyncDisposable
 
     /// <summary>The monitoring endpoint (null when it is off or its port was taken).</summary>
     public ControlEndpoint? Control { get; private init; }
+
+    /// <summary>chrony's command port (null when it is off or no address could be bound).</summary>
+    public CmdmonListener? Cmdmon { get; private init; }
 
     /// <summary>The NTP endpoint other nodes should poll: the first listen address, or the cluster hostname for a wildcard.</summary>
     internal static string AdvertisedNtpEndpoint(IReadOnlyList<IPEndPoint> endpoints, Akka.Configuration.Config config)

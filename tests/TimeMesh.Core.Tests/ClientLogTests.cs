@@ -107,4 +107,18 @@ public class ClientLogTests
         Assert.Equal(1907, new RateLimitSettings(-19, 1, 1, false).IntervalNanoseconds);
         Assert.Equal(4096 * Second, new RateLimitSettings(12, 1, 1, false).IntervalNanoseconds);
     }
+
+    [Fact]
+    public void An_exempt_client_is_counted_but_never_limited()
+    {
+        var log = new ClientLog(ClientLog.RecordBytes * ClientLog.SlotsPerBucket, new RateLimitSettings(3, 2, 1, false), seed: 5);
+        for (int i = 0; i < 100; i++) Assert.Equal(RateDecision.Answer, log.Hit(Client, 1_000_000_000L, exempt: true));
+        var entry = Assert.Single(log.Snapshot());
+        Assert.Equal(100, entry.Hits);
+        Assert.Equal(0, entry.Drops);
+        // The same flood, not exempt, is limited.
+        int dropped = 0;
+        for (int i = 0; i < 100; i++) if (log.Hit(Client, 1_000_000_000L) == RateDecision.Drop) dropped++;
+        Assert.True(dropped > 20, $"{dropped} dropped");
+    }
 }

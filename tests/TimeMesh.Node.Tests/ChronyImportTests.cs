@@ -28,6 +28,37 @@ public class ChronyImportTests
     }
 
     [Fact]
+    public void The_command_port_directives_become_the_command_port_settings()
+    {
+        var i = Import(
+            "server ntp1.example iburst",
+            "cmdport 3323",
+            "bindcmdaddress 0.0.0.0",
+            "bindcmdaddress /var/run/chrony/chronyd.sock",
+            "cmdallow 192.168.10.0/24",
+            "cmddeny 192.168.10.66",
+            "cmdallow 10.1");
+        var cmd = i.Settings.Cmdmon;
+        Assert.Equal(3323, cmd.Port);
+        Assert.Equal([IPAddress.Any, IPAddress.IPv6Loopback], cmd.Bind);
+        bool Allowed(string a) => cmd.Access.IsAllowed(IpAddress128.FromIPAddress(IPAddress.Parse(a)));
+        Assert.True(Allowed("192.168.10.5"));
+        Assert.False(Allowed("192.168.10.66"));
+        Assert.True(Allowed("10.1.2.3"));
+        Assert.False(Allowed("10.2.0.1"));
+        // The NTP port's rules are untouched by the command port's.
+        Assert.False(i.Allows("192.168.10.5"));
+        Assert.Contains("timemesh.control.socket", i.NoteOn(4).Message);
+
+        // Without the directives: chronyd's defaults, which are TimeMesh's (323 on 127.0.0.1 and ::1, closed to others).
+        var plain = Import("server ntp1.example iburst");
+        Assert.Equal(323, plain.Settings.Cmdmon.Port);
+        Assert.Equal([IPAddress.Loopback, IPAddress.IPv6Loopback], plain.Settings.Cmdmon.Bind);
+        Assert.True(plain.Settings.Cmdmon.Access.IsClosed);
+        Assert.Equal(0, Import("cmdport 0").Settings.Cmdmon.Port);
+    }
+
+    [Fact]
     public void A_closed_network_admin_server()
     {
         var i = Import(

@@ -71,6 +71,17 @@ write("ntske", "request-extra-records", b"\x00" + record(False, 6, b"ask.example
 write("ntske", "response", b"\x01" + response)
 write("ntske", "error-response", b"\x01" + record(True, 2, struct.pack(">H", 1)) + record(True, 0))
 
+# chrony's command protocol: the requests Debian's chronyc 4.3 sent (tests/TimeMesh.Core.Tests/Cmdmon/Data), each
+# once from localhost (first byte 1) and once from an allowed remote host (0).
+import json
+capture = os.path.join(here, "..", "TimeMesh.Core.Tests", "Cmdmon", "Data", "chronyd-4.3-udp.jsonl")
+with open(capture) as f:
+    for n, line in enumerate(f):
+        req = bytes.fromhex(json.loads(line)["req"])
+        command = struct.unpack(">H", req[4:6])[0]
+        write("cmdmon", f"chronyc-{n:02d}-cmd{command}-local", b"\x01" + req)
+        write("cmdmon", f"chronyc-{n:02d}-cmd{command}-remote", b"\x00" + req)
+
 hocon = os.path.join(here, "..", "..", "hocon")
 for name in sorted(os.listdir(hocon)):
     if name.endswith(".hocon"):

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
 seconds=${FUZZ_SECONDS:-15}
-read -r -a targets <<< "${FUZZ_TARGETS:-packet server config ntske}"
+read -r -a targets <<< "${FUZZ_TARGETS:-packet server config ntske cmdmon}"
 
 runtime=$(compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' | head -1 || true)
 clang=$(command -v clang-14 || command -v clang || true)
@@ -41,7 +41,7 @@ for assembly in TimeMesh.Core.dll TimeMesh.Node.dll; do
 done
 [ -x "$work/bin/timemesh-fuzz" ] || { echo "fuzz: FAILED: $work/bin/timemesh-fuzz was not built" >&2; exit 1; }
 
-declare -A max_len=([packet]=1200 [server]=4096 [config]=4096 [ntske]=4200)
+declare -A max_len=([packet]=1200 [server]=4096 [config]=4096 [ntske]=4200 [cmdmon]=1000)
 failed=0
 total_runs=0
 for target in "${targets[@]}"; do

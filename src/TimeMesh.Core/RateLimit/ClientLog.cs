@@ -74,8 +74,11 @@ public sealed class ClientLog
     /// <summary>Records evicted to make room for new clients (chronyc serverstats' "Client log records dropped").</summary>
     public long Evictions { get; private set; }
 
-    /// <summary>Logs a request from <paramref name="client"/> at <paramref name="nowNs"/> and decides whether to answer it.</summary>
-    public RateDecision Hit(IpAddress128 client, long nowNs)
+    /// <summary>
+    /// Logs a request from <paramref name="client"/> at <paramref name="nowNs"/> and decides whether to answer it.
+    /// An <paramref name="exempt"/> client (chrony's localhost on the command port) is counted, never limited.
+    /// </summary>
+    public RateDecision Hit(IpAddress128 client, long nowNs, bool exempt = false)
     {
         lock (_gate)
         {
@@ -83,7 +86,7 @@ public sealed class ClientLog
             long elapsed = Math.Max(0, nowNs - record.LastHitNs);
             record.LastHitNs = Math.Max(record.LastHitNs, nowNs);
             record.Hits++;
-            if (_limit is null) return RateDecision.Answer;
+            if (_limit is null || exempt) return RateDecision.Answer;
 
             record.CreditNs = Math.Min(_maxCreditNs, record.CreditNs + elapsed);
             if (record.CreditNs >= _intervalNs)

@@ -86,6 +86,15 @@ public sealed class NtpSourcePoller
     private const int RequestVersion = 4;
     public NtpSample? LastSample { get; private set; }
 
+    /// <summary>The header of the reply that made <see cref="LastSample"/> (chronyc ntpdata shows its fields).</summary>
+    public NtpHeader? LastSampleHeader { get; private set; }
+
+    /// <summary>How long the server held the request that made <see cref="LastSample"/> (its transmit − receive time), seconds.</summary>
+    public double LastResponseTimeSeconds { get; private set; }
+
+    /// <summary>Replies that made a sample (chronyc ntpdata's "Total good RX").</summary>
+    public long GoodReplies { get; private set; }
+
     /// <summary>Whether the source answered recently enough to be considered (maxunreach).</summary>
     public bool IsReachable => !Demobilised && Reach != 0 && ConsecutiveMisses < Settings.MaxUnreach;
 
@@ -193,6 +202,9 @@ public sealed class NtpSourcePoller
         sample = new NtpSample(t1 + (t4 - t1) / 2, offset, delay, dispersion, h.RootDelay.Seconds, h.RootDispersion.Seconds,
             h.Stratum, h.Leap, h.ReferenceId);
         LastSample = sample;
+        LastSampleHeader = h;
+        LastResponseTimeSeconds = (t3 - t2) * 1e-9;
+        GoodReplies++;
         Reach |= 1;
         ConsecutiveMisses = 0;
         return ReplyOutcome.Sample;

@@ -278,6 +278,19 @@ public sealed class SyncEngine
             last is null ? null : (nowRawNs - s.Poller.LastReplyNs) * 1e-9, adjusted, measured, error);
     }).ToList();
 
+    public IReadOnlyList<NtpDataReport> NtpData(long nowRawNs) => _sources.Select(s =>
+    {
+        var p = s.Poller;
+        long rx = p.RepliesReceived + p.BogusReplies + p.AuthFailures;
+        if (p.LastSampleHeader is not { } h || p.LastSample is not { } l)
+            return new NtpDataReport(s.Id, p.Settings.Name, p.Settings.Port, false, LeapIndicator.Unsynchronised, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                p.Settings.Key is not null || p.Settings.Nts, p.RequestsSent, rx, p.RepliesReceived, p.GoodReplies);
+        return new NtpDataReport(s.Id, p.Settings.Name, p.Settings.Port, true, h.Leap, h.Version, (int)h.Mode, h.Stratum, h.PollLog2, h.PrecisionLog2,
+            h.RootDelay.Seconds, h.RootDispersion.Seconds, h.ReferenceId, h.ReferenceTime.IsZero ? 0 : h.ReferenceTime.ToUnixNanoseconds(nowRawNs),
+            l.OffsetSeconds - _discipline.Correction.CorrectionNs(l.LocalTimeNs) * 1e-9, l.DelaySeconds, l.DispersionSeconds, p.LastResponseTimeSeconds,
+            p.Settings.Key is not null || p.Settings.Nts, p.RequestsSent, rx, p.RepliesReceived, p.GoodReplies);
+    }).ToList();
+
     public IReadOnlyList<SourceStatsReport> SourceStats(long nowRawNs) => _sources.Select(s =>
     {
         var e = s.Stats.Estimate;

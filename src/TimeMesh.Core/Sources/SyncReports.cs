@@ -54,3 +54,32 @@ public sealed record TrackingReport(
     LeapIndicator Leap,
     bool Synchronised,
     string? NotSynchronisedReason);
+
+/// <summary>chronyc ntpdata: the last packet that made a sample of one source, and the exchange's counters.</summary>
+public sealed record NtpDataReport(
+    int Id,
+    string Name,
+    int RemotePort,
+    /// <summary>False before the source's first sample: the packet fields are then zero.</summary>
+    bool HasSample,
+    LeapIndicator Leap,
+    int Version,
+    int Mode,
+    int Stratum,
+    int PollLog2,
+    int PrecisionLog2,
+    double RootDelaySeconds,
+    double RootDispersionSeconds,
+    uint ReferenceId,
+    /// <summary>The server's reference time, Unix ns (0 = none).</summary>
+    long RefTimeUnixNs,
+    /// <summary>The sample's offset against the served clock (as measured then), seconds.</summary>
+    double OffsetSeconds,
+    double DelaySeconds,
+    double DispersionSeconds,
+    double ResponseTimeSeconds,
+    bool Authenticated,
+    long TotalTx,
+    long TotalRx,
+    long TotalValidRx,
+    long TotalGoodRx);

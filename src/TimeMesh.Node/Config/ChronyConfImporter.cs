@@ -31,15 +31,11 @@ public static partial class ChronyConfImporter
         ["authselectmode"] = "TimeMesh has no NTP authentication yet",
         ["bindacqaddress"] = "TimeMesh picks the source address of its requests from the routing table",
         ["bindacqdevice"] = "TimeMesh does not bind its requests to a device",
-        ["bindcmdaddress"] = "TimeMesh has no chronyc command socket (its monitoring endpoint is timemesh.control)",
         ["bindcmddevice"] = "TimeMesh has no chronyc command socket",
         ["binddevice"] = "TimeMesh does not bind to a device; listen on the device's address instead",
         ["broadcast"] = "TimeMesh does not send NTP broadcasts",
         ["clockprecision"] = "TimeMesh measures its clock's precision itself",
-        ["cmdallow"] = "TimeMesh has no chronyc command port",
-        ["cmddeny"] = "TimeMesh has no chronyc command port",
-        ["cmdport"] = "TimeMesh has no chronyc command port",
-        ["cmdratelimit"] = "TimeMesh has no chronyc command port",
+        ["cmdratelimit"] = "TimeMesh limits command requests from hosts other than localhost with chrony's cmdratelimit values (interval -4, burst 8, leak 2) unless timemesh.cmdratelimit says otherwise",
         ["corrtimeratio"] = "TimeMesh's slew timing is fixed",
         ["dscp"] = "TimeMesh does not set DSCP on its packets",
         ["dumpdir"] = "TimeMesh keeps its measurement history in memory only",
@@ -86,7 +82,7 @@ public static partial class ChronyConfImporter
         ["ntsservercert"] = "TimeMesh has no NTS yet",
         ["ntsserverkey"] = "TimeMesh has no NTS yet",
         ["ntstrustedcerts"] = "TimeMesh has no NTS yet",
-        ["opencommands"] = "TimeMesh has no chronyc command port",
+        ["opencommands"] = "TimeMesh's command port is read-only: every changing command is refused",
         ["pidfile"] = "TimeMesh writes no pid file (systemd tracks it)",
         ["ptpdomain"] = "TimeMesh does not speak NTP over PTP",
         ["ptpport"] = "TimeMesh does not speak NTP over PTP",
@@ -116,7 +112,7 @@ public static partial class ChronyConfImporter
 
     private static readonly HashSet<string> OneArgument = new(StringComparer.OrdinalIgnoreCase)
     {
-        "acquisitionport", "bindacqdevice", "bindcmddevice", "binddevice", "clockprecision", "cmdport", "corrtimeratio",
+        "acquisitionport", "bindacqdevice", "bindcmddevice", "binddevice", "clockprecision", "corrtimeratio",
         "dscp", "dumpdir", "hwclockfile", "hwtstimeout", "keyfile", "leapseclist", "leapsectz", "logbanner", "logchange",
         "logdir", "maxclockerror", "maxdrift", "maxntsconnections", "maxsamples", "maxstratum", "maxtxbuffers",
         "maxupdateskew", "minsamples", "minstratum", "nocerttimecheck", "ntpsigndsocket", "ntscachedir", "ntsdumpdir",
@@ -186,6 +182,10 @@ public static partial class ChronyConfImporter
         private int? _ntpPort;
         private int _ntpPortLine;
         private (int Line, string Text, IPAddress Address)? _bind4, _bind6;
+        // The command port: cmdallow/cmddeny in their own table, bindcmdaddress kept per family as chronyd does.
+        private readonly ChronyAccessTable _cmdAccess = new();
+        private readonly List<(int Line, string Text)> _cmdAccessLines = new();
+        private (int Line, string Text, IPAddress Address)? _cmdBind4, _cmdBind6;
 
         private void Note(int line, string subject, string message) => _notes.Add(new ChronyImportNote(line, subject, message));
 
@@ -228,6 +228,20 @@ public static partial class ChronyConfImporter
                 case "allow":
                 case "deny":
                     ParseAllowDeny(line, text, name == "allow", args);
+                    return;
+                case "cmdallow":
+                case "cmddeny":
+                    ParseAllowDeny(line, text, name == "cmdallow", args, command: true);
+                    return;
+                case "cmdport":
+                    if (Int(line, text, args) is not { } cmdPort) return;
+                    if (cmdPort is < 0 or > 65535)
+                        Keep(line, text, "cmdport", [], "not translated: not a UDP port; TimeMesh's default 323 applies");
+                    else
+                        Keep(line, text, "cmdport", [$"cmdport = {cmdPort}"]);
+                    return;
+                case "bindcmdaddress":
+                    ParseBindCmdAddress(line, text, args);
                     return;
                 case "include":
                 case "confdir":
@@ -486,9 +500,11 @@ public static partial class ChronyConfImporter
             _sources.Add(new Source(line, text, isPool, address, fields, pollTarget));
         }
 
-        private void ParseAllowDeny(int line, string text, bool allow, string[] args)
+        private void ParseAllowDeny(int line, string text, bool allow, string[] args, bool command = false)
         {
-            string verb = allow ? "allow" : "deny";
+            string verb = (command ? "cmd" : "") + (allow ? "allow" : "deny");
+            var table = command ? _cmdAccess : _access;
+            var accessLines = command ? _cmdAccessLines : _accessLines;
             bool all = false;
             int at = 0;
             // chrony compares "all" case-sensitively; "ALL" would be a host name to it.
@@ -504,8 +520,8 @@ public static partial class ChronyConfImporter
             }
             if (args.Length == at)
             {
-                _access.Apply(line, allow, all, null, 0);
-                _accessLines.Add((line, text));
+                table.Apply(line, allow, all, null, 0);
+                accessLines.Add((line, text));
                 return;
             }
             string spec = args[at];
@@ -536,12 +552,12 @@ public static partial class ChronyConfImporter
                 Note(line, text, "not translated: TimeMesh matches IPv4 clients by their IPv4 address, not by an IPv4-mapped IPv6 subnet");
                 return;
             }
-            if (!_access.Apply(line, allow, all, address, bits ?? defaultBits))
+            if (!table.Apply(line, allow, all, address, bits ?? defaultBits))
             {
                 Invalid(line, text, $"prefix length {bits} is too long for the address");
                 return;
             }
-            _accessLines.Add((line, text));
+            accessLines.Add((line, text));
         }
 
         /// <summary>chrony's address forms: a full IPv4 or IPv6 address, or 1-3 dotted IPv4 numbers ("192.168" = /16).</summary>
@@ -694,6 +710,56 @@ public static partial class ChronyConfImporter
             }
         }
 
+        /// <summary>chrony's bindcmdaddress: an IP address (the last of each family wins) or a Unix socket path.</summary>
+        private void ParseBindCmdAddress(int line, string text, string[] args)
+        {
+            if (args.Length == 1 && args[0].StartsWith('/'))
+            {
+                Note(line, text, "not translated: TimeMesh's Unix socket is timemesh.control.socket (HTTP, read by the timemesh CLI); chronyc reads the node over UDP (cmdport)");
+                return;
+            }
+            if (args.Length != 1 || ParseChronyAddress(args[0], out int bits) is not { } address || bits is not (32 or 128))
+            {
+                Invalid(line, text, "bindcmdaddress takes one IP address or a socket path");
+                return;
+            }
+            var entry = (line, text, address);
+            if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+            {
+                if (_cmdBind4 is { } earlier) Note(earlier.Line, earlier.Text, $"overridden by line {line} (chronyd keeps the last IPv4 bindcmdaddress)");
+                _cmdBind4 = entry;
+            }
+            else
+            {
+                if (_cmdBind6 is { } earlier) Note(earlier.Line, earlier.Text, $"overridden by line {line} (chronyd keeps the last IPv6 bindcmdaddress)");
+                _cmdBind6 = entry;
+            }
+        }
+
+        private void RenderCommandPort(List<string> body)
+        {
+            if (_singles.TryGetValue("cmdport", out var port) && port.Hocon.Count > 0) Emit(body, port);
+            if (_cmdBind4 is not null || _cmdBind6 is not null)
+            {
+                if (_cmdBind4 is { } b4) Comment(body, b4.Line, b4.Text);
+                if (_cmdBind6 is { } b6) Comment(body, b6.Line, b6.Text);
+                body.Add($"bindcmdaddress = [{Quote(_cmdBind4?.Address.ToString() ?? "127.0.0.1")}, {Quote(_cmdBind6?.Address.ToString() ?? "::1")}]");
+            }
+            if (_cmdAccessLines.Count == 0) return;
+            foreach (var (line, text) in _cmdAccessLines)
+            {
+                Comment(body, line, text);
+                if (_cmdAccess.OverriddenBy(line) is { } by)
+                    Note(line, text, $"no effect: line {by} overrides it (chronyd applies cmdallow/cmddeny in order)");
+            }
+            var rules = _cmdAccess.Rules();
+            body.Add("# chronyd's cmdallow/cmddeny applied in file order, as most-specific-wins lists (127.0.0.1 and ::1 may always ask).");
+            body.Add("cmdallow = [" + string.Join(", ", rules.Where(r => r.Allow).Select(r => Quote(r.Subnet))) + "]");
+            body.Add("cmddeny = [" + string.Join(", ", rules.Where(r => !r.Allow).Select(r => Quote(r.Subnet))) + "]");
+        }
+
+        private static void Comment(List<string> body, int line, string text) => body.Add($"# line {line}: {text}");
+
         private void ParseDriftFile(int line, string text, string[] args)
         {
             int? interval = null;
@@ -771,6 +837,7 @@ public static partial class ChronyConfImporter
             foreach (string key in new[] { "maxslewrate", "minsources", "maxdistance", "maxjitter", "combinelimit", "reselectdist" })
                 if (_singles.TryGetValue(key, out var single) && single.Hocon.Count > 0) Emit(body, single);
             if (_singles.TryGetValue("driftfile", out var drift) && drift.Hocon.Count > 0) Emit(body, drift);
+            RenderCommandPort(body);
 
             var output = new StringBuilder();
             output.AppendLine($"# TimeMesh configuration translated from {sourceName} by `timemesh import-chrony`.");

@@ -67,6 +67,8 @@ public sealed record TimeMeshSettings
     public Mesh.MeshSettings? Mesh { get; init; }
     /// <summary>The read-only monitoring endpoint (HTTP); off unless configured.</summary>
     public Control.ControlSettings Control { get; init; } = TimeMesh.Node.Control.ControlSettings.Off;
+    /// <summary>chrony's command port (read-only); off unless configured (reference.conf turns it on at 323).</summary>
+    public Control.CmdmonSettings Cmdmon { get; init; } = TimeMesh.Node.Control.CmdmonSettings.Off;
     /// <summary>NTS (RFC 8915): the key-exchange server and the trust for NTS sources.</summary>
     public Nts.NtsSettings Nts { get; init; } = new();
     /// <summary>
@@ -143,6 +145,7 @@ public sealed record TimeMeshSettings
             Upstream = ParseUpstream(r, keys),
             Mesh = ParseMesh(r),
             Control = TimeMesh.Node.Control.ControlSettings.FromConfig(r),
+            Cmdmon = TimeMesh.Node.Control.CmdmonSettings.FromConfig(r),
             Nts = TimeMesh.Node.Nts.NtsSettings.Parse(r),
         };
     }

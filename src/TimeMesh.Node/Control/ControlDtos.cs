@@ -37,6 +37,37 @@ public sealed record SourceStatsDto(
 
 public sealed record SourceStatsListDto(IReadOnlyList<SourceStatsDto> Sources);
 
+/// <summary>chronyc ntpdata: the last packet that made a sample of one source, and the exchange's counters.</summary>
+public sealed record NtpDataDto(
+    string Name,
+    int RemotePort,
+    /// <summary>The local address the exchange used; null when the node does not know it (requests go from fresh random ports).</summary>
+    string? LocalAddress,
+    /// <summary>False before the first sample: the packet fields are zero.</summary>
+    bool HasSample,
+    /// <summary>The packet's leap indicator, 0-3.</summary>
+    int Leap,
+    int Version,
+    int Mode,
+    int Stratum,
+    int PollLog2,
+    int PrecisionLog2,
+    double RootDelaySeconds,
+    double RootDispersionSeconds,
+    uint ReferenceId,
+    long RefTimeUnixNs,
+    double OffsetSeconds,
+    double DelaySeconds,
+    double DispersionSeconds,
+    double ResponseTimeSeconds,
+    bool Authenticated,
+    long TotalTx,
+    long TotalRx,
+    long TotalValidRx,
+    long TotalGoodRx);
+
+public sealed record NtpDataListDto(IReadOnlyList<NtpDataDto> Sources);
+
 /// <summary>chronyc tracking.</summary>
 public sealed record TrackingDto(
     uint ReferenceId,
@@ -154,6 +185,7 @@ public sealed record ErrorDto(string Error);
 [JsonSerializable(typeof(SourcesDto))]
 [JsonSerializable(typeof(SourceStatsListDto))]
 [JsonSerializable(typeof(TrackingDto))]
+[JsonSerializable(typeof(NtpDataListDto))]
 [JsonSerializable(typeof(ClientsDto))]
 [JsonSerializable(typeof(ServerStatsDto))]
 [JsonSerializable(typeof(MeshDto))]

@@ -56,6 +56,7 @@ public sealed partial class ControlEndpoint : IAsyncDisposable
         public const string Sources = "/api/sources";
         public const string SourceStats = "/api/sourcestats";
         public const string Tracking = "/api/tracking";
+        public const string NtpData = "/api/ntpdata";
         public const string Clients = "/api/clients";
         public const string ServerStats = "/api/serverstats";
         public const string Mesh = "/api/mesh";
@@ -147,6 +148,7 @@ public sealed partial class ControlEndpoint : IAsyncDisposable
         MapJson(routes, Paths.Sources, Queries.SourcesAsync, ControlJsonContext.Default.SourcesDto);
         MapJson(routes, Paths.SourceStats, Queries.SourceStatsAsync, ControlJsonContext.Default.SourceStatsListDto);
         MapJson(routes, Paths.Tracking, Queries.TrackingAsync, ControlJsonContext.Default.TrackingDto);
+        MapJson(routes, Paths.NtpData, Queries.NtpDataAsync, ControlJsonContext.Default.NtpDataListDto, localOnly: !_settings.PrivateReportsOverTcp);
         MapJson(routes, Paths.Clients, Queries.ClientsAsync, ControlJsonContext.Default.ClientsDto, localOnly: !_settings.PrivateReportsOverTcp);
         MapJson(routes, Paths.ServerStats, () => Queries.ServerStatsAsync(Requests), ControlJsonContext.Default.ServerStatsDto, localOnly: !_settings.PrivateReportsOverTcp);
         MapJson(routes, Paths.Mesh, Queries.MeshAsync, ControlJsonContext.Default.MeshDto);

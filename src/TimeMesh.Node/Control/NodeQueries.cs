@@ -54,6 +54,16 @@ public sealed class NodeQueries(NodeActors actors, Func<long> nowUnixNs, TimeSpa
             s.Name, s.Samples, s.Runs, s.SpanSeconds, s.FrequencyPpm, s.SkewPpm, s.OffsetSeconds, s.StdDevSeconds)).ToList());
     }
 
+    public async Task<NtpDataListDto> NtpDataAsync()
+    {
+        if (actors.Sync is null) return new NtpDataListDto([]);
+        var reply = await actors.Sync.Ask<SyncProtocol.NtpData>(SyncProtocol.GetNtpData.Instance, _timeout);
+        return new NtpDataListDto(reply.Entries.Select(n => new NtpDataDto(
+            n.Name, n.RemotePort, null, n.HasSample, (int)n.Leap, n.Version, n.Mode, n.Stratum, n.PollLog2, n.PrecisionLog2,
+            n.RootDelaySeconds, n.RootDispersionSeconds, n.ReferenceId, n.RefTimeUnixNs, n.OffsetSeconds, n.DelaySeconds,
+            n.DispersionSeconds, n.ResponseTimeSeconds, n.Authenticated, n.TotalTx, n.TotalRx, n.TotalValidRx, n.TotalGoodRx)).ToList());
+    }
+
     public async Task<TrackingDto> TrackingAsync()
     {
         var reference = await actors.Reference.Ask<ReferenceState>(ReferenceActor.GetReference.Instance, _timeout);

@@ -75,6 +75,7 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
         ReceiveNts();
         Receive<SyncProtocol.RefreshPools>(_ => RefreshPools());
         Receive<SyncProtocol.GetSources>(_ => Sender.Tell(new SyncProtocol.Sources(_engine.Sources(_clock.ReadRawUnixNs()))));
+        Receive<SyncProtocol.GetNtpData>(_ => Sender.Tell(new SyncProtocol.NtpData(_engine.NtpData(_clock.ReadRawUnixNs()))));
         Receive<SyncProtocol.GetSourceStats>(_ => Sender.Tell(new SyncProtocol.SourceStats(_engine.SourceStats(_clock.ReadRawUnixNs()))));
         Receive<SyncProtocol.GetTracking>(_ => Sender.Tell(new SyncProtocol.Tracking(_engine.Tracking(_clock.ReadRawUnixNs()))));
         Receive<SyncProtocol.EndSlew>(m => _steering?.EndSlew(m.Generation));

@@ -20,6 +20,14 @@ public static class SyncProtocol
 
     public sealed record SourceStats(IReadOnlyList<SourceStatsReport> Entries);
 
+    /// <summary>Asks for chronyc ntpdata's view of every source; the answer is an <see cref="NtpData"/>.</summary>
+    public sealed record GetNtpData
+    {
+        public static readonly GetNtpData Instance = new();
+    }
+
+    public sealed record NtpData(IReadOnlyList<NtpDataReport> Entries);
+
     public sealed record GetTracking
     {
         public static readonly GetTracking Instance = new();

@@ -143,6 +143,39 @@ public static class ChronycFormat
         .Append("NTP timestamp span         : 0\n")
         .ToString();
 
+    /// <summary>chronyc ntpdata's layout, one block per source (the local address is not known: requests leave from random ports).</summary>
+    public static string NtpData(NtpDataListDto list)
+    {
+        var text = new StringBuilder();
+        foreach (var n in list.Sources)
+        {
+            text.Append('\n')
+                .Append("Remote address  : ").Append(n.Name).Append('\n')
+                .Append("Remote port     : ").Append(n.RemotePort.ToString(C)).Append('\n')
+                .Append("Local address   : ").Append(n.LocalAddress ?? "-").Append('\n')
+                .Append("Leap status     : ").Append(n.Leap switch { 0 => "Normal", 1 => "Insert second", 2 => "Delete second", _ => "Not synchronised" }).Append('\n')
+                .Append("Version         : ").Append(n.Version.ToString(C)).Append('\n')
+                .Append("Mode            : ").Append(n.Mode == 4 ? "Server" : n.Mode == 0 ? "Invalid" : n.Mode.ToString(C)).Append('\n')
+                .Append("Stratum         : ").Append(n.Stratum.ToString(C)).Append('\n')
+                .Append("Poll interval   : ").Append(n.PollLog2.ToString(C)).Append(" (").Append(Math.Pow(2, n.PollLog2).ToString("F0", C)).Append(" seconds)\n")
+                .Append("Precision       : ").Append(n.PrecisionLog2.ToString(C)).Append(" (").Append(Math.Pow(2, n.PrecisionLog2).ToString("F9", C)).Append(" seconds)\n")
+                .Append("Root delay      : ").Append(n.RootDelaySeconds.ToString("F6", C)).Append(" seconds\n")
+                .Append("Root dispersion : ").Append(n.RootDispersionSeconds.ToString("F6", C)).Append(" seconds\n")
+                .Append("Reference ID    : ").Append(n.ReferenceId.ToString("X8", C)).Append(" (").Append(n.Stratum <= 1 ? RefIdText(n.ReferenceId) : "").Append(")\n")
+                .Append("Reference time  : ").Append(n.RefTimeUnixNs == 0 ? "Thu Jan 01 00:00:00 1970" : DateTimeOffset.FromUnixTimeMilliseconds(n.RefTimeUnixNs / 1_000_000).UtcDateTime.ToString("ddd MMM dd HH:mm:ss yyyy", C)).Append('\n')
+                .Append("Offset          : ").Append(n.OffsetSeconds >= 0 ? "+" : "").Append(n.OffsetSeconds.ToString("F9", C)).Append(" seconds\n")
+                .Append("Peer delay      : ").Append(n.DelaySeconds.ToString("F9", C)).Append(" seconds\n")
+                .Append("Peer dispersion : ").Append(n.DispersionSeconds.ToString("F9", C)).Append(" seconds\n")
+                .Append("Response time   : ").Append(n.ResponseTimeSeconds.ToString("F9", C)).Append(" seconds\n")
+                .Append("Authenticated   : ").Append(n.Authenticated ? "Yes" : "No").Append('\n')
+                .Append("Total TX        : ").Append(n.TotalTx.ToString(C)).Append('\n')
+                .Append("Total RX        : ").Append(n.TotalRx.ToString(C)).Append('\n')
+                .Append("Total valid RX  : ").Append(n.TotalValidRx.ToString(C)).Append('\n')
+                .Append("Total good RX   : ").Append(n.TotalGoodRx.ToString(C)).Append('\n');
+        }
+        return text.ToString();
+    }
+
     /// <summary>
     /// Our own view (chronyc has none), in chronyc's manner: a two-symbol column, a header ruled with '=',
     /// durations in chronyc's units.

@@ -18,6 +18,8 @@ public static class ReportCommands
             ControlJsonContext.Default.TrackingDto, (r, _) => ChronycFormat.Tracking(r),
             ready: ("--require-synchronised", "Exit 1 unless the node is synchronised to a source (a readiness probe: a node serving leap 3 or its local clock is not ready).",
                 r => r.Synchronised));
+        yield return Report("ntpdata", "Show the last packet from each source and the exchange's counters (chronyc ntpdata).", ControlEndpoint.Paths.NtpData,
+            ControlJsonContext.Default.NtpDataListDto, (r, _) => ChronycFormat.NtpData(r));
         yield return Report("clients", "Show the NTP clients the node has served (chronyc clients).", ControlEndpoint.Paths.Clients,
             ControlJsonContext.Default.ClientsDto, (r, _) => ChronycFormat.Clients(r));
         yield return Report("serverstats", "Show the node's NTP server counters (chronyc serverstats).", ControlEndpoint.Paths.ServerStats,

@@ -117,6 +117,19 @@ public sealed class Chrony : IDisposable
         return output;
     }
 
+    /// <summary>Debian's chronyc against a command port over UDP (<c>chronyc -h HOST -p PORT ARGS</c>); stdout and stderr.</summary>
+    public static string ChronycAt(string host, int port, params string[] args)
+    {
+        RequireInstalled();
+        var info = new ProcessStartInfo(ChronycPath) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "-h", host, "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture) }.Concat(args)) info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        string output = p.StandardOutput.ReadToEnd() + stderr.Result;
+        p.WaitForExit(20_000);
+        return output;
+    }
+
     /// <summary>
     /// chronyd -Q: measures the offset against the server once and prints it, never touching the clock.
     /// Returns the offset in seconds.

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using Akka.Configuration;
 using TimeMesh.Core.Access;
+using TimeMesh.Core.Cmdmon;
 using TimeMesh.Core.Nts;
 using TimeMesh.Core.Protocol;
 using TimeMesh.Core.RateLimit;
@@ -26,6 +27,7 @@ public static class Targets
         ["server"] = Server,
         ["config"] = Config,
         ["ntske"] = NtsKeRecords,
+        ["cmdmon"] = Cmdmon,
     };
 
     private static void Check(bool condition, string what)
@@ -128,6 +130,57 @@ public static class Targets
             if (verdict == ServerVerdict.RespondKissOfDeath)
                 Check(header.Stratum == 0 && header.ReferenceId == ReferenceIds.KissRate, "a kiss-o'-death without RATE");
         }
+    }
+
+    private static CmdmonData? _cmdmonData;
+
+    /// <summary>
+    /// chrony's command protocol, read-only: the first byte says whether the datagram came from localhost, the rest
+    /// is the datagram. No reply is longer than its request; a reply echoes the command and sequence with version 6;
+    /// reports chronyd keeps for its socket go to localhost only; no changing command ever reaches the node's data.
+    /// </summary>
+    public static void Cmdmon(ReadOnlySpan<byte> input)
+    {
+        if (input.Length < 1) return;
+        bool localhost = (input[0] & 1) != 0;
+        var datagram = input[1..];
+        var data = _cmdmonData ??= new CmdmonData
+        {
+            Sources = [new CmdmonSource(CmdmonAddress.FromIp(IpAddress128.FromIPv4(0x7F000001)), "127.0.0.1:123", Core.Sources.SourceState.Selected, 1, 6, 255, 3, 1e-6, 2e-6, 3e-5),
+                       new CmdmonSource(CmdmonAddress.FromId(2), "time.example", Core.Sources.SourceState.Unusable, 0, 6, 0, null, 0, 0, 0)],
+            SourceStats = [new CmdmonSourceStats(CmdmonAddress.FromIp(IpAddress128.FromIPv4(0x7F000001)), 0x7F000001, 8, 4, 500, 0.1, 0.2, 1e-6, 1e-6, 1e-6)],
+            Tracking = new CmdmonTracking(0x7F000001, CmdmonAddress.FromIp(IpAddress128.FromIPv4(0x7F000001)), 2, LeapIndicator.NoWarning, 1_795_000_000_000_000_000, 1e-6, 1e-6, 1e-6, 1, 0, 0.1, 1e-5, 1e-5, 64),
+            ServerStats = new CmdmonServerStats(10, 0, 5, 1, 0, 0, 0, 0),
+            Clients = Enumerable.Range(1, 12).Select(i => new CmdmonClient(CmdmonAddress.FromIp(IpAddress128.FromIPv4(0x0A000000u + (uint)i)), i, 0, 4, 10, 0, 0, null, null)).ToList(),
+            NtpData = [new CmdmonNtpData(CmdmonAddress.FromIp(IpAddress128.FromIPv4(0x7F000001)), CmdmonAddress.Unspecified, 123, LeapIndicator.NoWarning, 4, 4, 1, 6, -20,
+                0, 0, 0x4C4F434C, 1_795_000_000_000_000_000, 1e-6, 1e-5, 1e-6, 1e-5, false, 10, 10, 10, 10)],
+        };
+        Span<byte> reply = stackalloc byte[CmdmonWire.MaxRequestLength];
+        reply.Fill(0xA5);
+        var verdict = CmdmonServer.Inspect(datagram, localhost, reply, out int length, out var request);
+        if (verdict == CmdmonVerdict.Drop)
+        {
+            Check(length == 0, "a dropped datagram with a reply length");
+            return;
+        }
+        if (verdict == CmdmonVerdict.NeedsData)
+        {
+            Check(length == 0, "a reply written before the data came");
+            Check(localhost || request.Need is not (CmdmonNeed.ServerStats or CmdmonNeed.NtpData or CmdmonNeed.Clients),
+                $"a socket-only report ({request.Need}) for a remote host");
+            Check(request.Command is CmdmonWire.Request.NSources or CmdmonWire.Request.SourceData or CmdmonWire.Request.SelectData
+                or CmdmonWire.Request.NtpSourceName or CmdmonWire.Request.SourceStats or CmdmonWire.Request.Tracking or CmdmonWire.Request.Activity
+                or CmdmonWire.Request.ServerStats or CmdmonWire.Request.NtpData or CmdmonWire.Request.ClientAccessesByIndex3,
+                $"command {request.Command} reached the node's data");
+            length = CmdmonServer.Answer(request, data, reply);
+        }
+        Check(length <= datagram.Length, $"a {length}-byte reply to a {datagram.Length}-byte request");
+        if (length == 0) return;
+        ushort replyCode = BinaryPrimitives.ReadUInt16BigEndian(reply[6..]);
+        Check(length == CmdmonWire.ReplyLength(replyCode), $"reply code {replyCode} with {length} bytes");
+        Check(reply[0] == CmdmonWire.ProtocolVersion && reply[1] == CmdmonWire.PacketTypeReply && reply[2] == 0 && reply[3] == 0, "a bad reply header");
+        Check(BinaryPrimitives.ReadUInt16BigEndian(reply[4..]) == BinaryPrimitives.ReadUInt16BigEndian(datagram[4..]), "the command is not echoed");
+        Check(BinaryPrimitives.ReadUInt32BigEndian(reply[16..]) == BinaryPrimitives.ReadUInt32BigEndian(datagram[8..]), "the sequence is not echoed");
     }
 
     /// <summary>
