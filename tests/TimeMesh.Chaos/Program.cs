@@ -6,6 +6,9 @@ using TimeMesh.Chaos;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
+// `forge`: a process outside the mesh telling forged statuses to its nodes (Forger.cs), run by the forged-status fault.
+if (args.Length > 0 && args[0] == "forge") return Forger.Run(args[1..]);
+
 Options options;
 try
 {
