@@ -31,12 +31,14 @@ internal static class Forger
           --ntp       the NTP endpoint the statuses advertise (default the forger's address, port 123)
           --count     statuses per target (default 1000); --seconds: stop after S seconds (default 60)
           --rate      statuses per second over all targets (default 2000)
+          --sender-of AKKA-ADDRESS  send with that node's mesh actor as the message's sender (Akka.Remote carries
+                      the sender as a path the receiver does not check against the connection)
           --certificate/--key/--ca  PEM files: the forger speaks TLS (akka.ssl.tcp) with this certificate
         """;
 
     public static int Run(string[] args)
     {
-        string? bind = null, ntp = null, certificate = null, key = null, ca = null;
+        string? bind = null, ntp = null, certificate = null, key = null, ca = null, senderOf = null;
         var targets = new List<string>();
         var names = new List<string>();
         int count = 1000;
@@ -49,6 +51,9 @@ internal static class Forger
                 string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{a} needs a value");
                 switch (a)
                 {
+                    case "-h" or "--help":
+                        Console.WriteLine(Usage);
+                        return 0;
                     case "--bind": bind = Next(); break;
                     case "--target": targets.Add(Next().TrimEnd('/')); break;
                     case "--name": names.Add(Next()); break;
@@ -59,6 +64,7 @@ internal static class Forger
                     case "--certificate": certificate = Next(); break;
                     case "--key": key = Next(); break;
                     case "--ca": ca = Next(); break;
+                    case "--sender-of": senderOf = Next().TrimEnd('/'); break;
                     default: throw new ArgumentException($"unknown argument {a}");
                 }
             }
@@ -110,13 +116,26 @@ internal static class Forger
             reached[target] = ok;
         }
 
+        Console.WriteLine($"forge: sending ({string.Join(", ", reached.Select(r => $"{r.Key} {(r.Value ? "reached" : "not reached")}"))})");
         var random = new Random(18);
         long sentTotal = 0;
         var sent = targets.ToDictionary(t => t, _ => 0L);
         var watch = Stopwatch.StartNew();
         var selections = targets.Select(t => (Target: t, Selection: system.ActorSelection(t + "/user/mesh"))).ToList();
-        // A sender that exists: the node sees this address as the status's sender.
-        var sender = system.ActorOf(Props.Empty, "forger");
+        // A sender that exists: the node sees this address as the status's sender; or another node's mesh actor.
+        IActorRef sender = system.ActorOf(Props.Empty, "forger");
+        if (senderOf is not null)
+        {
+            try
+            {
+                var identity = system.ActorSelection(senderOf + "/user/mesh").Ask<ActorIdentity>(new Identify(senderOf), TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
+                if (identity.Subject is { } other) sender = other;
+            }
+            catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
+            {
+            }
+            Console.WriteLine($"forge: sending as {sender.Path}");
+        }
         for (int k = 0; k < count && watch.Elapsed.TotalSeconds < seconds; k++)
         {
             string name = names[k % names.Count] switch

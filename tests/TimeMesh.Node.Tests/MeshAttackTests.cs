@@ -294,6 +294,18 @@ public class MeshAttackTests(Xunit.Abstractions.ITestOutputHelper output)
         int dropLogs = Count(m.Process.Output, "mesh: dropped a status");
         output.WriteLine($"measured: {m.Name} logged the drops {dropLogs} time(s)");
 
+        // 3. The same forger sends with master A's mesh actor as the sender (Akka.Remote carries the sender as a path,
+        // and the receiver does not check it against the connection): statuses naming A, advertising the forger's NTP.
+        long droppedBefore = after.Dropped.Values.Sum();
+        var spoofed = Forge(forgerNs, ipX, [m.Cluster], "--count", "400", "--rate", "200", "--name", a.Cluster, "--sender-of", a.Cluster,
+            "--ntp", $"{ipX}:{NtpPort}", "--certificate", lan.CertificatePath("intruder"), "--key", lan.KeyPath("intruder"), "--ca", lan.Ca.CertificatePath);
+        var afterSpoof = await MeshOf(m);
+        var spoofSources = await Sources(m);
+        output.WriteLine($"measured: 400 statuses naming A sent with A's mesh actor as sender ({spoofed.Output.Split('\n').FirstOrDefault(l => l.Contains("sending as"))?.Trim()}): " +
+            $"{m.Name} dropped {afterSpoof.Dropped.Values.Sum() - droppedBefore} of them ({string.Join(", ", afterSpoof.Dropped.Select(d => $"{d.Key} {d.Value}"))}); leader {afterSpoof.Leader}; sources [{string.Join(", ", spoofSources.Select(x => x.Name))}]");
+        Assert.DoesNotContain(spoofSources, x => x.Name == ipX);
+        Assert.Equal(a.Cluster, afterSpoof.Leader);
+
         Assert.Equal(20000, after.Dropped.GetValueOrDefault("oversized"));
         Assert.Equal(2000, after.Dropped.GetValueOrDefault("sender_mismatch"));
         Assert.Equal(2000, after.Dropped.GetValueOrDefault("not_member"));
