@@ -21,7 +21,11 @@ internal sealed record NtpSample(double T, int Incarnation, bool Answered, LeapI
 }
 
 /// <summary>A node's cluster view as /api/mesh shows it.</summary>
-internal sealed record MeshView(double T, bool Answered, bool? Joined, IReadOnlySet<string> Members, string? Leader, string Raw);
+internal sealed record MeshView(double T, bool Answered, bool? Joined, IReadOnlySet<string> Members, string? Leader, string Raw)
+{
+    /// <summary>Every node the view lists (members and the nodes it holds statuses of).</summary>
+    public IReadOnlyList<string> Listed { get; init; } = [];
+}
 
 /// <summary>A stretch of time over which an invariant did not hold, with the fault history that led to it.</summary>
 internal sealed class Violation
@@ -50,7 +54,10 @@ internal sealed class Violation
 /// measurements' ± delay/2;</item>
 /// <item>jump: no member's served time moves by more than 1 ms (beyond ± delay/2) between consecutive clean
 /// samples of one incarnation;</item>
-/// <item>cluster (checked by the runner): one cluster with every live node within 30 s after the last heal.</item>
+/// <item>cluster (checked by the runner): one cluster with every live node within 30 s after the last heal;</item>
+/// <item>intruder: no node serves time taken from the intruder host (its address as reference id), names it leader,
+/// or lists a node that is neither a node of the mesh nor the intruder's own cluster address (a forged status
+/// that got in).</item>
 /// </list>
 /// Only exchanges with a round trip under <c>maxDelay</c> count for 2 and 3.
 /// </summary>
@@ -202,6 +209,7 @@ internal sealed class Checker
             if (clean && s.Serving) CheckSpread(node, s);
             if (node.Role == Role.Member && clean && s.Answered && s.Leap == LeapIndicator.NoWarning) CheckJump(node, s);
             if (node.Role == Role.Member) CheckFailover(node, s);
+            CheckIntruderTime(node, s);
         }
     }
 
@@ -244,6 +252,34 @@ internal sealed class Checker
         Report("sync", key, member.Label, s.T, late,
             $"{member.Label} serves {s.Brief} {late:0.0} s after {masters} became reachable (wanted leap 0, not its own clock, stratum ≤ {allowed})",
             $"{late:0.0} s unsynchronised");
+    }
+
+    private static readonly uint IntruderRefId = ReferenceIds.FromAddress(IPAddress.Parse(Topology.Intruder.Address));
+    private static string IntruderCluster => NodeProcess.ClusterAddressOf(Topology.Intruder);
+
+    /// <summary>Invariant 5, NTP half: nobody serves the intruder's time.</summary>
+    private void CheckIntruderTime(NodeProcess node, NtpSample s)
+    {
+        string key = "intruder-time:" + node.Name;
+        if (s.Answered && s.RefId == IntruderRefId)
+            Report("intruder", key, node.Label, s.T, 1, $"{node.Label} serves time from the intruder {Topology.Intruder.Address}: {s.Brief}", "followed the intruder");
+        else if (s.Answered) Close(key, s.T);
+    }
+
+    /// <summary>Invariant 5, mesh half: the intruder is never leader, and no forged node gets into a view.</summary>
+    private void CheckIntruderView(NodeProcess node, MeshView v)
+    {
+        if (!v.Answered) return;
+        string key = "intruder-view:" + node.Name;
+        var known = _world.Nodes.Select(n => n.ClusterAddress).Append(IntruderCluster).ToHashSet();
+        var strangers = v.Listed.Where(n => !known.Contains(n)).ToList();
+        if (v.Leader == IntruderCluster)
+            Report("intruder", key, node.Label, v.T, 1, $"{node.Label} names the intruder {IntruderCluster} leader", "intruder leads");
+        else if (strangers.Count > 0)
+            Report("intruder", key, node.Label, v.T, strangers.Count,
+                $"{node.Label} lists {strangers.Count} node(s) that are no node of the mesh: {string.Join(", ", strangers.Take(3).Select(n => n.Length > 60 ? n[..60] + "…" : n))}",
+                $"{strangers.Count} forged node(s)");
+        else Close(key, v.T);
     }
 
     /// <summary>Invariant 2 (no two serving nodes more than 1 ms apart).</summary>
@@ -407,6 +443,7 @@ internal sealed class Checker
             if (live.Count == 0) bad.Add("no live node");
             lock (_lock)
             {
+                foreach (var (n, v) in views) CheckIntruderView(n, v);
                 foreach (var (n, v) in views) _views[n.Name] = v;
                 if (sameLive) _rounds.Add((start, _world.Now, bad.Count == 0, bad.Count == 0 ? $"one cluster of {live.Count}" : string.Join("; ", bad)));
             }
@@ -441,7 +478,11 @@ internal sealed class Checker
                         members.Add(s);
             }
             string? leader = root.TryGetProperty("leader", out var l) && l.ValueKind == JsonValueKind.String ? l.GetString() : null;
-            return new MeshView(t, true, joined, members, leader, json);
+            var listed = new List<string>(members);
+            if (root.TryGetProperty("nodes", out var all) && all.ValueKind == JsonValueKind.Array)
+                foreach (var node in all.EnumerateArray())
+                    if (node.TryGetProperty("node", out var name) && name.GetString() is { } s) listed.Add(s);
+            return new MeshView(t, true, joined, members, leader, json) { Listed = listed };
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or InvalidOperationException)
         {

@@ -1,6 +1,6 @@
 namespace TimeMesh.Chaos;
 
-/// <summary>The kinds of fault. <see cref="Stranger"/> and <see cref="ForgedStatus"/> are hooks for later: drawn only when asked for.</summary>
+/// <summary>The kinds of fault.</summary>
 internal enum FaultKind
 {
     /// <summary>SIGKILL a node, restart it after the hold.</summary>
@@ -17,9 +17,17 @@ internal enum FaultKind
     UpstreamLost,
     /// <summary>Every node SIGKILLed at once (a power cut), all started again together after the hold.</summary>
     RestartAll,
-    /// <summary>Hook: a node of another cluster (or a stray client) speaking to the mesh. Not implemented yet.</summary>
+    /// <summary>
+    /// A stock <c>timemesh run</c> on the intruder host that is no node of the mesh: role master, <c>local stratum 1</c>,
+    /// the masters as its seeds. The chaos LAN runs without cluster TLS (<c>mesh.insecure = on</c>), so it joins the
+    /// cluster; the pinned masters must keep every node from electing or following it. Leaves gracefully at the heal.
+    /// </summary>
     Stranger,
-    /// <summary>Hook: a node publishing forged time statuses (e.g. a better stratum than it has). Not implemented yet.</summary>
+    /// <summary>
+    /// The forger (<see cref="Forger"/>) on the intruder host: a remote-only actor system telling every node's
+    /// /user/mesh forged statuses (stratum 1, claiming leadership; named after itself, after master n1, or junk)
+    /// for the hold; every one must be dropped.
+    /// </summary>
     ForgedStatus,
 }
 
@@ -46,7 +54,8 @@ internal interface IFault
 internal static class Faults
 {
     public static readonly FaultKind[] Default =
-        [FaultKind.Kill, FaultKind.Pause, FaultKind.PartitionMaster, FaultKind.PartitionMastersMembers, FaultKind.PartitionMemberAlone, FaultKind.UpstreamLost, FaultKind.RestartAll];
+        [FaultKind.Kill, FaultKind.Pause, FaultKind.PartitionMaster, FaultKind.PartitionMastersMembers, FaultKind.PartitionMemberAlone, FaultKind.UpstreamLost, FaultKind.RestartAll,
+         FaultKind.Stranger, FaultKind.ForgedStatus];
 
     public static FaultKind Parse(string name) => name.Trim().ToLowerInvariant() switch
     {
@@ -59,7 +68,7 @@ internal static class Faults
         "restart-all" => FaultKind.RestartAll,
         "stranger" => FaultKind.Stranger,
         "forged-status" => FaultKind.ForgedStatus,
-        _ => throw new ArgumentException($"unknown fault kind '{name}'; known: kill, pause, partition-master, partition-masters-members, partition-member, upstream, restart-all"),
+        _ => throw new ArgumentException($"unknown fault kind '{name}'; known: kill, pause, partition-master, partition-masters-members, partition-member, upstream, restart-all, stranger, forged-status"),
     };
 
     public static string Name(FaultKind k) => k switch
@@ -118,7 +127,8 @@ internal static class Faults
         FaultKind.PartitionMaster or FaultKind.PartitionMastersMembers or FaultKind.PartitionMemberAlone => new PartitionFault(spec),
         FaultKind.UpstreamLost => new UpstreamFault(spec),
         FaultKind.RestartAll => new RestartAllFault(spec),
-        FaultKind.Stranger or FaultKind.ForgedStatus => throw new NotSupportedException($"fault '{Name(spec.Kind)}' is a hook for later; not implemented yet"),
+        FaultKind.Stranger => new StrangerFault(spec),
+        FaultKind.ForgedStatus => new ForgedStatusFault(spec),
         _ => throw new NotSupportedException(spec.Kind.ToString()),
     };
 
@@ -203,6 +213,82 @@ internal static class Faults
         public void Heal(World w)
         {
             foreach (var n in w.Nodes) w.StartNode(n, $"restart all (round {spec.Round})");
+        }
+    }
+
+    private sealed class StrangerFault(FaultSpec spec) : IFault
+    {
+        public FaultSpec Spec => spec;
+        public string Describe() => $"a stranger ({Topology.Intruder.Address}, role master, local stratum 1) joins through the masters for {spec.HoldSeconds:0.0} s";
+
+        public void Apply(World w)
+        {
+            var x = Topology.Intruder;
+            Directory.CreateDirectory(w.IntruderDir);
+            string config = Path.Combine(w.IntruderDir, $"stranger-{spec.Round}.hocon");
+            string seeds = string.Join(", ", w.Masters.Select(m => $"\"{m.ClusterAddress}\""));
+            File.WriteAllText(config, $$"""
+                # written by the chaos suite: the stranger of round {{spec.Round}}, no node of the mesh
+                timemesh {
+                  role = master
+                  listen = ["{{x.Address}}:{{NodeProcess.NtpPort}}"]
+                  allow = ["{{Topology.Subnet}}"]
+                  local { stratum = 1 }
+                  data-dir = "{{Path.Combine(w.IntruderDir, $"stranger-{spec.Round}-data")}}"
+                  control = off
+                  mesh.insecure = on
+                }
+                akka {
+                  remote.dot-netty.tcp { hostname = "{{x.Address}}", port = {{NodeProcess.ClusterPort}} }
+                  cluster.seed-nodes = [{{seeds}}]
+                }
+                """);
+            w.Intruder = IntruderProcess.Start($"stranger (round {spec.Round})", Path.Combine(w.IntruderDir, "intruder.log"),
+                ["dotnet", w.TimeMeshDll, "run", "--config", config]);
+            // In force once it is in the cluster (the hold counts from then), or after 30 s if it never gets in.
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            bool joined = w.Intruder.WaitFor("Welcome from", TimeSpan.FromSeconds(30));
+            w.Event(joined ? $"  the stranger joined the cluster {watch.Elapsed.TotalSeconds:0.0} s after its start" : "  the stranger did not get into the cluster within 30 s");
+        }
+
+        public void Heal(World w)
+        {
+            var stranger = w.Intruder;
+            w.Intruder = null;
+            if (stranger is null) return;
+            bool joined = stranger.Output.Contains("Welcome from", StringComparison.Ordinal);
+            stranger.Close();
+            w.Event($"  the stranger left (SIGINT); it had {(joined ? "joined the cluster (the chaos LAN runs without cluster TLS)" : "not joined the cluster")}");
+        }
+    }
+
+    private sealed class ForgedStatusFault(FaultSpec spec) : IFault
+    {
+        public FaultSpec Spec => spec;
+        public string Describe() => $"the forger ({Topology.Intruder.Address}) tells every node forged statuses for {spec.HoldSeconds:0.0} s";
+
+        public void Apply(World w)
+        {
+            Directory.CreateDirectory(w.IntruderDir);
+            var command = new List<string> { "dotnet", typeof(Forger).Assembly.Location, "forge", "--bind", Topology.Intruder.Address,
+                "--ntp", $"{Topology.Intruder.Address}:{NodeProcess.NtpPort}", "--count", "1000000", "--rate", "500",
+                "--seconds", spec.HoldSeconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture),
+                "--name", "self", "--name", w.Masters[0].ClusterAddress, "--name", "long:300" };
+            foreach (var n in w.Nodes) command.AddRange(["--target", n.ClusterAddress]);
+            w.Intruder = IntruderProcess.Start($"forger (round {spec.Round})", Path.Combine(w.IntruderDir, "intruder.log"), command);
+            // In force once it sends (after asking each node's mesh actor to identify itself).
+            if (!w.Intruder.WaitFor("forge: sending", TimeSpan.FromSeconds(60))) w.Event("  the forger did not start sending within 60 s");
+        }
+
+        public void Heal(World w)
+        {
+            var forger = w.Intruder;
+            w.Intruder = null;
+            if (forger is null) return;
+            // It stops by itself after the hold, then drains for 2 s.
+            forger.Close(TimeSpan.FromSeconds(10));
+            var lines = forger.Output.Split('\n').Where(l => l.StartsWith("forge: akka", StringComparison.Ordinal) || l.StartsWith("forge: done", StringComparison.Ordinal));
+            w.Event("  " + (lines.Any() ? string.Join("; ", lines.Select(l => l.Trim())) : "the forger printed no summary (stopped early)"));
         }
     }
 }

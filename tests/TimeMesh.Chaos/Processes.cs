@@ -226,3 +226,88 @@ internal sealed class UpstreamChrony
         p.WaitForExit(5000);
     }
 }
+
+/// <summary>
+/// A process of the intruder host (<see cref="Topology.Intruder"/>): a stranger <c>timemesh run</c> or the forger
+/// (<c>TimeMesh.Chaos forge</c>, <see cref="Forger"/>), started with <c>ip netns exec</c>, its output in a log file
+/// and kept in memory (the forger's summary lines are read back). Stopped with SIGINT (a node leaves the cluster
+/// gracefully), then SIGKILL.
+/// </summary>
+internal sealed class IntruderProcess
+{
+    private readonly Process _process;
+    private readonly StreamWriter _log;
+    private readonly System.Text.StringBuilder _output = new();
+
+    private bool _closed;
+
+    public string What { get; }
+    public bool Running => !_process.HasExited;
+    public string Output { get { lock (_output) return _output.ToString(); } }
+
+    private IntruderProcess(string what, Process process, StreamWriter log)
+    {
+        What = what;
+        _process = process;
+        _log = log;
+    }
+
+    public static IntruderProcess Start(string what, string logPath, IReadOnlyList<string> command)
+    {
+        var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "netns", "exec", Topology.Intruder.Namespace, "env", "--default-signal=INT,QUIT" }.Concat(command)) info.ArgumentList.Add(a);
+        var log = new StreamWriter(new FileStream(logPath, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
+        log.WriteLine($"===== chaos: {what} started {DateTime.UtcNow:O} =====");
+        var p = new Process { StartInfo = info };
+        var intruder = new IntruderProcess(what, p, log);
+        p.OutputDataReceived += (_, e) => intruder.OnLine(e.Data);
+        p.ErrorDataReceived += (_, e) => intruder.OnLine(e.Data);
+        p.Start();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        return intruder;
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null) return;
+        lock (_output)
+        {
+            _output.AppendLine(line);
+            _log.WriteLine(line);
+        }
+    }
+
+    /// <summary>Waits until the output holds <paramref name="text"/> (true), the process ended or the timeout passed (false).</summary>
+    public bool WaitFor(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (Output.Contains(text, StringComparison.Ordinal)) return true;
+            if (_process.HasExited) break;
+            Thread.Sleep(100);
+        }
+        return Output.Contains(text, StringComparison.Ordinal);
+    }
+
+    /// <summary>Waits up to <paramref name="grace"/> for the process to end by itself, else SIGINT, then after 10 s SIGKILL.</summary>
+    public void Close(TimeSpan? grace = null)
+    {
+        if (_closed) return;
+        _closed = true;
+        if (!_process.HasExited && !_process.WaitForExit(grace ?? TimeSpan.Zero))
+        {
+            Sys.Signal(_process.Id, Sys.SIGINT);
+            if (!_process.WaitForExit(10_000))
+            {
+                Sys.Signal(_process.Id, Sys.SIGKILL);
+                _process.WaitForExit(5_000);
+            }
+        }
+        _process.WaitForExit();
+        lock (_output) _log.WriteLine($"===== chaos: {What} ended {DateTime.UtcNow:O} =====");
+        _log.Dispose();
+        _process.Dispose();
+    }
+}

@@ -6,6 +6,9 @@ using TimeMesh.Chaos;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
+// `forge`: a process outside the mesh telling forged statuses to its nodes (Forger.cs), run by the forged-status fault.
+if (args.Length > 0 && args[0] == "forge") return Forger.Run(args[1..]);
+
 Options options;
 try
 {
@@ -273,7 +276,8 @@ internal sealed class Options
 {
     public const string Usage = """
         usage: TimeMesh.Chaos [--profile short|long] [--nodes 3|5] [--rounds K] [--seed N] [--starts N]
-                              [--faults kill,pause,partition-master,partition-masters-members,partition-member,upstream,restart-all]
+                              [--faults kill,pause,partition-master,partition-masters-members,partition-member,upstream,restart-all,
+                                        stranger,forged-status]
                               [--recovery-cap S] [--max-delay-ms D] [--logs DIR] [--timemesh PATH/timemesh.dll]
                               [--hold S] [--lan 0-9] [--max-hours H]
           --profile short   3-node mesh, 7 faults, then 5-node mesh, 4 faults (the test command runs this; ≤ 4 min)
@@ -291,6 +295,7 @@ internal sealed class Options
                             (the test command uses LAN 0; a long run beside it takes another)
           --max-hours H     stop a run that takes longer (default 12)
         Needs root, iproute2, nftables, chrony. Exit code 0: no violation; 1: violations; 2: cannot run.
+        TimeMesh.Chaos forge …: the forger the forged-status fault runs (Forger.cs; `forge --help`).
         """;
 
     public List<string> Raw { get; } = new();

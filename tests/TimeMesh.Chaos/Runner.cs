@@ -49,7 +49,7 @@ internal sealed class Runner(Options options, string runDir, string timemeshDll,
         var faults = plan.Select(Faults.Create).ToList(); // a hook kind fails here, before anything runs
 
         var nodes = MakeNodes(phase.Nodes, Path.Combine(runDir, $"phase{index}"), timemeshDll);
-        var world = new World(nodes, upstream, _print);
+        var world = new World(nodes, upstream, _print) { TimeMeshDll = timemeshDll, IntruderDir = Path.Combine(runDir, $"phase{index}", "x") };
         world.Heal();
         var checker = new Checker(world, options.MaxDelaySeconds, meshPollSeconds: 1.0);
         var clock = Stopwatch.StartNew();
@@ -109,6 +109,7 @@ internal sealed class Runner(Options options, string runDir, string timemeshDll,
         finally
         {
             checker.Stop();
+            world.Intruder?.Close();
             foreach (var n in nodes) n.Close();
             world.Heal();
             result.Violations.AddRange(checker.Violations);

@@ -27,6 +27,9 @@ internal sealed class Topology
     public static Host Upstream => new("up", Prefix + "up", "10.213.0.2");
     public static Host Checker => new("checker", Prefix + "chk", "10.213.0.3");
 
+    /// <summary>The stranger / forger of the stranger and forged-status faults: a host of the LAN that is no node.</summary>
+    public static Host Intruder => new("x", Prefix + "x", "10.213.0.9");
+
     /// <summary>Node i (1-based): n1 and n2 are the masters, n3.. the members; 10.213.0.(10+i).</summary>
     public static Host Node(int i) => new($"n{i}", $"{Prefix}n{i}", $"10.213.0.{10 + i}");
 
@@ -59,7 +62,7 @@ internal sealed class Topology
         }
     }
 
-    public static IEnumerable<Host> AllHosts(int nodes) => new[] { Upstream, Checker }.Concat(Enumerable.Range(1, nodes).Select(Node));
+    public static IEnumerable<Host> AllHosts(int nodes) => new[] { Upstream, Checker, Intruder }.Concat(Enumerable.Range(1, nodes).Select(Node));
 
     public static void Create(int nodes)
     {

@@ -23,6 +23,13 @@ internal sealed class World
     public UpstreamChrony Upstream { get; }
     public Action<string> Print { get; }
 
+    /// <summary>The node build (for the stranger) and a directory for the intruder's files and logs.</summary>
+    public string TimeMeshDll { get; init; } = "";
+    public string IntruderDir { get; init; } = Path.GetTempPath();
+
+    /// <summary>The intruder process running now (a stranger node or the forger), or null.</summary>
+    public IntruderProcess? Intruder { get; set; }
+
     public World(IReadOnlyList<NodeProcess> nodes, UpstreamChrony upstream, Action<string> print)
     {
         Nodes = nodes;
