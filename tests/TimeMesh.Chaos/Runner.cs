@@ -14,6 +14,10 @@ internal sealed class PhaseResult
     public List<(int Round, FaultKind Kind, double? Seconds)> ClusterAfterHeal { get; } = new();
     public double? InitialCluster { get; set; }
     public List<Violation> Violations { get; } = new();
+    /// <summary>What the checker could not judge because this machine's own clock had been stepped (see <see cref="Checker.Excluded"/>).</summary>
+    public List<Violation> Excluded { get; } = new();
+    public List<(double T, double Step)> MachineSteps { get; } = new();
+    public List<(double Start, double End)> DisturbedWindows { get; } = new();
     public long Samples { get; set; }
     public long CleanSamples { get; set; }
     public int RoundsRun { get; set; }
@@ -113,6 +117,9 @@ internal sealed class Runner(Options options, string runDir, string timemeshDll,
             foreach (var n in nodes) n.Close();
             world.Heal();
             result.Violations.AddRange(checker.Violations);
+            result.Excluded.AddRange(checker.Excluded);
+            result.MachineSteps.AddRange(checker.MachineSteps);
+            result.DisturbedWindows.AddRange(checker.DisturbedWindows);
             result.Failovers.AddRange(checker.Failovers());
             result.Samples = checker.SampleCount;
             result.CleanSamples = checker.CleanCount;
