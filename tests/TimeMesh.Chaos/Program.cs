@@ -179,7 +179,7 @@ internal static class Inner
             else
             {
                 int i = 1;
-                foreach (var phase in o.Phases()) results.Add(runner.RunPhase(phase, i++, upstream));
+                foreach (var phase in o.Phases()) runner.RunPhase(phase, i++, upstream, results.Add);
             }
         }
         catch (OperationCanceledException)
@@ -259,7 +259,7 @@ internal static class Report
         Console.WriteLine();
         if (violations.Count == 0)
         {
-            Console.WriteLine((startsFailed ? "RESULT: FAIL (repeated starts)" : "RESULT: PASS, no violation") + partial);
+            Console.WriteLine((startsFailed ? "RESULT: FAIL (repeated starts)" : interrupted ? "RESULT: no violation until the run stopped" : "RESULT: PASS, no violation") + partial);
             return startsFailed;
         }
         Console.WriteLine($"{violations.Count} VIOLATION(S):");

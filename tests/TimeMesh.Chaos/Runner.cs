@@ -43,9 +43,12 @@ internal sealed class Runner(Options options, string runDir, string timemeshDll,
         return nodes;
     }
 
-    public PhaseResult RunPhase(Phase phase, int index, UpstreamChrony upstream)
+    /// <param name="started">Told the phase's result as soon as it exists, so that a run interrupted inside the phase
+    /// still reports what the phase saw until then (its violations among them).</param>
+    public PhaseResult RunPhase(Phase phase, int index, UpstreamChrony upstream, Action<PhaseResult>? started = null)
     {
         var result = new PhaseResult { Phase = phase };
+        started?.Invoke(result);
         var plan = Faults.Plan(phase.Seed, phase.Rounds, phase.Nodes, options.Kinds, options.Hold);
         _print($"== phase {index}: {phase.Nodes} nodes (2 masters + {phase.Nodes - 2} members), {phase.Rounds} faults, seed {phase.Seed}");
         _print($"   replay: {options.ReplayCommand(phase)}");
