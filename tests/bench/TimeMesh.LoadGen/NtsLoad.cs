@@ -17,7 +17,7 @@ internal sealed class NtsLoad : IDisposable
     private readonly AesSivCmac256 _c2s;
     private readonly AesSivCmac256 _s2c;
 
-    private NtsLoad(NtsKeResult result)
+    private NtsLoad(TimeMesh.Node.Nts.NtsKeResult result)
     {
         _cookie = result.Cookies[0];
         _c2s = new AesSivCmac256(result.C2S);
