@@ -174,6 +174,22 @@ public sealed record TimeMeshSettings
             Masters = ParseMasters(r, Prefix + "mesh.masters"),
             Discovery = TimeMesh.Node.Mesh.DiscoverySettings.Parse(r),
             Insecure = r.Switch(Prefix + "mesh.insecure", false),
+            Authenticate = ParseAuthenticate(r, Prefix + "mesh.authenticate"),
+            NtsPort = (int)r.Integer(Prefix + "mesh.nts-port", 1, 65535, Core.Nts.NtsIds.DefaultKePort + 1),
+        };
+    }
+
+    private static Core.Mesh.MeshAuthenticationMode ParseAuthenticate(ConfigReader r, string key)
+    {
+        const string allowed = "allowed: auto (NTS between members and masters when timemesh.cluster-tls is set up), on (always; refuse to start without cluster-tls) or off (plain NTP inside the mesh)";
+        if (!r.Has(key)) return Core.Mesh.MeshAuthenticationMode.Auto;
+        string text = r.String(key, allowed);
+        return text.ToLowerInvariant() switch
+        {
+            "auto" => Core.Mesh.MeshAuthenticationMode.Auto,
+            "on" or "true" or "yes" => Core.Mesh.MeshAuthenticationMode.On,
+            "off" or "false" or "no" => Core.Mesh.MeshAuthenticationMode.Off,
+            _ => throw new TimeMeshConfigException(key, text, allowed),
         };
     }
 
