@@ -88,7 +88,7 @@ public sealed class HoconLint
 
     private void SkipSpaces()
     {
-        while (!AtEnd && Peek() != '\n' && char.IsWhiteSpace(Peek())) _pos++;
+        while (!AtEnd && Peek() != '\n' && (char.IsWhiteSpace(Peek()) || Peek() == '\uFEFF')) _pos++;
         if (AtComment) SkipToLineEnd();
     }
 
@@ -456,6 +456,8 @@ public sealed class HoconLint
             {
                 while (!AtEnd && !char.IsWhiteSpace(Peek()) && !NotInUnquoted.Contains(Peek()) && !AtComment) _pos++;
             }
+            // Every round consumes something (a hang found by tests/fuzz, configcheck target: a vertical tab).
+            if (_pos == before) _pos++;
             tokens++;
         }
         return ValueEnd.Done;
@@ -463,7 +465,7 @@ public sealed class HoconLint
 
     private void SkipSpacesOnly()
     {
-        while (!AtEnd && Peek() is ' ' or '\t') _pos++;
+        while (!AtEnd && Peek() is not ('\n' or '\r') && (char.IsWhiteSpace(Peek()) || Peek() == '\uFEFF')) _pos++;
     }
 
     /// <summary>A key (unquoted or quoted) followed by =, :, += or {.</summary>
