@@ -97,16 +97,18 @@ public sealed record TimeMeshSettings
         ReferenceEquals(user, Reference) ? Reference : user.WithFallback(Reference);
 
     /// <summary>
-    /// Parses a HOCON file; a syntax error becomes a <see cref="TimeMeshConfigException"/> naming the file.
-    /// The file's path goes into <see cref="SecretFiles.ConfigFileKey"/>, so that its permissions are judged
-    /// when it holds a password.
+    /// Reads a HOCON file exactly or refuses it (<see cref="ConfigFileCheck"/>): a syntax slip Akka's parser
+    /// would read differently, an unknown key, a bad Akka key TimeMesh documents, or settings that cannot work
+    /// together become one <see cref="TimeMeshConfigException"/> listing every problem with its line. The
+    /// file's path goes into <see cref="SecretFiles.ConfigFileKey"/>, so that its permissions are judged
+    /// when it holds a password. The values themselves are judged by <see cref="FromConfig"/>.
     /// </summary>
     public static Akka.Configuration.Config LoadFile(string path)
     {
         if (!File.Exists(path)) throw new TimeMeshConfigException("--config", path, "the file does not exist");
-        var user = HoconText.Parse(File.ReadAllText(path), path, HoconText.DefaultLimit);
-        var source = ConfigurationFactory.ParseString($"{SecretFiles.ConfigFileKey} = {System.Text.Json.JsonSerializer.Serialize(Path.GetFullPath(path))}");
-        return WithReference(source.WithFallback(user));
+        var result = ConfigFileCheck.CheckFile(path, values: false);
+        if (!result.Ok) throw new TimeMeshConfigException(result);
+        return result.Full!;
     }
 
     public static TimeMeshSettings FromConfig(Akka.Configuration.Config config)
