@@ -49,6 +49,20 @@ public class FuzzFindingsTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Contains("not valid HOCON", e.Message);
     }
 
+    /// <summary>Found by the configcheck target in a fresh-clone run: <c>keyfile = "\0…"</c> threw ArgumentException from File.ReadAllBytes.</summary>
+    [Fact]
+    public void A_keyfile_path_with_a_nul_is_a_configuration_error()
+    {
+        var e = Assert.Throws<TimeMeshConfigException>(() => Parse("keyfile = \"/tmp/x\u0000y\""));
+        Assert.Contains("timemesh.keyfile", e.Message);
+        // The input as the fuzzer wrote it (crash-c1e1a696…): NULs between '=' and the value.
+        string found = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(
+            "dGltZW1lc2ggewogIGxpc3RlbiA9IFsiMTI3LjAuMC4xOjEyMyJdCiAgZGF0YS1kaXIgPSAiL3Nydi96ZWl0IFx1MDJlNCBcInhcIiIKICBrZXlmaWxlID0AAAAAICIiCn0K"));
+        var result = ConfigFileCheck.CheckText(found, "fuzz.hocon", values: true, configFile: null);
+        Assert.NotEmpty(result.Problems);
+        output.WriteLine(result.Describe());
+    }
+
     [Fact]
     public void A_zero_padded_octet_in_allow_is_decimal_not_an_exception()
     {
