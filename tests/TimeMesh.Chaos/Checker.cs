@@ -352,14 +352,13 @@ internal sealed class Checker
         _lastCleanSynced[member.Name] = s;
     }
 
+    /// <summary>Opens or extends a violation; while the machine clock is disturbed it goes to the not-judged list instead.</summary>
     private void Report(string invariant, string key, string subject, double t, double value, string detail, string worst)
     {
-        if (_disturbedSince is { } since)
-        {
-            ReportExcluded(invariant, key, subject, t, value, detail, worst, since);
-            return;
-        }
-        if (_open.TryGetValue(key, out var v))
+        var (open, list, heading) = _disturbedSince is { } since
+            ? (_openExcluded, _excluded, $"not judged ({invariant}; the machine clock was stepped at {since:0.00} s)")
+            : (_open, _violations, $"VIOLATION {invariant}");
+        if (open.TryGetValue(key, out var v))
         {
             v.End = t;
             v.Samples++;
@@ -371,42 +370,19 @@ internal sealed class Checker
             Invariant = invariant, Subject = subject, Start = t, End = t, Samples = 1, First = detail, Worst = worst, WorstValue = value,
             History = _world.HistoryBefore(t, 6),
         };
-        _open[key] = v;
-        _violations.Add(v);
-        _world.Print($"[{t,7:0.00}s] VIOLATION {invariant}: {detail}");
+        open[key] = v;
+        list.Add(v);
+        _world.Print($"[{t,7:0.00}s] {heading}: {detail}");
     }
 
     private void Close(string key, double t)
     {
-        if (_open.Remove(key, out var v))
+        foreach (var open in new[] { _open, _openExcluded })
         {
+            if (!open.Remove(key, out var v)) continue;
             v.Open = false;
             v.End = t;
         }
-        if (_openExcluded.Remove(key, out var x))
-        {
-            x.Open = false;
-            x.End = t;
-        }
-    }
-
-    private void ReportExcluded(string invariant, string key, string subject, double t, double value, string detail, string worst, double since)
-    {
-        if (_openExcluded.TryGetValue(key, out var v))
-        {
-            v.End = t;
-            v.Samples++;
-            if (value > v.WorstValue) { v.WorstValue = value; v.Worst = worst; }
-            return;
-        }
-        v = new Violation
-        {
-            Invariant = invariant, Subject = subject, Start = t, End = t, Samples = 1, First = detail, Worst = worst, WorstValue = value,
-            History = _world.HistoryBefore(t, 6),
-        };
-        _openExcluded[key] = v;
-        _excluded.Add(v);
-        _world.Print($"[{t,7:0.00}s] not judged ({invariant}; the machine clock was stepped at {since:0.00} s): {detail}");
     }
 
     // ---------------- the machine's own clock ----------------
