@@ -235,7 +235,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
             system.Terminate().Wait(TimeSpan.FromSeconds(10));
             throw;
         }
-        system.WhenTerminated.ContinueWith(_ => ke.Dispose());
+        system.RegisterOnTermination(ke.Dispose);
         return ke;
     }
 
@@ -244,11 +244,16 @@ public sealed class TimeMeshNode : IAsyncDisposable
 
     /// <summary>
     /// A master with authenticated mesh NTP serves the mesh's NTS-KE on each NTP listen address at nts-port, sharing the
-    /// public NTS-KE's cookie keys when that runs too, so that one NTP port takes both kinds of cookies.
+    /// public NTS-KE's cookie keys when that runs too, so that one NTP port takes both kinds of cookies. Its listeners
+    /// close in a termination callback, which runs before <see cref="ActorSystem.WhenTerminated"/> completes, so a
+    /// stopped node's port is free when StopAsync returns.
     /// </summary>
     private static Nts.NtsKeServer? StartMeshNts(TimeMeshSettings settings, IReadOnlyList<TimeMesh.Net.BatchedUdpSocket> sockets, ActorSystem system, Nts.NtsKeServer? publicKe)
     {
         if (settings.Mesh is not { Role: Core.Mesh.MeshRole.Master, Nts: { } credentials }) return null;
+        // A node configured as master whose certificate does not say master is a member to the mesh (members take
+        // mesh time only from certified masters): it has no mesh key exchange to serve, and must not hold the port.
+        if (settings.Mesh.CertifiedRoles is { OwnRole: not Core.Mesh.MeshRole.Master }) return null;
         var listen = sockets.Select(s => new IPEndPoint(s.LocalEndPoint.Address, credentials.KePort)).Distinct().ToArray();
         Nts.NtsKeServer ke;
         try
@@ -266,7 +271,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
                     $"the mesh NTS-KE cannot listen on {string.Join(", ", listen)}: {se.Message}; choose a free TCP port (the same on every master)");
             throw;
         }
-        system.WhenTerminated.ContinueWith(_ => ke.Dispose());
+        system.RegisterOnTermination(ke.Dispose);
         return ke;
     }
 
