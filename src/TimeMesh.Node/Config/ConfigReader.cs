@@ -45,13 +45,20 @@ internal sealed class ConfigReader(Akka.Configuration.Config root, string displa
 
     public bool IsObject(string key) => root.HasPath(key) && root.GetValue(key).IsObject();
 
+    /// <summary>
+    /// The value as text (null when unset). No path, password, address or connection string holds a NUL, and the
+    /// file APIs throw their own exceptions on one: a value with a NUL is refused here, naming the key, for every
+    /// caller (found by tests/fuzz, config and configcheck targets, one path at a time before this).
+    /// </summary>
     public string? RawString(string key)
     {
         if (!Has(key)) return null;
         var value = root.GetValue(key);
         if (value.IsObject()) return "{...}";
-        if (value.IsArray()) return "[" + string.Join(", ", value.GetArray().Select(v => v.GetString())) + "]";
-        return value.GetString();
+        string? raw = value.IsArray() ? "[" + string.Join(", ", value.GetArray().Select(v => v.GetString())) + "]" : value.GetString();
+        if (raw is not null && raw.Contains('\0'))
+            throw new TimeMeshConfigException(displayPrefix + key, raw.Replace("\0", "\\0"), "no configuration value may hold a NUL character");
+        return raw;
     }
 
     public string String(string key, string allowed)
