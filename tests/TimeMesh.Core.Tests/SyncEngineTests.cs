@@ -310,6 +310,81 @@ public class SyncEngineTests
         Assert.InRange(world.ServedErrorSeconds(world.TrueNs), -1e-3, 1e-3);
     }
 
+    /// <summary>
+    /// A liar (+2 s) answers first, two honest servers only from the fourth second on (the rogue-master case of the
+    /// mesh attack tests). Without a start quorum the engine steps to the liar, as chronyd would, and comes back once
+    /// the honest two outvote it; with one (2 of 3), it waits for them and never serves the lie. Either way, once the
+    /// honest two are selected the served bound (root delay / 2 + root dispersion) covers the served error.
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2)]
+    public void ALiarThatAnswersFirstSetsTheClockOnlyWithoutAStartQuorumAndTheServedBoundNeverHidesTheError(int quorum)
+    {
+        var world = new World(rawErrorNs: 0, settings: new SyncSettings { StartQuorum = quorum });
+        var honest = new[] { new FakeServer { Answering = false }, new FakeServer { Answering = false } };
+        int liar = world.Add(new FakeServer(errorNs: 2 * Second), IdC, "192.0.2.3");
+        world.Add(honest[0], IdA, "192.0.2.1");
+        world.Add(honest[1], IdB, "192.0.2.2");
+        var seen = new List<(long T, double Error, double Bound, int? Selected)>();
+        void Look(long t)
+        {
+            var r = world.Engine.Reference;
+            seen.Add((t, world.ServedErrorSeconds(t), r is null ? double.PositiveInfinity : r.RootDelaySeconds / 2 + r.RootDispersionSeconds, world.Engine.SelectedId));
+        }
+        world.RunUntil(T0 + 3 * Second, Look);
+        foreach (var server in honest) server.Answering = true;
+        world.RunUntil(T0 + 120 * Second, Look);
+
+        double worst = seen.Max(x => Math.Abs(x.Error));
+        if (quorum == 0)
+        {
+            Assert.InRange(worst, 1.9, 2.1);
+            Assert.True(world.Engine.StepCount >= 1, $"{world.Engine.StepCount} steps");
+        }
+        else
+        {
+            Assert.InRange(worst, 0, 0.01);
+            Assert.All(seen.Where(x => x.T < T0 + 3 * Second), x => Assert.Null(x.Selected));
+            Assert.Equal(0, world.Engine.StepCount);
+        }
+        Assert.All(seen.Where(x => x.Selected is { } id && id != liar), x => Assert.InRange(Math.Abs(x.Error), 0, x.Bound + 1e-3));
+        Assert.Equal(SourceState.Falseticker, world.Engine.Sources(world.Raw(world.TrueNs)).Single(r => r.Id == liar).State);
+        Assert.InRange(world.ServedErrorSeconds(world.TrueNs), -1e-3, 1e-3);
+    }
+
+    /// <summary>
+    /// A selection that moves without a new sample from the source it moves to (here: the selected source made
+    /// noselect; in a node also a lost source, a leader change, a falseticker voted out by another's reply) corrects
+    /// the clock at once toward the new selection, and the served bound covers the gap until it is slewed out.
+    /// </summary>
+    [Fact]
+    public void ASelectionThatMovesWithoutANewSampleCorrectsAtOnceAndItsBoundCoversTheGap()
+    {
+        var world = new World(rawErrorNs: 0);
+        var a = new FakeServer();
+        var b = new FakeServer(errorNs: 3 * Ms);
+        int idA = world.Add(a, IdA, "192.0.2.1");
+        int idB = world.Add(b, IdB, "192.0.2.2");
+        world.RunUntil(T0 + 600 * Second);
+        int selected = world.Engine.SelectedId!.Value, other = selected == idA ? idB : idA;
+        long otherErrorNs = other == idB ? b.ErrorNs : a.ErrorNs;
+        int updates = world.Engine.Discipline.Updates;
+
+        long now = world.TrueNs + Second;
+        world.Engine.SetSelectable(selected, false, world.Raw(now));
+
+        Assert.Equal(other, world.Engine.SelectedId);
+        Assert.Equal(updates + 1, world.Engine.Discipline.Updates);
+        // Served against the new source's time: the gap the bound must cover while the slew is under way.
+        double gap = Math.Abs(world.ServedErrorSeconds(now) - otherErrorNs * 1e-9);
+        var r = world.Engine.Reference!;
+        Assert.InRange(gap, 0.5e-3, 10e-3);
+        Assert.True(r.RootDelaySeconds / 2 + r.RootDispersionSeconds >= gap, $"bound {(r.RootDelaySeconds / 2 + r.RootDispersionSeconds) * 1e3:0.000} ms, gap {gap * 1e3:0.000} ms");
+        // And the correction now heads for the new source: by the end of its slew the served time is on it.
+        Assert.InRange(world.ServedErrorSeconds(now + 120 * Second) - otherErrorNs * 1e-9, -0.5e-3, 0.5e-3);
+    }
+
     [Fact]
     public void TheSelectedSourcesFailureHandsOverToTheOther()
     {

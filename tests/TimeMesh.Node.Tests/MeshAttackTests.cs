@@ -551,7 +551,10 @@ public class MeshAttackTests(Xunit.Abstractions.ITestOutputHelper output)
             Served(m) is { } x && x.Header.Leap == LeapIndicator.NoWarning && (x.Header.ReferenceId == a.RefId || x.Header.ReferenceId == b.RefId)
             && (await Sources(m)).Any(s => s.Name == ipR && s.State == "falseticker"), Formation);
         output.WriteLine($"measured: M settled on the honest masters with R a falseticker {(settled ? $"after {watch.Elapsed.TotalSeconds:0.0} s" : "NEVER")}");
-        var samples = new List<double>();
+        // Ten served samples, one a second. The member's claim about itself is its root distance (root delay / 2 +
+        // root dispersion): every sample's true offset must lie within it, however young the synchronisation. The
+        // last five, a few seconds on, must also be within 5 ms (the masters are on one machine's clock).
+        var samples = new List<(double Offset, double Bound)>();
         string? leader = null;
         for (int i = 0; i < 10; i++)
         {
@@ -559,15 +562,18 @@ public class MeshAttackTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.NotNull(x);
             Assert.Equal(LeapIndicator.NoWarning, x.Value.Header.Leap);
             Assert.Contains(x.Value.Header.ReferenceId, new[] { a.RefId, b.RefId });
-            samples.Add(x.Value.Offset);
+            samples.Add((x.Value.Offset, x.Value.Header.RootDelay.Seconds / 2 + x.Value.Header.RootDispersion.Seconds));
             leader = (await MeshOf(m)).Leader;
             await Task.Delay(1000);
         }
         var sources = await Sources(m);
         output.WriteLine($"measured: R serves {Describe(Served(r))}; leader {leader}; M polls [{string.Join(", ", sources.Select(s => $"{s.Name} {s.State}"))}]");
-        output.WriteLine($"measured: M's served offset over 10 s: {samples.Min() * 1e3:+0.000;-0.000} .. {samples.Max() * 1e3:+0.000;-0.000} ms; the liar answered {liar.Answered} requests");
+        output.WriteLine($"measured: M's served offset / root distance over 10 s: {string.Join(", ", samples.Select(x => $"{x.Offset * 1e3:+0.000;-0.000}/{x.Bound * 1e3:0.0}"))} ms; the liar answered {liar.Answered} requests");
+        output.WriteLine("M's log:\n" + m.Process.Output[^Math.Min(m.Process.Output.Length, 6000)..]);
         Assert.True(settled);
-        Assert.All(samples, x => Assert.InRange(x, -0.005, 0.005));
+        // 1 ms beside the bound: the probe's own measurement error on a loaded veth (it keeps the least-delay of five).
+        Assert.All(samples, x => Assert.InRange(Math.Abs(x.Offset), 0, x.Bound + 0.001));
+        Assert.All(samples.Skip(5), x => Assert.InRange(x.Offset, -0.005, 0.005));
         Assert.Contains(sources, s => s.Name == ipR && s.State == "falseticker");
     }
 }

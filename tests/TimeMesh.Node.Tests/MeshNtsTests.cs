@@ -199,14 +199,23 @@ public class MeshNtsTests(Xunit.Abstractions.ITestOutputHelper output)
         var nodeA = TimeMeshNode.Start(NodeConfig("master", a, ntpPort, clusterPort, a, kePort, Tls(ca, "master-a", MeshRole.Master, a), local));
         var nodeB = TimeMeshNode.Start(NodeConfig("master", b, ntpPort, clusterPort, a, kePort, Tls(ca, "master-b", MeshRole.Master, b), ""));
         // C: configured as master, but the CA made its certificate a member's. D: a master of another CA.
-        var nodeC = TimeMeshNode.Start(NodeConfig("master", c, ntpPort, clusterPort, a, kePort, Tls(ca, "rogue-c", MeshRole.Member, c), local));
+        var configC = NodeConfig("master", c, ntpPort, clusterPort, a, kePort, Tls(ca, "rogue-c", MeshRole.Member, c), local);
+        var nodeC = TimeMeshNode.Start(configC);
+        // A stock node whose certificate says member serves no mesh key exchange (the mesh counts it a member). A rogue
+        // with that certificate serves one anyway: ours, started by hand on C's address, which the member must refuse
+        // for the certificate it presents.
+        var fullC = TimeMesh.Node.Config.TimeMeshSettings.WithReference(configC);
+        var rogueKe = NtsKeServer.StartMesh(TimeMesh.Node.Config.TimeMeshSettings.FromConfig(fullC).Nts with { Listen = [new IPEndPoint(IPAddress.Parse(c), kePort)] },
+            MeshNtsCredentials.FromClusterTls(TimeMesh.Node.Mesh.ClusterTlsSettings.FromConfig(fullC)!, kePort), null,
+            Directory.CreateTempSubdirectory("tm-meshnts-rogue").FullName, ntpPort, nodeC.System.Log);
         var nodeD = TimeMeshNode.Start(NodeConfig("master", d, ntpPort, clusterPort, d, kePort, Tls(other, "foreign-d", MeshRole.Master, d), local));
         var nodeM = TimeMeshNode.Start(NodeConfig("member", m, ntpPort, clusterPort, a, kePort, Tls(ca, "member-m", MeshRole.Member, m), masters));
         var nodes = new[] { nodeA, nodeB, nodeC, nodeD, nodeM };
         try
         {
-            // No extra configuration: the masters run the mesh NTS-KE (C and D too: it is the member that refuses them).
-            Assert.All(new[] { nodeA, nodeB, nodeC, nodeD }, n => Assert.NotNull(n.MeshNtsKe));
+            // No extra configuration: the masters run the mesh NTS-KE (D too: it is the member that refuses it), C does not.
+            Assert.All(new[] { nodeA, nodeB, nodeD }, n => Assert.NotNull(n.MeshNtsKe));
+            Assert.Null(nodeC.MeshNtsKe);
             Assert.Null(nodeM.MeshNtsKe);
             Assert.Null(nodeA.NtsKe);
             var watch = System.Diagnostics.Stopwatch.StartNew();
@@ -256,6 +265,7 @@ public class MeshNtsTests(Xunit.Abstractions.ITestOutputHelper output)
         }
         finally
         {
+            rogueKe.Dispose();
             foreach (var node in nodes.Reverse()) await node.StopAsync();
         }
     }

@@ -13,6 +13,14 @@ public sealed record SyncSettings
     public int PollTarget { get; init; } = 8;
     /// <summary>Our clock's precision, log2 s.</summary>
     public sbyte PrecisionLog2 { get; init; } = -20;
+    /// <summary>
+    /// Before its first synchronisation the engine waits until this many sources agree (survive the intersection),
+    /// for at most <see cref="StartQuorumWaitSeconds"/> from its start; 0 or 1: the first source that answers will
+    /// do (chrony's behaviour). A mesh member with three or more pinned masters waits for a majority of them, so a
+    /// master that answers first with the wrong time cannot set the member's clock before the others are heard.
+    /// </summary>
+    public int StartQuorum { get; init; }
+    public double StartQuorumWaitSeconds { get; init; } = 10;
 }
 
 /// <summary>
@@ -35,6 +43,7 @@ public sealed class SyncEngine
     private readonly SyncSettings _settings;
     private readonly List<Source> _sources = new();
     private ClockDiscipline _discipline;
+    private bool _synchronisedOnce;
     private ulong _random;
     private int _nextId;
 
@@ -217,7 +226,18 @@ public sealed class SyncEngine
                 last?.Leap ?? LeapIndicator.Unsynchronised);
         }).ToList();
         var previous = Reference;
-        var selection = SourceSelection.Select(candidates, _settings.Selection, LastSelection?.SelectedId);
+        int? previousSelectedId = LastSelection?.SelectedId;
+        var selection = SourceSelection.Select(candidates, _settings.Selection, previousSelectedId);
+        if (selection.HasSelection && !_synchronisedOnce && _settings.StartQuorum > 1 && nowNs - StartRawNs < _settings.StartQuorumWaitSeconds * 1e9)
+        {
+            int agreeing = selection.States.Values.Count(s => s is SourceState.Selected or SourceState.Combined or SourceState.NotCombined);
+            if (agreeing < _settings.StartQuorum)
+                selection = selection with
+                {
+                    SelectedId = null,
+                    NoSelectionReason = $"{agreeing} of the {_settings.StartQuorum} agreeing sources a first synchronisation waits for (at most {_settings.StartQuorumWaitSeconds:0.#} s)",
+                };
+        }
         LastSelection = selection;
         if (!selection.HasSelection)
         {
@@ -226,9 +246,14 @@ public sealed class SyncEngine
             return;
         }
 
+        _synchronisedOnce = true;
         var selected = Find(selection.SelectedId!.Value);
         bool contributes = updatedSourceId is { } u && selection.States.TryGetValue(u, out var state) && state is SourceState.Selected or SourceState.Combined;
-        if (updateClock && contributes)
+        // A new selection (a falseticker voted out, a leader change, a source lost) corrects the clock at once,
+        // from the new selection's estimate, instead of at the selected source's next reply: sample offsets are
+        // against the raw clock, so this counts nothing twice.
+        bool switched = previousSelectedId != selection.SelectedId;
+        if ((updateClock && contributes) || switched)
         {
             // Slew over the time to the selected source's next request (2 s during a burst, the poll
             // interval otherwise), so a correction is done by the time the next measurement checks it.
@@ -248,8 +273,10 @@ public sealed class SyncEngine
             ReferenceId = selected.ReferenceId,
             ReferenceTimeUnixNs = updateClock && contributes ? servedNow : previous?.ReferenceTimeUnixNs ?? servedNow,
             RootDelaySeconds = last.RootDelaySeconds + e.MinDelaySeconds,
+            // Plus what the served time is known to be off by: the slew still to go, or (when the selection moved
+            // without a clock update) the whole gap to the selection's estimate, so the served bound never hides it.
             RootDispersionSeconds = last.RootDispersionSeconds + last.DispersionSeconds + e.StdDev
-                + Math.Abs(_discipline.Correction.RemainingSlewNs(nowNs)) * 1e-9,
+                + Math.Max(Math.Abs(_discipline.Correction.RemainingSlewNs(nowNs)) * 1e-9, Math.Abs(_discipline.OffsetSeconds(nowNs, selection.OffsetSeconds))),
             DispersionRate = NtpSourcePoller.Phi + _discipline.SkewPpm * 1e-6,
         };
         if (reference != previous)

@@ -126,7 +126,7 @@ public sealed record TimeMeshSettings
         // Like ssh, judge a secret file's permissions before reading it.
         var insecure = SecretFiles.Enforce(config);
         var keys = KeyFileSettings.Load(r);
-        return new TimeMeshSettings
+        var settings = new TimeMeshSettings
         {
             InsecureFileWarnings = insecure,
             Keys = keys,
@@ -150,6 +150,10 @@ public sealed record TimeMeshSettings
             Cmdmon = TimeMesh.Node.Control.CmdmonSettings.FromConfig(r),
             Nts = TimeMesh.Node.Nts.NtsSettings.Parse(r),
         };
+        // A member with three or more pinned masters takes its first time from a majority of them (SyncSettings.StartQuorum).
+        if (settings.Mesh is { Role: Core.Mesh.MeshRole.Member, Masters.Count: >= 3 } mesh)
+            settings = settings with { Upstream = settings.Upstream with { Sync = settings.Upstream.Sync with { StartQuorum = mesh.Masters.Count / 2 + 1 } } };
+        return settings;
     }
 
     private static Mesh.MeshSettings? ParseMesh(ConfigReader r)
