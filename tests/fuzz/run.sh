@@ -9,6 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
 seconds=${FUZZ_SECONDS:-15}
+# FUZZ_SEED: libFuzzer's -seed; 0 (the default) lets it pick one. The test command fixes one, so that a crash
+# it finds is found again on the next run of the same code (at least as many executions in the time given).
+seed=${FUZZ_SEED:-0}
 read -r -a targets <<< "${FUZZ_TARGETS:-packet server config configcheck ntske cmdmon}"
 
 runtime=$(compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' | head -1 || true)
@@ -53,7 +56,7 @@ for target in "${targets[@]}"; do
   log="$work/$target.log"
   set +e
   FUZZ_TARGET_EXE="$work/bin/timemesh-fuzz" FUZZ_TARGET_ARG="$target" DOTNET_TieredCompilation=0 \
-    "$work/libfuzzer-dotnet" -max_total_time="$seconds" -timeout=10 -max_len="${max_len[$target]}" \
+    "$work/libfuzzer-dotnet" -max_total_time="$seconds" -seed="$seed" -timeout=10 -max_len="${max_len[$target]}" \
     -print_final_stats=1 -artifact_prefix="$work/crashes/$target/" "$corpus" >"$log" 2>&1
   status=$?
   set -e
