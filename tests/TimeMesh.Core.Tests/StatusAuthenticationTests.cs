@@ -79,7 +79,7 @@ public class StatusAuthenticationTests
     [Fact]
     public void A_good_status_is_taken_and_each_broken_check_names_its_reason()
     {
-        Assert.Null(StatusAuthentication.Judge(Good(), Now, new ReplayWindow()));
+        Assert.Equal(new StatusVerdict(null), StatusAuthentication.Judge(Good(), Now, new ReplayWindow()));
         var cases = new (StatusEvidence Evidence, string Reason)[]
         {
             (Good() with { ChainsToMeshCa = false }, StatusAuthentication.Certificate),
@@ -91,26 +91,45 @@ public class StatusAuthenticationTests
             (Good() with { MemberIncarnation = 76 }, StatusAuthentication.Replayed),
             (Good() with { MemberIncarnation = null }, StatusAuthentication.Replayed),
         };
-        foreach (var (evidence, reason) in cases) Assert.Equal(reason, StatusAuthentication.Judge(evidence, Now, new ReplayWindow()));
+        foreach (var (evidence, reason) in cases) Assert.Equal(reason, StatusAuthentication.Judge(evidence, Now, new ReplayWindow()).Reason);
     }
 
     [Fact]
     public void Only_a_newer_sequence_of_the_same_incarnation_is_taken()
     {
         var window = new ReplayWindow();
-        Assert.Null(StatusAuthentication.Judge(Good(10), Now, window));
-        Assert.Equal(StatusAuthentication.Replayed, StatusAuthentication.Judge(Good(10), Now, window));
-        Assert.Equal(StatusAuthentication.Replayed, StatusAuthentication.Judge(Good(9), Now, window));
-        Assert.Null(StatusAuthentication.Judge(Good(11), Now, window));
+        Assert.Null(StatusAuthentication.Judge(Good(10), Now, window).Reason);
+        Assert.Equal(StatusAuthentication.Replayed, StatusAuthentication.Judge(Good(10), Now, window).Reason);
+        Assert.Equal(StatusAuthentication.Replayed, StatusAuthentication.Judge(Good(9), Now, window).Reason);
+        Assert.Null(StatusAuthentication.Judge(Good(11), Now, window).Reason);
         // A dropped status does not move the window: a bad signature with a high number blocks nothing.
-        Assert.Equal(StatusAuthentication.BadSignature, StatusAuthentication.Judge(Good(1000) with { SignatureValid = false }, Now, window));
-        Assert.Null(StatusAuthentication.Judge(Good(12), Now, window));
+        Assert.Equal(StatusAuthentication.BadSignature, StatusAuthentication.Judge(Good(1000) with { SignatureValid = false }, Now, window).Reason);
+        Assert.Null(StatusAuthentication.Judge(Good(12), Now, window).Reason);
         // A new incarnation (the node restarted and the cluster holds its new UID) starts again from any number.
-        Assert.Null(StatusAuthentication.Judge(Good(1) with { Incarnation = 78, MemberIncarnation = 78 }, Now, window));
+        Assert.Null(StatusAuthentication.Judge(Good(1) with { Incarnation = 78, MemberIncarnation = 78 }, Now, window).Reason);
         // … and the old one's statuses are old news, whatever their number.
-        Assert.Equal(StatusAuthentication.Replayed, StatusAuthentication.Judge(Good(13) with { MemberIncarnation = 78 }, Now, window));
+        Assert.Equal(StatusAuthentication.Replayed, StatusAuthentication.Judge(Good(13) with { MemberIncarnation = 78 }, Now, window).Reason);
         window.Forget(NodeA);
         Assert.Equal(0, window.Count);
+    }
+
+    [Fact]
+    public void A_member_certificate_without_an_address_speaks_only_as_a_member_and_never_for_an_address_bound_node()
+    {
+        var shared = Good() with { Addresses = [], DnsNames = [], CertificateRole = MeshRole.Member };
+        Assert.Equal(new StatusVerdict(null, AsMemberOnly: true), StatusAuthentication.Judge(shared, Now, new ReplayWindow()));
+        // Not for a node known to hold a certificate for its address (a master, or a member issued with --ip).
+        Assert.Equal(StatusAuthentication.Certificate, StatusAuthentication.Judge(shared with { NodeBoundByAddress = true }, Now, new ReplayWindow()).Reason);
+        // A master certificate, or one without a role, must name the host.
+        Assert.Equal(StatusAuthentication.Certificate, StatusAuthentication.Judge(shared with { CertificateRole = MeshRole.Master }, Now, new ReplayWindow()).Reason);
+        Assert.Equal(StatusAuthentication.Certificate, StatusAuthentication.Judge(shared with { CertificateRole = null }, Now, new ReplayWindow()).Reason);
+        // A member certificate that names some other host is no shared certificate.
+        Assert.Equal(StatusAuthentication.Certificate, StatusAuthentication.Judge(
+            Good() with { Addresses = [IPAddress.Parse("10.0.0.50")], DnsNames = [], CertificateRole = MeshRole.Member }, Now, new ReplayWindow()).Reason);
+        // The other checks still hold for it.
+        Assert.Equal(StatusAuthentication.BadSignature, StatusAuthentication.Judge(shared with { SignatureValid = false }, Now, new ReplayWindow()).Reason);
+        // An address-bound certificate of the right host is fully believed.
+        Assert.Equal(new StatusVerdict(null), StatusAuthentication.Judge(Good() with { CertificateRole = MeshRole.Member, NodeBoundByAddress = true }, Now, new ReplayWindow()));
     }
 
     [Fact]

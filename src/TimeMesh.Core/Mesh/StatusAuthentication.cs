@@ -15,11 +15,29 @@ namespace TimeMesh.Core.Mesh;
 /// <param name="DnsNames">The certificate's DNS subject alternative names.</param>
 /// <param name="SignatureValid">The certificate's public key verifies the signature over the payload.</param>
 /// <param name="MemberIncarnation">The UID of the current cluster member at the node's address (null: none).</param>
+/// <param name="CertificateRole">The role the certificate carries (null: none).</param>
+/// <param name="NodeBoundByAddress">
+/// The node is known to hold a certificate issued for its address (a status taken from one, or the TLS handshake when
+/// this node dialled it): then only such a certificate speaks for it.
+/// </param>
 public readonly record struct StatusEvidence(
     string Node, long Incarnation, long Sequence,
     bool ChainsToMeshCa, DateTimeOffset NotBefore, DateTimeOffset NotAfter,
     IReadOnlyList<IPAddress> Addresses, IReadOnlyList<string> DnsNames,
-    bool SignatureValid, long? MemberIncarnation);
+    bool SignatureValid, long? MemberIncarnation,
+    MeshRole? CertificateRole = null, bool NodeBoundByAddress = false);
+
+/// <summary>The decision on one signed status: taken (<see cref="Reason"/> null) or dropped, and how far it is believed.</summary>
+/// <param name="Reason">Null: taken; else the drop reason.</param>
+/// <param name="AsMemberOnly">
+/// Taken from a member certificate that names no address (one certificate for many pods, as <c>timemesh cert issue
+/// --role member</c> allows): it proves "a member of this mesh", not which one, so the status counts as a member's
+/// that claims nothing.
+/// </param>
+public readonly record struct StatusVerdict(string? Reason, bool AsMemberOnly = false)
+{
+    public bool Taken => Reason is null;
+}
 
 /// <summary>
 /// Whether a signed status is taken, sans I/O. With cluster TLS a status counts only when the certificate that came
@@ -33,15 +51,26 @@ public static class StatusAuthentication
     /// <summary>The drop reasons (the <c>reason</c> label of <c>timemesh_mesh_statuses_dropped_total</c>).</summary>
     public const string Unsigned = "unsigned", Certificate = "certificate", BadSignature = "bad_signature", Replayed = "replayed";
 
-    /// <summary>Null when the status is taken (and then recorded in <paramref name="window"/>), else the drop reason.</summary>
-    public static string? Judge(in StatusEvidence e, DateTimeOffset now, ReplayWindow window)
+    /// <summary>
+    /// Whether the status is taken (and then recorded in <paramref name="window"/>). A certificate must name the host
+    /// of the status's node; the one exception is a member certificate that names no host at all, which may speak for
+    /// a node not known to hold an address-bound certificate, and only as a member (<see cref="StatusVerdict.AsMemberOnly"/>):
+    /// that way no certificate holder can overwrite a master's status, nor make one up.
+    /// </summary>
+    public static StatusVerdict Judge(in StatusEvidence e, DateTimeOffset now, ReplayWindow window)
     {
-        if (!e.ChainsToMeshCa || now < e.NotBefore || now >= e.NotAfter) return Certificate;
-        if (HostOf(e.Node) is not { } host || !NamesHost(e.Addresses, e.DnsNames, host)) return Certificate;
-        if (!e.SignatureValid) return BadSignature;
+        if (!e.ChainsToMeshCa || now < e.NotBefore || now >= e.NotAfter) return new(Certificate);
+        bool memberOnly = false;
+        if (HostOf(e.Node) is not { } host || !NamesHost(e.Addresses, e.DnsNames, host))
+        {
+            bool namesNoHost = e.Addresses.Count == 0 && e.DnsNames.Count == 0;
+            if (!namesNoHost || e.CertificateRole != MeshRole.Member || e.NodeBoundByAddress) return new(Certificate);
+            memberOnly = true;
+        }
+        if (!e.SignatureValid) return new(BadSignature);
         // A status of an earlier incarnation of that address (or of one the cluster does not hold) is old news.
-        if (e.MemberIncarnation != e.Incarnation) return Replayed;
-        return window.TryAdvance(e.Node, e.Incarnation, e.Sequence) ? null : Replayed;
+        if (e.MemberIncarnation != e.Incarnation) return new(Replayed);
+        return window.TryAdvance(e.Node, e.Incarnation, e.Sequence) ? new(null, memberOnly) : new(Replayed);
     }
 
     /// <summary>The host of an Akka address (<c>akka.ssl.tcp://timemesh@10.0.0.1:4053</c> → <c>10.0.0.1</c>, IPv6 without brackets); null when it has none.</summary>
