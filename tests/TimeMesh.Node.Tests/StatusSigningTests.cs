@@ -106,7 +106,7 @@ public class StatusSigningTests(Xunit.Abstractions.ITestOutputHelper output) : I
         san.AddIpAddress(IPAddress.Parse("10.0.0.11"));
         san.AddUri(new Uri(RoleCertificates.RoleUri(MeshRole.Master)));
         request.CertificateExtensions.Add(san.Build());
-        using var issued = request.Create(caWithKey, _now.AddDays(-1), _now.AddDays(30), RandomNumberGenerator.GetBytes(8));
+        using var issued = request.Create(caCert.SubjectName, X509SignatureGenerator.CreateForECDsa(caKey), _now.AddDays(-1), _now.AddDays(30), RandomNumberGenerator.GetBytes(8));
         using var a = new StatusSigning(issued.CopyWithPrivateKey(rsa), CaCertificate(ca));
         using var m = Signer(ca, "member-m", MeshRole.Member, "10.0.0.21");
         Assert.Null(Receive(m, a.Sign(Status(), 77, 1), new ReplayWindow(), _now).Reason);
