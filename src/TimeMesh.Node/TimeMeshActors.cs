@@ -50,7 +50,7 @@ public sealed record TimeMeshActors(
         string advertised = endpoints.Length > 0 ? TimeMeshNode.AdvertisedNtpEndpoint(endpoints, full) : "";
         var sync = settings.Upstream.HasSources || settings.Mesh is not null
             ? system.ActorOf(SyncActor.Props(settings.Upstream, clock, reference, precision, steering,
-                mesh: settings.Mesh is { } m ? new MeshFollowSettings(m.Role, m.Masters, IPEndPoint.TryParse(advertised, out var self) ? self : null) : null), namePrefix + "sync")
+                mesh: settings.Mesh is { } m ? new MeshFollowSettings(m.Role, m.Masters, IPEndPoint.TryParse(advertised, out var self) ? self : null) { Nts = m.Nts } : null), namePrefix + "sync")
             : null;
         IActorRef? drift = null;
         if (sync is not null && persistence is not null)

@@ -47,6 +47,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
         TimeMesh.Node.Mesh.ClusterTlsSettings? clusterTls = null;
         TimeMesh.Node.Mesh.ClusterTransport? clusterTransport = null;
         TimeMesh.Node.Mesh.CertifiedRoleRegistry? certifiedRoles = null;
+        var meshNtp = Core.Mesh.MeshNtpDecision.PlainWithoutTls;
         if (settings.Mesh is not null)
         {
             // In a mesh the cluster member runs in an actor system of its own (MeshHost) that can be replaced
@@ -72,6 +73,12 @@ public sealed class TimeMeshNode : IAsyncDisposable
                 Mesh = settings.Mesh with { Security = clusterTransport.Security, Seeds = meshConfig.GetStringList("akka.cluster.seed-nodes", []).ToList() },
             };
             full = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local").WithFallback(full);
+            meshNtp = Core.Mesh.MeshNtpAuthentication.Decide(settings.Mesh.Authenticate, clusterTls is not null);
+            if (meshNtp == Core.Mesh.MeshNtpDecision.Refused)
+                throw new TimeMeshConfigException("timemesh.mesh.authenticate", "on",
+                    "authenticated mesh NTP uses the cluster's TLS certificates: set up timemesh.cluster-tls (`timemesh cert init`, docs/security.md), or say auto");
+            if (meshNtp == Core.Mesh.MeshNtpDecision.Authenticated)
+                settings = settings with { Mesh = settings.Mesh with { Nts = Nts.MeshNtsCredentials.FromClusterTls(clusterTls!, settings.Mesh.NtsPort) } };
         }
         // Only a node with a sync actor keeps drift state; a plain local server loads no persistence code at all.
         bool keepsDrift = settings.Upstream.HasSources || settings.Mesh is not null;
@@ -102,13 +109,16 @@ public sealed class TimeMeshNode : IAsyncDisposable
         foreach (string warning in settings.InsecureFileWarnings) system.Log.Warning("{0}", warning);
         if (clusterTransport is { Security: TimeMesh.Node.Mesh.ClusterSecurity.Insecure }) system.Log.Warning("{0}", clusterTransport.InsecureWarning);
         if (clusterTls is not null) LogClusterTls(system.Log, clusterTls, certifiedRoles!, settings.Mesh!.Role);
+        if (meshNtp == Core.Mesh.MeshNtpDecision.PlainByChoice)
+            system.Log.Warning("mesh NTP is NOT authenticated (timemesh.mesh.authenticate = off) although the cluster runs over TLS: anyone on the path between a member and a master can answer the member's requests in the master's name and move its time");
         var ntsKe = StartNts(settings, sockets, system);
+        var meshNtsKe = StartMeshNts(settings, sockets, system, ntsKe);
         TimeMesh.Node.Mesh.MeshHost? meshHost = null;
         TimeMeshActors actors;
         try
         {
             // In a mesh the mesh actor lives in the cluster part, which MeshHost replaces when the node rejoins.
-            actors = TimeMeshActors.Start(system, settings, persistence, sockets, new MeshClock(clock), steering, nts: ntsKe?.Extension,
+            actors = TimeMeshActors.Start(system, settings, persistence, sockets, new MeshClock(clock), steering, nts: ntsKe?.Extension ?? meshNtsKe?.Extension,
                 startMesh: settings.Mesh is not { } meshSettings ? null : meshProps =>
                 {
                     meshHost = new TimeMesh.Node.Mesh.MeshHost(meshConfig!, cluster => cluster.ActorOf(meshProps, "mesh"), system.Log, meshSettings.RejoinDelay,
@@ -134,7 +144,16 @@ public sealed class TimeMeshNode : IAsyncDisposable
         // The status page's plots: the node's own tracking, sampled into a fixed-size ring (memory only).
         var historyActor = sync is null ? null
             : system.ActorOf(StatusPage.HistoryActor.Props(history, sync, currentMesh, clock.NowUnixNs), "history");
-        var queries = new NodeQueries(new NodeActors(server, reference, sync, actors.Mesh, actors.DriftStore, settings.Mesh?.Role, currentMesh) { History = historyActor },
+        var queries = new NodeQueries(new NodeActors(server, reference, sync, actors.Mesh, actors.DriftStore, settings.Mesh?.Role, currentMesh)
+            {
+                History = historyActor,
+                MeshNtp = settings.Mesh is null ? null : meshNtp switch
+                {
+                    Core.Mesh.MeshNtpDecision.Authenticated => "nts",
+                    Core.Mesh.MeshNtpDecision.PlainByChoice => "plain-by-choice",
+                    _ => "plain",
+                },
+            },
             clock.NowUnixNs);
         // chrony's command port reads the same queries as the monitoring endpoint. Started (and its termination
         // callback registered) before the endpoint: registered after it, a termination without coordinated shutdown
@@ -154,6 +173,9 @@ public sealed class TimeMeshNode : IAsyncDisposable
         control = ControlEndpoint.Start(settings.Control, queries, system);
         string meshText = settings.Mesh is null ? "" :
             $", NTP advertised to the mesh as {AdvertisedNtpEndpoint(endpoints, full)}, cluster {ClusterLine(clusterTransport!, meshHost)}, "
+            + (meshNtp == Core.Mesh.MeshNtpDecision.Authenticated
+                ? $"mesh NTP over NTS{(meshNtsKe is null ? "" : $" (key exchange on {string.Join(", ", meshNtsKe.Endpoints)})")}, "
+                : meshNtp == Core.Mesh.MeshNtpDecision.PlainByChoice ? "mesh NTP NOT authenticated (authenticate = off), " : "mesh NTP plain (no cluster TLS), ")
             + (settings.Mesh.Discovery.Enabled
                 ? $"formation through Cluster Bootstrap (discovery {settings.Mesh.Discovery.Method.ToString().ToLowerInvariant()}, service {settings.Mesh.Discovery.ServiceName}, management {settings.Mesh.Discovery.ManagementHostname}:{settings.Mesh.Discovery.ManagementPort})"
                 : $"seeds [{string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", []))}]");
@@ -163,7 +185,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
             + $", allow [{string.Join(", ", settings.Access.Allowed)}], deny [{string.Join(", ", settings.Access.Denied)}]"
             + $", upstream [{string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address)))}]"
             + $", clock {settings.Upstream.Clock.ToString().ToLowerInvariant()}");
-        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control, Cmdmon = cmdmon, History = historyActor, NtsKe = ntsKe };
+        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control, Cmdmon = cmdmon, History = historyActor, NtsKe = ntsKe, MeshNtsKe = meshNtsKe };
     }
 
     /// <summary>The cluster address as the cluster part really has it (a port 0 in the config is resolved), and its protection.</summary>
@@ -215,7 +237,43 @@ public sealed class TimeMeshNode : IAsyncDisposable
             system.Terminate().Wait(TimeSpan.FromSeconds(10));
             throw;
         }
-        system.WhenTerminated.ContinueWith(_ => ke.Dispose());
+        system.RegisterOnTermination(ke.Dispose);
+        return ke;
+    }
+
+    /// <summary>The mesh's NTS-KE server (a master with authenticated mesh NTP; null otherwise); stopped with the actor system.</summary>
+    public Nts.NtsKeServer? MeshNtsKe { get; private init; }
+
+    /// <summary>
+    /// A master with authenticated mesh NTP serves the mesh's NTS-KE on each NTP listen address at nts-port, sharing the
+    /// public NTS-KE's cookie keys when that runs too, so that one NTP port takes both kinds of cookies. Its listeners
+    /// close in a termination callback, which runs before <see cref="ActorSystem.WhenTerminated"/> completes, so a
+    /// stopped node's port is free when StopAsync returns.
+    /// </summary>
+    private static Nts.NtsKeServer? StartMeshNts(TimeMeshSettings settings, IReadOnlyList<TimeMesh.Net.BatchedUdpSocket> sockets, ActorSystem system, Nts.NtsKeServer? publicKe)
+    {
+        if (settings.Mesh is not { Role: Core.Mesh.MeshRole.Master, Nts: { } credentials }) return null;
+        // A node configured as master whose certificate does not say master is a member to the mesh (members take
+        // mesh time only from certified masters): it has no mesh key exchange to serve, and must not hold the port.
+        if (settings.Mesh.CertifiedRoles is { OwnRole: not Core.Mesh.MeshRole.Master }) return null;
+        var listen = sockets.Select(s => new IPEndPoint(s.LocalEndPoint.Address, credentials.KePort)).Distinct().ToArray();
+        Nts.NtsKeServer ke;
+        try
+        {
+            ke = Nts.NtsKeServer.StartMesh(settings.Nts with { Listen = listen }, credentials, publicKe?.Extension, settings.DataDir,
+                sockets[0].LocalEndPoint.Port, system.Log);
+        }
+        catch (Exception e)
+        {
+            publicKe?.Dispose();
+            foreach (var s in sockets) s.Dispose();
+            system.Terminate().Wait(TimeSpan.FromSeconds(10));
+            if (e is global::System.Net.Sockets.SocketException se)
+                throw new TimeMeshConfigException("timemesh.mesh.nts-port", credentials.KePort.ToString(global::System.Globalization.CultureInfo.InvariantCulture),
+                    $"the mesh NTS-KE cannot listen on {string.Join(", ", listen)}: {se.Message}; choose a free TCP port (the same on every master)");
+            throw;
+        }
+        system.RegisterOnTermination(ke.Dispose);
         return ke;
     }
 

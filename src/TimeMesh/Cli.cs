@@ -25,6 +25,7 @@ public static class Cli
         var root = new RootCommand("TimeMesh: a distributed NTP time service on Akka.NET.") { run, Commands.ImportChronyCommand.Build() };
         foreach (var report in Commands.ReportCommands.Build()) root.Add(report);
         root.Add(Commands.DoctorCommand.Create());
+        root.Add(Commands.CheckConfigCommand.Build());
         root.Add(Commands.KeygenCommand.Build());
         root.Add(Commands.CertCommand.Build());
         return root;

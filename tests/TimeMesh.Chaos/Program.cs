@@ -179,7 +179,7 @@ internal static class Inner
             else
             {
                 int i = 1;
-                foreach (var phase in o.Phases()) results.Add(runner.RunPhase(phase, i++, upstream));
+                foreach (var phase in o.Phases()) runner.RunPhase(phase, i++, upstream, results.Add);
             }
         }
         catch (OperationCanceledException)
@@ -231,6 +231,14 @@ internal static class Report
             foreach (var g in r.ClusterAfterHeal.GroupBy(c => c.Kind).OrderBy(g => g.Key))
                 Console.WriteLine($"    after {Faults.Name(g.Key),-26} {string.Join(" ", g.Select(c => c.Seconds is { } s ? $"{s:0.0}" : $">{o.RecoveryCapSeconds:0}"))}");
             Console.WriteLine($"  violations: {r.Violations.Count} ({string.Join(", ", r.Violations.GroupBy(v => v.Invariant).Select(g => $"{g.Key} {g.Count()}"))})");
+            if (r.MachineSteps.Count > 0)
+            {
+                var largest = r.MachineSteps.MaxBy(m => Math.Abs(m.Step));
+                double notJudged = r.DisturbedWindows.Sum(w => (double.IsNaN(w.End) ? r.Seconds : w.End) - w.Start);
+                Console.WriteLine($"  this machine's clock was stepped {r.MachineSteps.Count} time(s) by something outside the test (largest {largest.Step:+0.000000;-0.000000} s at {largest.T:0.0} s); " +
+                    $"not judged for {notJudged:0} s in {r.DisturbedWindows.Count} window(s) [{string.Join(", ", r.DisturbedWindows.Select(w => $"{w.Start:0}-{(double.IsNaN(w.End) ? "end" : w.End.ToString("0"))} s"))}]: " +
+                    $"{r.Excluded.Count} would-be violation(s) there ({string.Join(", ", r.Excluded.GroupBy(v => v.Invariant).Select(g => $"{g.Key} {g.Count()}"))})");
+            }
         }
         if (results.Count > 1)
         {
@@ -251,7 +259,7 @@ internal static class Report
         Console.WriteLine();
         if (violations.Count == 0)
         {
-            Console.WriteLine((startsFailed ? "RESULT: FAIL (repeated starts)" : "RESULT: PASS, no violation") + partial);
+            Console.WriteLine((startsFailed ? "RESULT: FAIL (repeated starts)" : interrupted ? "RESULT: no violation until the run stopped" : "RESULT: PASS, no violation") + partial);
             return startsFailed;
         }
         Console.WriteLine($"{violations.Count} VIOLATION(S):");

@@ -14,6 +14,10 @@ internal sealed class PhaseResult
     public List<(int Round, FaultKind Kind, double? Seconds)> ClusterAfterHeal { get; } = new();
     public double? InitialCluster { get; set; }
     public List<Violation> Violations { get; } = new();
+    /// <summary>What the checker could not judge because this machine's own clock had been stepped (see <see cref="Checker.Excluded"/>).</summary>
+    public List<Violation> Excluded { get; } = new();
+    public List<(double T, double Step)> MachineSteps { get; } = new();
+    public List<(double Start, double End)> DisturbedWindows { get; } = new();
     public long Samples { get; set; }
     public long CleanSamples { get; set; }
     public int RoundsRun { get; set; }
@@ -39,9 +43,12 @@ internal sealed class Runner(Options options, string runDir, string timemeshDll,
         return nodes;
     }
 
-    public PhaseResult RunPhase(Phase phase, int index, UpstreamChrony upstream)
+    /// <param name="started">Told the phase's result as soon as it exists, so that a run interrupted inside the phase
+    /// still reports what the phase saw until then (its violations among them).</param>
+    public PhaseResult RunPhase(Phase phase, int index, UpstreamChrony upstream, Action<PhaseResult>? started = null)
     {
         var result = new PhaseResult { Phase = phase };
+        started?.Invoke(result);
         var plan = Faults.Plan(phase.Seed, phase.Rounds, phase.Nodes, options.Kinds, options.Hold);
         _print($"== phase {index}: {phase.Nodes} nodes (2 masters + {phase.Nodes - 2} members), {phase.Rounds} faults, seed {phase.Seed}");
         _print($"   replay: {options.ReplayCommand(phase)}");
@@ -113,6 +120,9 @@ internal sealed class Runner(Options options, string runDir, string timemeshDll,
             foreach (var n in nodes) n.Close();
             world.Heal();
             result.Violations.AddRange(checker.Violations);
+            result.Excluded.AddRange(checker.Excluded);
+            result.MachineSteps.AddRange(checker.MachineSteps);
+            result.DisturbedWindows.AddRange(checker.DisturbedWindows);
             result.Failovers.AddRange(checker.Failovers());
             result.Samples = checker.SampleCount;
             result.CleanSamples = checker.CleanCount;

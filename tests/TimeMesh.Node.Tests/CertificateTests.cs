@@ -137,6 +137,8 @@ public class CertificateTests(Xunit.Abstractions.ITestOutputHelper output)
         }
     }
 
+    private static readonly int MeshNtsPort = Chrony.FreeTcpPort();
+
     private static Akka.Configuration.Config MeshConfig(string role, int clusterPort, int seed, string tlsBlock, string local) =>
         Akka.Configuration.ConfigurationFactory.ParseString($$"""
             timemesh {
@@ -145,6 +147,8 @@ public class CertificateTests(Xunit.Abstractions.ITestOutputHelper output)
               allow = ["127.0.0.0/8"]
               {{local}}
               data-dir = "{{Path.Combine(Path.GetTempPath(), "tm-certmesh-" + Guid.NewGuid().ToString("N")[..8])}}"
+              # The mesh NTS-KE port, one for every master of the class's meshes; free, not the default 4461.
+              mesh { nts-port = {{MeshNtsPort}} }
               {{tlsBlock}}
             }
             akka {
@@ -207,6 +211,10 @@ public class CertificateTests(Xunit.Abstractions.ITestOutputHelper output)
             foreach (var node in nodes) Assert.Equal(a, (await View(node)).Leader);
             // C's status, saying master at stratum 2, reached everyone: it is refused for its certificate, not for want of a status.
             Assert.Contains((await View(nodeB)).Nodes, n => n.Node == c && n.Status is { Role: MeshRole.Master, Stratum: 2, Serving: true });
+
+            // A serves the mesh's NTS key exchange; C, a member to the mesh whatever its config says, does not.
+            Assert.NotNull(nodeA.MeshNtsKe);
+            Assert.Null(nodeC.MeshNtsKe);
 
             // For a while longer, nobody takes C for a leader and B never polls it.
             deadline = DateTime.UtcNow + TimeSpan.FromSeconds(8);

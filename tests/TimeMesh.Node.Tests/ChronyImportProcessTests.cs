@@ -165,7 +165,9 @@ public class ChronyImportProcessTests
             Assert.Equal([new IPEndPoint(IPAddress.Loopback, port)], settings.Listen.Where(e => e.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork));
 
             // The node the operator would run on it (IPv6 left on [::] by the import, moved to loopback here).
-            using var node = TimeMeshProcess.Start($"listen = [\"127.0.0.1:{port}\"]", akkaBlock: hocon + $"\ntimemesh.listen = [\"127.0.0.1:{port}\"]\n");
+            // A key set twice is refused, so the import's listen and data-dir lines give way to the test's.
+            string rest = System.Text.RegularExpressions.Regex.Replace(hocon, @"(?m)^\s*(listen|data-dir) = .*$", "");
+            using var node = TimeMeshProcess.Start($"listen = [\"127.0.0.1:{port}\"]", akkaBlock: rest);
             var endpoint = node.WaitStarted(TimeSpan.FromSeconds(60))[0];
             Assert.Equal(port, endpoint.Port);
             var reply = NtpProbe.AskUntilAnswered(endpoint, TimeSpan.FromSeconds(10));

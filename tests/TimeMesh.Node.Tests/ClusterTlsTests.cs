@@ -53,6 +53,8 @@ public class ClusterTlsTests(Xunit.Abstractions.ITestOutputHelper output)
         return path;
     }
 
+    private static readonly int MeshNtsPort = Chrony.FreeTcpPort();
+
     private static Akka.Configuration.Config Config(string role, int clusterPort, int seed, string? certificate, string? ca) =>
         Akka.Configuration.ConfigurationFactory.ParseString($$"""
             timemesh {
@@ -60,6 +62,7 @@ public class ClusterTlsTests(Xunit.Abstractions.ITestOutputHelper output)
               listen = ["127.0.0.1:0"]
               allow = ["127.0.0.0/8"]
               data-dir = "{{Path.Combine(Path.GetTempPath(), "tm-tls-" + Guid.NewGuid().ToString("N")[..8])}}"
+              mesh { nts-port = {{MeshNtsPort}} }
               {{(certificate is null ? "" : $"cluster-tls {{ certificate = \"{certificate}\", password = \"{Password}\", ca = \"{ca}\" }}")}}
             }
             akka {

@@ -249,11 +249,14 @@ public class MeshNodeTests(Xunit.Abstractions.ITestOutputHelper output)
                 var offsets = new[] { a, b, m }.Select(n => NtpProbe.MeasureBestOffset(n.Endpoints[0], 5, TimeSpan.FromSeconds(1))).ToList();
                 Assert.All(offsets, o => Assert.NotNull(o));
                 Assert.All(offsets, o => Assert.Equal(LeapIndicator.NoWarning, o!.Value.Header.Leap));
-                double spread = offsets.Max(o => o!.Value.OffsetSeconds) - offsets.Min(o => o!.Value.OffsetSeconds);
+                // Apart beyond what the two measurements can tell (each ± half its round trip), as the chaos checker judges:
+                // on a loaded machine even the best of 5 exchanges can take milliseconds.
+                double spread = offsets.SelectMany(x => offsets, (x, y) =>
+                    x!.Value.OffsetSeconds - y!.Value.OffsetSeconds - (Math.Abs(x.Value.DelaySeconds) + Math.Abs(y.Value.DelaySeconds)) / 2).Max();
                 worstSpread = Math.Max(worstSpread, spread);
                 await Task.Delay(250);
             }
-            output.WriteLine($"measured: in holdover the three nodes' served times stayed within {worstSpread * 1e6:0} µs of each other");
+            output.WriteLine($"measured: in holdover the three nodes' served times stayed within {worstSpread * 1e6:0} µs of each other (beyond the measurements' ± delay/2)");
             Assert.True(worstSpread < 0.001, $"served times spread {worstSpread * 1e6:0} µs");
             // The master holding over is the one every node names as leader.
             Assert.Equal(leader, await Converged(TimeSpan.FromSeconds(30), a, b, m));

@@ -37,7 +37,9 @@ public class ExecutableTests
     {
         string dir = Directory.CreateTempSubdirectory("timemesh-badconf").FullName;
         string file = Path.Combine(dir, "bad.hocon");
-        File.WriteAllText(file, $"timemesh {{\n listen = [\"127.0.0.1:0\"]\n {line}\n data-dir = \"{dir}/data\"\n}}");
+        // The listen case replaces the listen line: a key set twice is refused before any value is read.
+        string listen = line.StartsWith("listen", StringComparison.Ordinal) ? "" : " listen = [\"127.0.0.1:0\"]\n";
+        File.WriteAllText(file, $"timemesh {{\n{listen} {line}\n data-dir = \"{dir}/data\"\n}}");
         var (exit, output) = RunTimemesh("run", "--config", file);
         Assert.Equal(2, exit);
         Assert.Contains(keyAndValue, output);

@@ -258,8 +258,8 @@ echo "ok: the member follows a master ($(grep -o 'mesh: following [0-9.:]*' "$wo
 # can pass before its start-up line and its first leader line are written: give them time.
 deadline=$((SECONDS + 60))
 for name in "${!node_address[@]}"; do
-  until grep -q "TimeMesh node started: role [a-z]*, NTP on ${node_address[$name]}:123, data in /var/lib/timemesh .*cluster ${node_address[$name]}:4053, TLS, seeds \[akka.ssl.tcp://timemesh@172.28.0.11:4053, akka.ssl.tcp://timemesh@172.28.0.12:4053\]" "$work/$name.log"; do
-    [ $SECONDS -lt $deadline ] || fail "$name has no start-up line naming its role, address, data directory, TLS cluster address and seeds"
+  until grep -q "TimeMesh node started: role [a-z]*, NTP on ${node_address[$name]}:123, data in /var/lib/timemesh .*cluster ${node_address[$name]}:4053, TLS, mesh NTP over NTS[^,]*, seeds \[akka.ssl.tcp://timemesh@172.28.0.11:4053, akka.ssl.tcp://timemesh@172.28.0.12:4053\]" "$work/$name.log"; do
+    [ $SECONDS -lt $deadline ] || fail "$name has no start-up line naming its role, address, data directory, TLS cluster address, NTS-authenticated mesh NTP and seeds"
     sleep 1
   done
   until grep -q "mesh leader: none -> " "$work/$name.log"; do

@@ -94,3 +94,15 @@ snippets = {
 }
 for name, text in snippets.items():
     write("config", name + ".hocon", text.encode())
+
+# The strict file check: the valid half of the test corpus, a few of its broken files, and the hocon/ examples.
+corpus = os.path.join(here, "..", "TimeMesh.Node.Tests", "ConfigCorpus")
+os.makedirs(os.path.join(root, "configcheck"), exist_ok=True)
+for name in sorted(os.listdir(os.path.join(corpus, "valid"))):
+    shutil.copy(os.path.join(corpus, "valid", name), os.path.join(root, "configcheck", name))
+for name in ["01-issue-forgotten-comma", "02-issue-typo-lcoal", "08-block-ended-early", "10-brace-inside-list",
+             "41-several-problems", "36-master-without-time"]:
+    shutil.copy(os.path.join(corpus, "broken", name + ".hocon"), os.path.join(root, "configcheck", "broken-" + name + ".hocon"))
+for name in sorted(os.listdir(hocon)):
+    if name.endswith(".hocon"):
+        shutil.copy(os.path.join(hocon, name), os.path.join(root, "configcheck", name))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bounded coverage-guided fuzzing: the NTP packet parser, the server handler, the config parser and the NTS-KE
+# Bounded coverage-guided fuzzing: the NTP packet parser, the server handler, the config parser, the strict config file check and the NTS-KE
 # record parser under libFuzzer, through SharpFuzz's instrumentation of TimeMesh.Core and TimeMesh.Node
 # (tests/fuzz/README.md).
 # Installs clang and libFuzzer's runtime from Debian when missing. Exits non-zero when a target crashes or
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
 seconds=${FUZZ_SECONDS:-15}
-read -r -a targets <<< "${FUZZ_TARGETS:-packet server config ntske cmdmon}"
+read -r -a targets <<< "${FUZZ_TARGETS:-packet server config configcheck ntske cmdmon}"
 
 runtime=$(compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' | head -1 || true)
 clang=$(command -v clang-14 || command -v clang || true)
@@ -41,7 +41,7 @@ for assembly in TimeMesh.Core.dll TimeMesh.Node.dll; do
 done
 [ -x "$work/bin/timemesh-fuzz" ] || { echo "fuzz: FAILED: $work/bin/timemesh-fuzz was not built" >&2; exit 1; }
 
-declare -A max_len=([packet]=1200 [server]=4096 [config]=4096 [ntske]=4200 [cmdmon]=1000)
+declare -A max_len=([packet]=1200 [server]=4096 [config]=4096 [configcheck]=4096 [ntske]=4200 [cmdmon]=1000)
 failed=0
 total_runs=0
 for target in "${targets[@]}"; do

@@ -23,6 +23,7 @@ public sealed class NtsClientSession : IDisposable
 {
     private readonly AesSivCmac256 _c2s;
     private readonly AesSivCmac256 _s2c;
+    private readonly byte[] _s2cKey;
     private readonly Queue<byte[]> _cookies = new();
     private readonly byte[] _uniqueId = new byte[NtsFields.UniqueIdentifierLength];
     private bool _pending;
@@ -31,6 +32,7 @@ public sealed class NtsClientSession : IDisposable
     {
         _c2s = new AesSivCmac256(c2sKey);
         _s2c = new AesSivCmac256(s2cKey);
+        _s2cKey = s2cKey.ToArray();
         foreach (var cookie in cookies) AddCookie(cookie);
     }
 
@@ -71,44 +73,12 @@ public sealed class NtsClientSession : IDisposable
 
     public NtsReplyCheck CheckReply(ReadOnlySpan<byte> reply)
     {
-        if (!_pending || !NtpPacket.TryParse(reply, out var packet, out _) || packet.Trailer.HasMac) return Reject();
-        int offset = NtpHeader.Length;
-        int end = NtpHeader.Length + packet.Trailer.ExtensionFieldsLength;
-        bool uidMatches = false;
-        int authOffset = -1, authLength = 0;
-        while (offset < end)
-        {
-            ushort type = BinaryPrimitives.ReadUInt16BigEndian(reply[offset..]);
-            int length = BinaryPrimitives.ReadUInt16BigEndian(reply[(offset + 2)..]);
-            if (type == NtsFieldType.UniqueIdentifier)
-            {
-                var value = reply.Slice(offset + 4, length - 4);
-                uidMatches = value.Length >= _uniqueId.Length && CryptographicOperations.FixedTimeEquals(value[.._uniqueId.Length], _uniqueId)
-                    && value[_uniqueId.Length..].IndexOfAnyExcept((byte)0) < 0;
-            }
-            else if (type == NtsFieldType.Authenticator)
-            {
-                authOffset = offset;
-                authLength = length;
-                break;
-            }
-            offset += length;
-        }
-        if (!uidMatches) return Reject();
-        var header = packet.Header;
-        if (authOffset < 0)
-        {
-            // RFC 8915 5.7: an NTSN kiss is unauthenticated, believed only because it carries our unique id.
-            if (header.Stratum == 0 && header.ReferenceId == ReferenceIds.KissNtsNak)
-            {
-                _pending = false;
-                return NtsReplyCheck.CookieNotRecognised;
-            }
-            return Reject();
-        }
+        if (!_pending) return Reject();
         Span<byte> plaintext = stackalloc byte[NtpPacket.MaxExtensionFieldsLength];
-        if (!NtsFields.TryOpenAuthenticator(reply, authOffset, authLength, _s2c, plaintext, out int plaintextLength)) return Reject();
+        var check = Inspect(reply, _uniqueId, _s2c, plaintext, out int plaintextLength);
+        if (check == NtsReplyCheck.Bogus) return Reject();
         _pending = false;
+        if (check == NtsReplyCheck.CookieNotRecognised) return check;
         AuthenticReplies++;
         var fields = plaintext[..plaintextLength];
         while (fields.Length >= 4)
@@ -122,6 +92,55 @@ public sealed class NtsClientSession : IDisposable
         return NtsReplyCheck.Authentic;
     }
 
+    /// <summary>
+    /// A check of replies to the request just written, to run on another thread (the socket's) while this session
+    /// stays with its owner: it holds its own copy of the unique id and the S2C key, and changes nothing here.
+    /// Null when no request is pending. The caller disposes it.
+    /// </summary>
+    public NtsReplyFilter? PendingReplyFilter() => _pending ? new NtsReplyFilter(_uniqueId, _s2cKey) : null;
+
+    /// <summary>
+    /// What a datagram is to a request with <paramref name="uniqueId"/>: authentic (its encrypted fields in
+    /// <paramref name="plaintext"/>), an NTSN kiss for it, or bogus. Changes no state.
+    /// </summary>
+    internal static NtsReplyCheck Inspect(ReadOnlySpan<byte> reply, ReadOnlySpan<byte> uniqueId, AesSivCmac256 s2c, Span<byte> plaintext, out int plaintextLength)
+    {
+        plaintextLength = 0;
+        if (!NtpPacket.TryParse(reply, out var packet, out _) || packet.Trailer.HasMac) return NtsReplyCheck.Bogus;
+        int offset = NtpHeader.Length;
+        int end = NtpHeader.Length + packet.Trailer.ExtensionFieldsLength;
+        bool uidMatches = false;
+        int authOffset = -1, authLength = 0;
+        while (offset < end)
+        {
+            ushort type = BinaryPrimitives.ReadUInt16BigEndian(reply[offset..]);
+            int length = BinaryPrimitives.ReadUInt16BigEndian(reply[(offset + 2)..]);
+            if (type == NtsFieldType.UniqueIdentifier)
+            {
+                var value = reply.Slice(offset + 4, length - 4);
+                uidMatches = value.Length >= uniqueId.Length && CryptographicOperations.FixedTimeEquals(value[..uniqueId.Length], uniqueId)
+                    && value[uniqueId.Length..].IndexOfAnyExcept((byte)0) < 0;
+            }
+            else if (type == NtsFieldType.Authenticator)
+            {
+                authOffset = offset;
+                authLength = length;
+                break;
+            }
+            offset += length;
+        }
+        if (!uidMatches) return NtsReplyCheck.Bogus;
+        var header = packet.Header;
+        if (authOffset < 0)
+        {
+            // RFC 8915 5.7: an NTSN kiss is unauthenticated, believed only because it carries our unique id.
+            return header.Stratum == 0 && header.ReferenceId == ReferenceIds.KissNtsNak ? NtsReplyCheck.CookieNotRecognised : NtsReplyCheck.Bogus;
+        }
+        return NtsFields.TryOpenAuthenticator(reply, authOffset, authLength, s2c, plaintext, out plaintextLength)
+            ? NtsReplyCheck.Authentic
+            : NtsReplyCheck.Bogus;
+    }
+
     private NtsReplyCheck Reject()
     {
         RejectedReplies++;
@@ -132,5 +151,37 @@ public sealed class NtsClientSession : IDisposable
     {
         _c2s.Dispose();
         _s2c.Dispose();
+        CryptographicOperations.ZeroMemory(_s2cKey);
     }
+}
+
+/// <summary>
+/// Tells the reply to one NTS request from anything else that reaches its socket (a forged or replayed datagram
+/// with a copied origin timestamp): only a datagram carrying the request's unique id and either a valid
+/// authenticator or an NTSN kiss passes. The socket keeps waiting past the others, so an attacker who answers
+/// first cannot make the client miss the genuine reply. Thread-safe for one reader; counts what it refused.
+/// </summary>
+public sealed class NtsReplyFilter : IDisposable
+{
+    private readonly byte[] _uniqueId;
+    private readonly AesSivCmac256 _s2c;
+
+    internal NtsReplyFilter(ReadOnlySpan<byte> uniqueId, ReadOnlySpan<byte> s2cKey)
+    {
+        _uniqueId = uniqueId.ToArray();
+        _s2c = new AesSivCmac256(s2cKey);
+    }
+
+    /// <summary>Datagrams refused so far.</summary>
+    public int Refused { get; private set; }
+
+    public bool Accepts(ReadOnlySpan<byte> datagram)
+    {
+        Span<byte> plaintext = stackalloc byte[NtpPacket.MaxExtensionFieldsLength];
+        if (NtsClientSession.Inspect(datagram, _uniqueId, _s2c, plaintext, out _) != NtsReplyCheck.Bogus) return true;
+        Refused++;
+        return false;
+    }
+
+    public void Dispose() => _s2c.Dispose();
 }

@@ -134,6 +134,9 @@ internal sealed class ConfigReader(Akka.Configuration.Config root, string displa
     {
         string allowed = $"allowed: a duration from {min.TotalSeconds:0.###}s to {max.TotalSeconds:0.###}s (e.g. 500ms, 2s)";
         string raw = String(key, allowed);
+        // Akka reads a bare number as milliseconds; "hysteresis = 10" meant seconds more often than not.
+        if (double.TryParse(raw, NumberStyles.Float, CultureInfo.InvariantCulture, out double bare) && bare != 0)
+            throw new TimeMeshConfigException(displayPrefix + key, raw, $"a duration needs a unit: {raw}s or {raw}ms; " + allowed);
         TimeSpan value;
         try
         {

@@ -20,8 +20,9 @@ internal static class KeyFileSettings
         {
             content = File.ReadAllBytes(path);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
+            // ArgumentException: a path .NET refuses outright (a NUL in it; found by tests/fuzz, configcheck target).
             throw new TimeMeshConfigException(Key, path, $"cannot read the keyfile: {e.Message}");
         }
         try

@@ -97,16 +97,18 @@ public sealed record TimeMeshSettings
         ReferenceEquals(user, Reference) ? Reference : user.WithFallback(Reference);
 
     /// <summary>
-    /// Parses a HOCON file; a syntax error becomes a <see cref="TimeMeshConfigException"/> naming the file.
-    /// The file's path goes into <see cref="SecretFiles.ConfigFileKey"/>, so that its permissions are judged
-    /// when it holds a password.
+    /// Reads a HOCON file exactly or refuses it (<see cref="ConfigFileCheck"/>): a syntax slip Akka's parser
+    /// would read differently, an unknown key, a bad Akka key TimeMesh documents, or settings that cannot work
+    /// together become one <see cref="TimeMeshConfigException"/> listing every problem with its line. The
+    /// file's path goes into <see cref="SecretFiles.ConfigFileKey"/>, so that its permissions are judged
+    /// when it holds a password. The values themselves are judged by <see cref="FromConfig"/>.
     /// </summary>
     public static Akka.Configuration.Config LoadFile(string path)
     {
         if (!File.Exists(path)) throw new TimeMeshConfigException("--config", path, "the file does not exist");
-        var user = HoconText.Parse(File.ReadAllText(path), path, HoconText.DefaultLimit);
-        var source = ConfigurationFactory.ParseString($"{SecretFiles.ConfigFileKey} = {System.Text.Json.JsonSerializer.Serialize(Path.GetFullPath(path))}");
-        return WithReference(source.WithFallback(user));
+        var result = ConfigFileCheck.CheckFile(path, values: false);
+        if (!result.Ok) throw new TimeMeshConfigException(result);
+        return result.Full!;
     }
 
     public static TimeMeshSettings FromConfig(Akka.Configuration.Config config)
@@ -174,6 +176,22 @@ public sealed record TimeMeshSettings
             Masters = ParseMasters(r, Prefix + "mesh.masters"),
             Discovery = TimeMesh.Node.Mesh.DiscoverySettings.Parse(r),
             Insecure = r.Switch(Prefix + "mesh.insecure", false),
+            Authenticate = ParseAuthenticate(r, Prefix + "mesh.authenticate"),
+            NtsPort = (int)r.Integer(Prefix + "mesh.nts-port", 1, 65535, Core.Nts.NtsIds.DefaultKePort + 1),
+        };
+    }
+
+    private static Core.Mesh.MeshAuthenticationMode ParseAuthenticate(ConfigReader r, string key)
+    {
+        const string allowed = "allowed: auto (NTS between members and masters when timemesh.cluster-tls is set up), on (always; refuse to start without cluster-tls) or off (plain NTP inside the mesh)";
+        if (!r.Has(key)) return Core.Mesh.MeshAuthenticationMode.Auto;
+        string text = r.String(key, allowed);
+        return text.ToLowerInvariant() switch
+        {
+            "auto" => Core.Mesh.MeshAuthenticationMode.Auto,
+            "on" or "true" or "yes" => Core.Mesh.MeshAuthenticationMode.On,
+            "off" or "false" or "no" => Core.Mesh.MeshAuthenticationMode.Off,
+            _ => throw new TimeMeshConfigException(key, text, allowed),
         };
     }
 

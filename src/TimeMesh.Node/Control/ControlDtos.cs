@@ -173,7 +173,19 @@ public sealed record MeshDto(
     /// <summary>How the cluster transport is protected: "tls", "loopback" (no TLS, loopback addresses only) or
     /// "insecure" (no TLS on a LAN address: timemesh.mesh.insecure = on); null for a node that runs alone.</summary>
     public string? ClusterTransport { get; init; }
+
+    /// <summary>How NTP between members and masters runs: "nts" (authenticated), "plain" (no cluster TLS) or
+    /// "plain-by-choice" (cluster TLS, but timemesh.mesh.authenticate = off); null for a node that runs alone.</summary>
+    public string? MeshNtp { get; init; }
+
+    /// <summary>The masters this node polls over NTS, with their key exchanges and replies.</summary>
+    public IReadOnlyList<MeshNtsSourceDto> MeshNts { get; init; } = [];
 }
+
+/// <summary>One mesh master polled over NTS: key exchanges, cookies held, authenticated replies, and what was refused
+/// (replies that were not the authenticated answer to a request: forged, replayed or damaged).</summary>
+public sealed record MeshNtsSourceDto(string Master, long KeyExchanges, long KeyExchangeFailures, int Cookies, long Authenticated, long Rejected,
+    long CookieNaks, string? LastKeyExchangeError);
 
 /// <summary>What the endpoint answers when it cannot: e.g. an actor did not answer in time.</summary>
 public sealed record ErrorDto(string Error);

@@ -26,6 +26,9 @@ public sealed record NodeActors(
 
     /// <summary>The node's own tracking history, for the status page (null without sync).</summary>
     public IActorRef? History { get; init; }
+
+    /// <summary>How NTP between members and masters runs: "nts", "plain" (no cluster TLS) or "plain-by-choice"; null alone.</summary>
+    public string? MeshNtp { get; init; }
 }
 
 /// <summary>
@@ -157,7 +160,15 @@ public sealed class NodeQueries(NodeActors actors, Func<long> nowUnixNs, TimeSpa
     {
         if (actors.MeshNow is not { } mesh) return new MeshDto(false, null, null, null, []);
         var view = await mesh.Ask<MeshProtocol.MeshView>(MeshProtocol.GetMesh.Instance, _timeout);
-        return Mesh(view, actors.MeshRole);
+        var dto = Mesh(view, actors.MeshRole);
+        if (actors.Sync is null) return dto with { MeshNtp = actors.MeshNtp };
+        var nts = await actors.Sync.Ask<List<SyncActor.NtsSourceReport>>(SyncActor.GetNtsReports.Instance, _timeout);
+        return dto with
+        {
+            MeshNtp = actors.MeshNtp,
+            MeshNts = nts.Where(r => r.Mesh).Select(r => new MeshNtsSourceDto(r.Endpoint, r.KeyExchanges, r.KeyExchangeFailures, r.Cookies,
+                r.AuthenticReplies, r.RejectedReplies + r.Forged, r.Naks, r.LastError)).OrderBy(r => r.Master, StringComparer.Ordinal).ToList(),
+        };
     }
 
     public static MeshDto Mesh(MeshProtocol.MeshView view, MeshRole? ownRole)

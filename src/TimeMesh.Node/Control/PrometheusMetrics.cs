@@ -107,6 +107,17 @@ public static class PrometheusMetrics
         w.Gauge("timemesh_mesh_members", "Nodes of the mesh this node knows of, itself included.", m.Nodes.Count);
         w.Gauge("timemesh_mesh_reachable_members", "Nodes of the mesh that are reachable, itself included.", m.Nodes.Count(n => n.Reachable));
         w.Gauge("timemesh_mesh_insecure", "1 when this mesh node's cluster transport runs without TLS on a LAN address (timemesh.mesh.insecure = on), else 0.", m.ClusterTransport == "insecure" ? 1 : 0);
+        w.Gauge("timemesh_mesh_ntp_authenticated", "1 when NTP between this node and the mesh's masters runs over NTS (timemesh.mesh.authenticate), else 0.", m.MeshNtp == "nts" ? 1 : 0);
+        w.Family("timemesh_mesh_nts_authenticated_total", "counter", "Authenticated NTS replies from each mesh master this node polls.");
+        foreach (var n in m.MeshNts) w.Sample("timemesh_mesh_nts_authenticated_total", n.Authenticated, ("master", n.Master));
+        w.Family("timemesh_mesh_nts_rejected_total", "counter", "Datagrams from a mesh master's address that were not the authenticated reply to this node's request (forged, replayed, damaged): dropped before the clock.");
+        foreach (var n in m.MeshNts) w.Sample("timemesh_mesh_nts_rejected_total", n.Rejected, ("master", n.Master));
+        w.Family("timemesh_mesh_nts_key_exchanges_total", "counter", "NTS key exchanges with each mesh master, by result (ok, failed: unreachable, certificate refused, ...).");
+        foreach (var n in m.MeshNts)
+        {
+            w.Sample("timemesh_mesh_nts_key_exchanges_total", n.KeyExchanges, ("master", n.Master), ("result", "ok"));
+            w.Sample("timemesh_mesh_nts_key_exchanges_total", n.KeyExchangeFailures, ("master", n.Master), ("result", "failed"));
+        }
         w.Gauge("timemesh_mesh_joined", "1 when this node is a member of a cluster (Up or WeaklyUp), else 0 (it names no leader then).", m.Joined ? 1 : 0);
         w.Family("timemesh_mesh_statuses_dropped_total", "counter", "Statuses from other nodes dropped: oversized, sender_mismatch (not sent by the node they name), not_member (its node is not Up in the cluster); with cluster TLS unsigned, certificate (not the mesh CA's, expired, or not issued for the node's host), bad_signature, replayed (an old sequence number or incarnation).");
         foreach (var reason in new[] { "oversized", "sender_mismatch", "not_member", "unsigned", "certificate", "bad_signature", "replayed" })

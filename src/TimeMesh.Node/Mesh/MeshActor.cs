@@ -36,6 +36,15 @@ public sealed record MeshSettings(
     /// <summary><c>timemesh.mesh.insecure</c>: a node on a LAN address may run its cluster transport without TLS.</summary>
     public bool Insecure { get; init; }
 
+    /// <summary><c>timemesh.mesh.authenticate</c>: NTP between members and masters over NTS (auto: when cluster TLS is on).</summary>
+    public MeshAuthenticationMode Authenticate { get; init; } = MeshAuthenticationMode.Auto;
+
+    /// <summary><c>timemesh.mesh.nts-port</c>: where every master's mesh NTS-KE listens (on its NTP addresses).</summary>
+    public int NtsPort { get; init; } = Core.Nts.NtsIds.DefaultKePort + 1;
+
+    /// <summary>The mesh's NTS credentials, set at start when mesh NTP is authenticated (null: plain mesh NTP).</summary>
+    public Nts.MeshNtsCredentials? Nts { get; init; }
+
     /// <summary>How this node's cluster transport is protected (set at start from the config; shown in the mesh view).</summary>
     public ClusterSecurity Security { get; init; } = ClusterSecurity.Loopback;
 

@@ -29,10 +29,14 @@ public static class NtsKeClient
 
     /// <param name="host">The name the certificate must carry (the configured address).</param>
     /// <param name="address">Where to connect.</param>
-    public static Task<NtsKeResult> ExchangeAsync(string host, IPAddress address, int port, X509Certificate2Collection? trusted, TimeSpan timeout) =>
-        Task.Run(() => Exchange(host, address, port, trusted, timeout));
+    /// <param name="mesh">A mesh master: checked against the mesh CA for the master role and one of <paramref name="meshNames"/>,
+    /// with this node's cluster certificate presented (null: an upstream server, checked against <paramref name="trusted"/>).</param>
+    public static Task<NtsKeResult> ExchangeAsync(string host, IPAddress address, int port, X509Certificate2Collection? trusted, TimeSpan timeout,
+        MeshNtsCredentials? mesh = null, IReadOnlyList<string>? meshNames = null) =>
+        Task.Run(() => Exchange(host, address, port, trusted, timeout, mesh, meshNames));
 
-    public static NtsKeResult Exchange(string host, IPAddress address, int port, X509Certificate2Collection? trusted, TimeSpan timeout)
+    public static NtsKeResult Exchange(string host, IPAddress address, int port, X509Certificate2Collection? trusted, TimeSpan timeout,
+        MeshNtsCredentials? mesh = null, IReadOnlyList<string>? meshNames = null)
     {
         using var client = new TcpClient(address.AddressFamily);
         using var deadline = new Timer(_ => client.Close(), null, timeout, Timeout.InfiniteTimeSpan);
@@ -47,7 +51,7 @@ public static class NtsKeClient
         client.ReceiveTimeout = client.SendTimeout = (int)timeout.TotalMilliseconds;
         client.NoDelay = true;
         var crypto = new BcTlsCrypto(new SecureRandom());
-        var tls = new NtsKeTlsClient(crypto, host, trusted);
+        var tls = new NtsKeTlsClient(crypto, host, trusted, mesh, meshNames);
         var protocol = new TlsClientProtocol(client.GetStream());
         protocol.Connect(tls);
         try

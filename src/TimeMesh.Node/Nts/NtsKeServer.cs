@@ -30,6 +30,9 @@ public sealed class NtsKeServer : IDisposable
     private readonly ConnectionGate _gate;
     private readonly CancellationTokenSource _stop = new();
     private Timer? _rotation;
+    /// <summary>The mesh's NTS-KE: client certificates from the mesh CA required (null: the public NTS-KE).</summary>
+    private MeshNtsCredentials? _meshClients;
+    private string What => _meshClients is null ? "NTS-KE" : "mesh NTS-KE";
     private long _accepted, _served, _failed, _dropped, _rotations, _droppedLoggedAtMs = -60_000;
 
     private NtsKeServer(NtsSettings settings, NtsServerCredentials credentials, NtsServerExtension extension, string dataDir,
@@ -62,8 +65,25 @@ public sealed class NtsKeServer : IDisposable
     {
         nowUnixSeconds ??= () => DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var credentials = NtsServerCredentials.Load(settings.CertificatePath, settings.KeyPath);
-        var keys = NtsKeyStore.LoadOrCreate(dataDir, nowUnixSeconds(), settings.CookieKeyRotation, w => log.Warning(w));
-        var server = new NtsKeServer(settings, credentials, new NtsServerExtension(keys), dataDir, advertisedNtpPort, nowUnixSeconds, log);
+        return Start(settings, credentials, null, null, dataDir, advertisedNtpPort, log, nowUnixSeconds);
+    }
+
+    /// <summary>
+    /// The mesh's NTS-KE on a master: its cluster certificate, a client certificate from the mesh CA required, and the
+    /// cookie keys of <paramref name="shared"/> (the public NTS-KE's, which rotates them) or, without one, of its own,
+    /// kept in the same data-dir file. Either way the node's NTP port accepts the cookies.
+    /// </summary>
+    /// <param name="settings">Listen addresses, timeouts and caps (<c>timemesh.nts</c>'s, with the mesh's listen addresses).</param>
+    public static NtsKeServer StartMesh(NtsSettings settings, MeshNtsCredentials mesh, NtsServerExtension? shared, string dataDir, int advertisedNtpPort,
+        ILoggingAdapter log, Func<long>? nowUnixSeconds = null) =>
+        Start(settings with { NtpServer = "" }, mesh.Own, mesh, shared, dataDir, advertisedNtpPort, log, nowUnixSeconds ?? (() => DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+
+    private static NtsKeServer Start(NtsSettings settings, NtsServerCredentials credentials, MeshNtsCredentials? mesh, NtsServerExtension? shared,
+        string dataDir, int advertisedNtpPort, ILoggingAdapter log, Func<long> nowUnixSeconds)
+    {
+        var extension = shared ?? new NtsServerExtension(NtsKeyStore.LoadOrCreate(dataDir, nowUnixSeconds(), settings.CookieKeyRotation, w => log.Warning(w)));
+        var server = new NtsKeServer(settings, credentials, extension, dataDir, advertisedNtpPort, nowUnixSeconds, log) { _meshClients = mesh };
+        var keys = extension.Keys;
         try
         {
             foreach (var endpoint in settings.Listen)
@@ -80,10 +100,12 @@ public sealed class NtsKeServer : IDisposable
         }
         foreach (var listener in server._listeners) _ = server.AcceptLoop(listener);
         var period = TimeSpan.FromTicks(Math.Clamp(settings.CookieKeyRotation.Ticks / 4, TimeSpan.FromMilliseconds(250).Ticks, TimeSpan.FromMinutes(1).Ticks));
-        server._rotation = new Timer(_ => server.RotateIfDue(), null, period, period);
-        log.Info("NTS-KE server listening on {0} (cookie keys {1:x8}, rotated every {2}); NTP advertised on port {3}{4}",
-            string.Join(", ", server.Endpoints), keys.Current.Id, settings.CookieKeyRotation, advertisedNtpPort,
-            settings.NtpServer.Length > 0 ? " of " + settings.NtpServer : "");
+        // Keys shared with another server are rotated by their owner only: two rotations would skip a generation.
+        if (shared is null) server._rotation = new Timer(_ => server.RotateIfDue(), null, period, period);
+        log.Info("{0}", $"{server.What} server listening on {string.Join(", ", server.Endpoints)} (cookie keys {keys.Current.Id:x8}, "
+            + (shared is null ? $"rotated every {settings.CookieKeyRotation}" : "shared with the public NTS-KE")
+            + $"); NTP advertised on port {advertisedNtpPort}{(settings.NtpServer.Length > 0 ? " of " + settings.NtpServer : "")}"
+            + (mesh is null ? "" : $"; clients need a certificate from the mesh CA {mesh.Ca.Subject}"));
         return server;
     }
 
@@ -139,6 +161,20 @@ public sealed class NtsKeServer : IDisposable
         }
     }
 
+    private long _refusedLoggedAtMs = -60_000;
+
+    private void LogRefusedNow(System.Net.EndPoint? remote, string why)
+    {
+        long now = Environment.TickCount64;
+        long last = Interlocked.Read(ref _refusedLoggedAtMs);
+        if (now - last < 60_000 || Interlocked.CompareExchange(ref _refusedLoggedAtMs, now, last) != last)
+        {
+            _log.Debug("mesh NTS-KE: refused {0}: {1}", remote, why);
+            return;
+        }
+        _log.Warning("mesh NTS-KE: refused {0}: {1} ({2} failed connections so far; told at most once a minute)", remote, why, Failed);
+    }
+
     /// <summary>Dropped connections are told at most once a minute, with how many there were.</summary>
     private void LogDroppedNow()
     {
@@ -164,7 +200,7 @@ public sealed class NtsKeServer : IDisposable
                 socket.NoDelay = true;
                 // BouncyCastle's non-blocking mode: bytes are offered to the protocol and its output is sent by us, so a
                 // connection waiting for its client holds no thread, only its buffers.
-                var tls = new NtsKeTlsServer(new BcTlsCrypto(new SecureRandom()), _credentials);
+                var tls = new NtsKeTlsServer(new BcTlsCrypto(new SecureRandom()), _credentials, _meshClients);
                 var protocol = new TlsServerProtocol();
                 var buffer = new byte[4096];
                 protocol.Accept(tls);
@@ -200,7 +236,7 @@ public sealed class NtsKeServer : IDisposable
                 }
                 catch (NtsKeProtocolException e)
                 {
-                    _log.Debug("NTS-KE request from {0} refused: {1}", remote, e.Message);
+                    _log.Debug("{0} request from {1} refused: {2}", What, remote, e.Message);
                     response = NtsKeResponse.BuildError(e.ErrorCode);
                     ok = false;
                 }
@@ -215,7 +251,10 @@ public sealed class NtsKeServer : IDisposable
                                       or TlsFatalAlert or TlsFatalAlertReceived or TlsTimeoutException)
         {
             Interlocked.Increment(ref _failed);
-            _log.Debug("NTS-KE connection from {0} failed: {1}", remote, e is OperationCanceledException ? "timed out" : e.Message);
+            // A refused client certificate on the mesh port is worth an operator's eye (a stranger, another CA);
+            // told at most once a minute, like the drops.
+            if (_meshClients is not null && e is TlsFatalAlert alert) LogRefusedNow(remote, alert.Message);
+            else _log.Debug("{0} connection from {1} failed: {2}", What, remote, e is OperationCanceledException ? "timed out" : e.Message);
         }
         catch (Exception e)
         {

@@ -25,6 +25,22 @@ internal static class NtsTls
 
     public static bool NegotiatedNtsKe(TlsContext context) =>
         context.SecurityParameters.ApplicationProtocol is { } p && p.Equals(Alpn);
+
+    /// <summary>What signs this side's handshake: the certificate chain and the key, with the scheme the key's type implies.</summary>
+    public static TlsCredentials Signer(TlsContext context, BcTlsCrypto crypto, NtsServerCredentials credentials, byte[] requestContext)
+    {
+        var tlsCertificates = credentials.ChainDer.Select(der => new CertificateEntry(crypto.CreateCertificate(der), null)).ToArray();
+        var certificate = new Certificate(requestContext, tlsCertificates);
+        var scheme = credentials.PrivateKey is ECPrivateKeyParameters ec
+            ? ec.Parameters.Curve.FieldSize switch
+            {
+                384 => SignatureAndHashAlgorithm.GetInstance(HashAlgorithm.sha384, SignatureAlgorithm.ecdsa),
+                521 => SignatureAndHashAlgorithm.GetInstance(HashAlgorithm.sha512, SignatureAlgorithm.ecdsa),
+                _ => SignatureAndHashAlgorithm.GetInstance(HashAlgorithm.sha256, SignatureAlgorithm.ecdsa),
+            }
+            : SignatureAndHashAlgorithm.rsa_pss_rsae_sha256;
+        return new BcDefaultTlsCredentialedSigner(new TlsCryptoParameters(context), crypto, credentials.PrivateKey, certificate, scheme);
+    }
 }
 
 /// <summary>The server's certificate chain and key, loaded once from PEM files.</summary>
@@ -63,7 +79,8 @@ internal sealed class NtsServerCredentials
 }
 
 /// <summary>The TLS server side of one NTS-KE connection: TLS 1.3 only, ALPN ntske/1 only.</summary>
-internal sealed class NtsKeTlsServer(BcTlsCrypto crypto, NtsServerCredentials credentials) : DefaultTlsServer(crypto)
+/// <remarks>With <paramref name="meshClients"/> (the mesh's NTS-KE), a client certificate from the mesh CA is required.</remarks>
+internal sealed class NtsKeTlsServer(BcTlsCrypto crypto, NtsServerCredentials credentials, MeshNtsCredentials? meshClients = null) : DefaultTlsServer(crypto)
 {
     public TlsContext Context => m_context;
 
@@ -82,19 +99,17 @@ internal sealed class NtsKeTlsServer(BcTlsCrypto crypto, NtsServerCredentials cr
 
     protected override IList<ProtocolName> GetProtocolNames() => [NtsTls.Alpn];
 
-    public override TlsCredentials GetCredentials()
+    public override TlsCredentials GetCredentials() => NtsTls.Signer(m_context, crypto, credentials, TlsUtilities.EmptyBytes);
+
+    public override Org.BouncyCastle.Tls.CertificateRequest? GetCertificateRequest() => meshClients is null
+        ? null
+        : new Org.BouncyCastle.Tls.CertificateRequest(TlsUtilities.EmptyBytes, TlsUtilities.GetDefaultSupportedSignatureAlgorithms(m_context), null, null);
+
+    /// <summary>The mesh client's certificate: any role, but from the mesh CA (BouncyCastle has checked it holds the key).</summary>
+    public override void NotifyClientCertificate(Certificate clientCertificate)
     {
-        var tlsCertificates = credentials.ChainDer.Select(der => new CertificateEntry(crypto.CreateCertificate(der), null)).ToArray();
-        var certificate = new Certificate(TlsUtilities.EmptyBytes, tlsCertificates);
-        var scheme = credentials.PrivateKey is ECPrivateKeyParameters ec
-            ? ec.Parameters.Curve.FieldSize switch
-            {
-                384 => SignatureAndHashAlgorithm.GetInstance(HashAlgorithm.sha384, SignatureAlgorithm.ecdsa),
-                521 => SignatureAndHashAlgorithm.GetInstance(HashAlgorithm.sha512, SignatureAlgorithm.ecdsa),
-                _ => SignatureAndHashAlgorithm.GetInstance(HashAlgorithm.sha256, SignatureAlgorithm.ecdsa),
-            }
-            : SignatureAndHashAlgorithm.rsa_pss_rsae_sha256;
-        return new BcDefaultTlsCredentialedSigner(new TlsCryptoParameters(m_context), crypto, credentials.PrivateKey, certificate, scheme);
+        if (meshClients is null) return;
+        meshClients.CheckChain(clientCertificate, "the client").Dispose();
     }
 
     public override void NotifyAlertRaised(short alertLevel, short alertDescription, string message, Exception cause)
@@ -107,7 +122,12 @@ internal sealed class NtsKeTlsServer(BcTlsCrypto crypto, NtsServerCredentials cr
 /// The TLS client side of an NTS-KE connection: TLS 1.3, ALPN ntske/1, and the server's certificate checked
 /// with .NET's chain engine against the trusted CA file (or the system's roots) and the server's name.
 /// </summary>
-internal sealed class NtsKeTlsClient(BcTlsCrypto crypto, string host, X509Certificate2Collection? trusted) : DefaultTlsClient(crypto)
+/// <remarks>
+/// With <paramref name="mesh"/> (a mesh master), the master's certificate is checked against the mesh CA alone, for the
+/// master role and for one of <paramref name="meshNames"/>, and this node presents its own cluster certificate.
+/// </remarks>
+internal sealed class NtsKeTlsClient(BcTlsCrypto crypto, string host, X509Certificate2Collection? trusted,
+    MeshNtsCredentials? mesh = null, IReadOnlyList<string>? meshNames = null) : DefaultTlsClient(crypto)
 {
     public TlsContext Context => m_context;
 
@@ -129,7 +149,17 @@ internal sealed class NtsKeTlsClient(BcTlsCrypto crypto, string host, X509Certif
     protected override IList<ServerName>? GetSniServerNames() =>
         System.Net.IPAddress.TryParse(host, out _) ? null : [new ServerName(NameType.host_name, Encoding.ASCII.GetBytes(host))];
 
-    public override TlsAuthentication GetAuthentication() => new Authentication(host, trusted);
+    public override TlsAuthentication GetAuthentication() => mesh is null
+        ? new Authentication(host, trusted)
+        : new MeshAuthentication(this, mesh, meshNames ?? [host]);
+
+    private sealed class MeshAuthentication(NtsKeTlsClient client, MeshNtsCredentials mesh, IReadOnlyList<string> names) : TlsAuthentication
+    {
+        public TlsCredentials GetClientCredentials(Org.BouncyCastle.Tls.CertificateRequest certificateRequest) =>
+            NtsTls.Signer(client.m_context, (BcTlsCrypto)client.Crypto, mesh.Own, certificateRequest.GetCertificateRequestContext() ?? TlsUtilities.EmptyBytes);
+
+        public void NotifyServerCertificate(TlsServerCertificate serverCertificate) => mesh.CheckMaster(serverCertificate.Certificate, names);
+    }
 
     public override void NotifyAlertRaised(short alertLevel, short alertDescription, string message, Exception cause)
     {

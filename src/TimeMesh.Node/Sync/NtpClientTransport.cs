@@ -51,8 +51,9 @@ internal static class NtpClientTransport
     }
 
     /// <param name="key">The source's symmetric key: a datagram without a valid MAC under it does not end the wait.</param>
+    /// <param name="nts">An NTS source's check of this request's reply: a datagram it refuses does not end the wait (and is counted).</param>
     public static void Exchange(IActorRef replyTo, int sourceId, IPEndPoint server, byte[] request, IClock clock, TimeSpan timeout,
-        Core.Auth.SymmetricKey? key = null)
+        Core.Auth.SymmetricKey? key = null, Core.Nts.NtsReplyFilter? nts = null)
     {
         Task.Factory.StartNew(() =>
         {
@@ -91,6 +92,7 @@ internal static class NtpClientTransport
                         if (source.High != destination.High || source.Low != destination.Low || source.Port != destination.Port) continue;
                         // A forged unauthenticated datagram must not make us miss the genuine reply.
                         if (key is not null && !SignedBy(batch.Received(i), key)) continue;
+                        if (nts is not null && !nts.Accepts(batch.Received(i))) continue;
                         long kernel = batch.KernelTimestampUnixNanoseconds(i);
                         replyTo.Tell(new SyncProtocol.ReplyReceived(sourceId, batch.Received(i).ToArray(), clock.RawFromOs(kernel != 0 ? kernel : now)));
                         return;
@@ -100,6 +102,14 @@ internal static class NtpClientTransport
             catch (SocketException)
             {
                 // Unreachable network, no route: the poll simply goes unanswered.
+            }
+            finally
+            {
+                if (nts is not null)
+                {
+                    if (nts.Refused > 0) replyTo.Tell(new SyncProtocol.ForgedReplies(sourceId, nts.Refused));
+                    nts.Dispose();
+                }
             }
         }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }

@@ -257,6 +257,7 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
         {
             if (wanted.Contains(endpoint)) continue;
             _engine.RemoveSource(id, now);
+            ForgetNts(id);
             _endpoints.Remove(id);
             _meshSources.Remove(endpoint);
             _log.Info("mesh: no longer following {0}", endpoint);
@@ -269,7 +270,9 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
                 id = _engine.AddSource(settings, ReferenceIds.FromAddress(endpoint.Address), now);
                 _endpoints[id] = endpoint;
                 _meshSources[endpoint] = id;
-                _log.Info("mesh: following {0}{1}", endpoint, endpoint.Equals(plan.Preferred) ? " (leader)" : "");
+                _log.Info("mesh: following {0}{1}{2}", endpoint, endpoint.Equals(plan.Preferred) ? " (leader)" : "",
+                    _meshSettings.Nts is { } nts ? $" over NTS (key exchange at port {nts.KePort})" : " over plain NTP");
+                if (_meshSettings.Nts is not null) AddMeshNts(id, endpoint);
             }
             _engine.SetPrefer(id, endpoint.Equals(plan.Preferred), now);
             _engine.SetSelectable(id, !plan.Demoted.Contains(endpoint), now);
@@ -326,8 +329,9 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
             // Wait for the reply at most until shortly before the next poll, and never more than 2 s.
             double waitSeconds = Math.Clamp((poller.NextPollNs - now) * 1e-9 * 0.9, 0.05, 2.0);
             // An NTS source without cookies sends nothing: the poll counts as unanswered while the key exchange runs.
-            if (NtsRequest(id, request[..poller.RequestLength]) is { } outgoing)
-                NtpClientTransport.Exchange(Self, id, _endpoints[id], outgoing, _clock, TimeSpan.FromSeconds(waitSeconds), poller.Settings.Key);
+            var (outgoing, filter) = NtsRequest(id, request[..poller.RequestLength]);
+            if (outgoing is not null)
+                NtpClientTransport.Exchange(Self, id, _endpoints[id], outgoing, _clock, TimeSpan.FromSeconds(waitSeconds), poller.Settings.Key, filter);
         }
         Publish();
         SchedulePoll();

@@ -78,6 +78,9 @@ public static class SyncProtocol
 
     internal sealed record EndSlew(int Generation);
 
+    /// <summary>Datagrams that reached a request's socket from the source's address but were not its authenticated reply.</summary>
+    internal sealed record ForgedReplies(int SourceId, int Count);
+
     internal sealed record WatchClock
     {
         public static readonly WatchClock Instance = new();
@@ -88,4 +91,8 @@ public static class SyncProtocol
 /// <param name="Role">Master or member.</param>
 /// <param name="Masters">The masters named in the config (<c>timemesh.mesh.masters</c>); empty: follow what the cluster advertises.</param>
 /// <param name="Self">This node's NTP endpoint as advertised to the mesh (never followed); null when it serves none.</param>
-public sealed record MeshFollowSettings(Core.Mesh.MeshRole Role, IReadOnlyList<Mesh.MasterAddress> Masters, IPEndPoint? Self);
+public sealed record MeshFollowSettings(Core.Mesh.MeshRole Role, IReadOnlyList<Mesh.MasterAddress> Masters, IPEndPoint? Self)
+{
+    /// <summary>Authenticated mesh NTP: masters are polled over NTS with these credentials only (null: plain NTP).</summary>
+    public Nts.MeshNtsCredentials? Nts { get; init; }
+}

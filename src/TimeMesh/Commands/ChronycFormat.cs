@@ -212,6 +212,24 @@ public static class ChronycFormat
         if (untrusted.Count > 0)
             text.Append("S: '?' = not trusted: claims to be a master but this node's config does not name it; never polled or elected: ")
                 .Append(string.Join(", ", untrusted.Select(n => ShortNode(n.Node)))).Append('\n');
+        if (mesh.MeshNtp is not null) text.Append(mesh.MeshNtp switch
+        {
+            "nts" => "\nMesh NTP: authenticated (NTS with the cluster certificates; replies that are not authenticated are dropped).\n",
+            "plain-by-choice" => "\nMesh NTP: NOT authenticated (timemesh.mesh.authenticate = off): anyone on the path can answer in a master's name.\n",
+            _ => "\nMesh NTP: plain (no cluster TLS to authenticate with).\n",
+        });
+        if (mesh.MeshNts.Count > 0)
+        {
+            text.Append('\n');
+            Header(text, "Master                 KE ok  KE fail Cookies  Authenticated     Rejected Last key-exchange error");
+            foreach (var n in mesh.MeshNts)
+            {
+                text.Append(Truncate(n.Master, 21).PadRight(21)).Append(' ')
+                    .Append(Int(n.KeyExchanges, 6)).Append(' ').Append(Int(n.KeyExchangeFailures, 8)).Append(' ').Append(Int(n.Cookies, 7)).Append(' ')
+                    .Append(Int(n.Authenticated, 14)).Append(' ').Append(Int(n.Rejected, 12)).Append(' ')
+                    .Append(n.LastKeyExchangeError is { } e ? Truncate(e, 60) : "-").Append('\n');
+            }
+        }
         return text.ToString();
     }
 

@@ -41,6 +41,15 @@ public sealed class ConfigCheck(DoctorEnvironment env)
             Settings = TimeMeshSettings.FromConfig(Akka.Configuration.ConfigurationFactory.ParseString(SecretFiles.OverrideKey + " = on").WithFallback(full));
             if (Settings.Upstream.HasSources || Settings.Mesh is not null) PersistenceSettings.FromConfig(full);
         }
+        catch (TimeMeshConfigException e) when (e.Problems.Count > 0)
+        {
+            // The file check (timemesh check-config): every problem with its line, not only the first.
+            Settings = null;
+            foreach (var problem in e.Problems)
+                findings.Add(DoctorFinding.Fail(Name, problem.Format(configPath ?? "--config"),
+                    $"correct it; `timemesh check-config {configPath}` lists every problem, src/TimeMesh.Node/reference.conf every key with its default"));
+            return findings;
+        }
         catch (TimeMeshConfigException e)
         {
             Settings = null;

@@ -203,13 +203,26 @@ public class DoctorChecksTests : IDisposable
     }
 
     [Fact]
+    public void EveryProblemTheFileCheckFindsIsAFailureWithItsLine()
+    {
+        var report = Run(Config("local { stratum = 20 }\nlcoal = on"));
+        var config = Of(report, ConfigCheck.Name).ToList();
+        Assert.Equal(2, config.Count);
+        Assert.All(config, f => Assert.Equal(DoctorLevel.Fail, f.Level));
+        Assert.Contains(":6:9: timemesh.local.stratum: set twice (line 4 and line 6)", config[0].Message);
+        Assert.Contains(":7:1: timemesh.lcoal: unknown key; did you mean `local`?", config[1].Message);
+        Assert.Equal(1, report.ExitCode);
+    }
+
+    [Fact]
     public void ABadConfigValueIsAFailureWithTheExceptionMessage()
     {
-        var report = Run(Config("local { stratum = 20 }"));
+        // (Not local.stratum: Config() sets it already, and a key set twice is refused by the file check, see below.)
+        var report = Run(Config("clientloglimit = 5"));
         var config = Of(report, ConfigCheck.Name).Single();
         Assert.Equal(DoctorLevel.Fail, config.Level);
-        Assert.Contains("timemesh.local.stratum = 20", config.Message);
-        Assert.Contains("from 1 to 15", config.Message);
+        Assert.Contains("timemesh.clientloglimit = 5", config.Message);
+        Assert.Contains("from 128 to", config.Message);
         Assert.Contains(report.Findings, f => f.Check == PortCheck.Name && f.Message.StartsWith("skipped"));
         Assert.Equal(1, report.ExitCode);
     }

@@ -32,6 +32,8 @@ internal sealed class LoadRunner : IDisposable
     private readonly long _timeoutTicks;
     /// <summary>48, or 48 plus the MAC when requests are signed; a valid reply has the same length.</summary>
     private readonly int _requestLength;
+    /// <summary>NTS load: the keys and cookie of one key exchange (null: plain or symmetric-key requests).</summary>
+    private readonly NtsLoad? _nts;
 
     // per window slot
     private readonly ulong[] _tag;          // 0 = free
@@ -58,9 +60,10 @@ internal sealed class LoadRunner : IDisposable
         _sockets = new BatchedUdpSocket[o.Sockets];
         for (int i = 0; i < o.Sockets; i++)
             _sockets[i] = BatchedUdpSocket.Bind(local, new UdpSocketOptions { KernelTimestamps = false, ReceiveTimeout = wake });
-        _tx = new DatagramBatch(o.Batch, Ntp.PacketBytes + TimeMesh.Core.Auth.NtpMac.KeyIdLength + TimeMesh.Core.Auth.NtpMac.MaxDigestLength);
-        _requestLength = o.Key is null ? Ntp.PacketBytes : Ntp.PacketBytes + TimeMesh.Core.Auth.NtpMac.TrailerLength(o.Key, 4);
-        _rx = new DatagramBatch(o.Batch, 512);
+        _nts = o.NtsKe is null ? null : NtsLoad.Exchange(o);
+        _tx = new DatagramBatch(o.Batch, _nts is null ? Ntp.PacketBytes + TimeMesh.Core.Auth.NtpMac.KeyIdLength + TimeMesh.Core.Auth.NtpMac.MaxDigestLength : 1024);
+        _requestLength = _nts?.RequestLength ?? (o.Key is null ? Ntp.PacketBytes : Ntp.PacketBytes + TimeMesh.Core.Auth.NtpMac.TrailerLength(o.Key, 4));
+        _rx = new DatagramBatch(o.Batch, 1024);
         _target = PeerAddress.FromEndPoint(o.Target);
         for (int i = 0; i < o.Batch; i++)
             _tx.SetDestination(i, _target);
@@ -143,7 +146,9 @@ internal sealed class LoadRunner : IDisposable
                 _sentAt[slot] = now;
                 _measured[slot] = _measuring;
                 Ntp.WriteRequest(_tx.Outgoing(j), tag);
-                if (_o.Key is not null)
+                if (_nts is not null)
+                    _nts.AppendFields(_tx.Outgoing(j), tag);
+                else if (_o.Key is not null)
                     TimeMesh.Core.Auth.NtpMac.Append(_tx.Outgoing(j), Ntp.PacketBytes, _o.Key, 4);
                 _tx.SetOutgoing(j, _requestLength);
             }
@@ -214,7 +219,8 @@ internal sealed class LoadRunner : IDisposable
             _free[_freeCount++] = slot;
             if (!measured)
                 continue;
-            if (Ntp.IsValidReply(reply, _requestLength, _o.Key, _o.VerifyMac) && !_rx.IsTruncated(i))
+            bool valid = _nts is null ? Ntp.IsValidReply(reply, _requestLength, _o.Key, _o.VerifyMac) : _nts.IsValidReply(reply, _o.VerifyMac);
+            if (valid && !_rx.IsTruncated(i))
             {
                 _answered++;
                 _latency.Record((receivedAt - _sentAt[slot]) * 1_000_000_000 / Stopwatch.Frequency);
@@ -246,5 +252,6 @@ internal sealed class LoadRunner : IDisposable
             s.Dispose();
         _tx.Dispose();
         _rx.Dispose();
+        _nts?.Dispose();
     }
 }

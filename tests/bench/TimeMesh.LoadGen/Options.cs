@@ -30,11 +30,19 @@ internal sealed class Options
     public bool VerifyMac { get; private set; }
     /// <summary>The key requests are signed with (--keyfile and --key-id), null for plain requests.</summary>
     public TimeMesh.Core.Auth.SymmetricKey? Key { get; private set; }
+    /// <summary>--nts-ke HOST:PORT: one key exchange before the load, then every request is an NTS request.</summary>
+    public string? NtsKe { get; private set; }
+    public string? NtsCa { get; private set; }
+    /// <summary>--nts-cert/--nts-key: a mesh client certificate (PEM) for a master's mesh NTS-KE.</summary>
+    public string? NtsCert { get; private set; }
+    public string? NtsKey { get; private set; }
+    public string? NtsName { get; private set; }
 
     public const string Usage = """
         timemesh-loadgen --target IP:PORT [--window N] [--duration S] [--timeout-ms MS] [--warmup-ms MS]
                          [--max-requests N] [--sockets K] [--batch B] [--spin] [--label TEXT]
                          [--keyfile FILE --key-id N [--verify-mac]]
+                         [--nts-ke HOST:PORT --nts-ca CA.pem [--nts-cert C.pem --nts-key K.pem] [--nts-name NAME]]
         timemesh-loadgen --probe --target IP:PORT [--timeout-ms MS] [--interval-ms MS]
                          [--start-file FILE | --since-unix-ns NS] [--ready-file FILE]
         timemesh-loadgen --respond --target IP:PORT [--duration S] [--batch B]
@@ -89,6 +97,11 @@ internal sealed class Options
                 case "--keyfile": o.KeyFile = Value(); break;
                 case "--key-id": o.KeyId = (uint)Long(name, Value(), 1, uint.MaxValue); break;
                 case "--verify-mac": o.VerifyMac = true; break;
+                case "--nts-ke": o.NtsKe = Value(); break;
+                case "--nts-ca": o.NtsCa = Value(); break;
+                case "--nts-cert": o.NtsCert = Value(); break;
+                case "--nts-key": o.NtsKey = Value(); break;
+                case "--nts-name": o.NtsName = Value(); break;
                 case "-h" or "--help": throw new HelpRequested();
                 default: throw new ArgumentException($"unknown option '{name}'");
             }
@@ -112,6 +125,8 @@ internal sealed class Options
                 throw new ArgumentException($"--key-id {o.KeyId}: {o.KeyFile} has no such key");
             o.Key = key;
         }
+        if (o.NtsKe is not null && (o.NtsCa is null || o.Key is not null || (o.NtsCert is null) != (o.NtsKey is null)))
+            throw new ArgumentException("--nts-ke needs --nts-ca (and --nts-cert with --nts-key for a mesh NTS-KE); not with --keyfile");
         if (o.Probe && !timeoutGiven)
             o.TimeoutMs = 5000;
         return o;

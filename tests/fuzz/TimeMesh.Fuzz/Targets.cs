@@ -26,6 +26,7 @@ public static class Targets
         ["packet"] = Packet,
         ["server"] = Server,
         ["config"] = Config,
+        ["configcheck"] = ConfigCheck,
         ["ntske"] = NtsKeRecords,
         ["cmdmon"] = Cmdmon,
     };
@@ -221,6 +222,33 @@ public static class Targets
         {
             Check(e.Message.Length > 0, "a configuration error without a message");
         }
+    }
+
+    /// <summary>
+    /// HOCON text through the strict file check (<c>timemesh check-config</c>, <c>timemesh run</c>'s loader):
+    /// it never throws; every problem has a message and a place inside the text; a file it passes yields
+    /// settings (the check read every value as the node does) and an effective configuration. Texts the cheap
+    /// check calls likely to send Akka's parser into its loop go through the lint alone.
+    /// </summary>
+    public static void ConfigCheck(ReadOnlySpan<byte> input)
+    {
+        string text = Encoding.UTF8.GetString(input);
+        int lines = text.Count(c => c == '\n') + 1;
+        if (MayLoopAkkasParser(text))
+        {
+            var lint = HoconLint.Read(text);
+            Check(lint.NormalisedText.Length == text.Length, "normalising changed the text's length");
+            foreach (var p in lint.Problems) Check(p.Message.Length > 0 && p.Line >= 1 && p.Line <= lines, "a lint problem without a message or outside the text");
+            return;
+        }
+        var result = ConfigFileCheck.CheckText(text, "fuzz.hocon", values: true);
+        foreach (var p in result.Problems)
+            Check(p.Message.Length > 0 && p.Line >= 0 && p.Line <= lines && p.Format("f").Length > 0, "a problem without a message or outside the text");
+        if (!result.Ok) return;
+        Check(result.Full is not null, "a valid file without a configuration");
+        var settings = TimeMeshSettings.FromConfig(result.Full!);
+        Check(settings.Listen.Count > 0, "a valid file without a listen address");
+        Check(ConfigFileCheck.RenderEffective(result).Contains("timemesh.listen = "), "the effective configuration lacks listen");
     }
 
     /// <summary>
