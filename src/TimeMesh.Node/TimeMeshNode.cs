@@ -62,7 +62,9 @@ public sealed class TimeMeshNode : IAsyncDisposable
                 meshConfig = Akka.Configuration.ConfigurationFactory.ParseString(TimeMesh.Node.Mesh.ClusterTlsSettings.Hocon).WithFallback(meshConfig);
                 // With cluster TLS, roles come from the certificates the mesh CA signed, not from what statuses say.
                 certifiedRoles = new TimeMesh.Node.Mesh.CertifiedRoleRegistry(clusterTls.OwnRole());
-                settings = settings with { Mesh = settings.Mesh with { CertifiedRoles = certifiedRoles } };
+                // And every status is signed with the node's cluster-TLS key and checked against the mesh CA: the
+                // sender of a remote message is whatever the message says it is.
+                settings = settings with { Mesh = settings.Mesh with { CertifiedRoles = certifiedRoles, Signing = TimeMesh.Node.Mesh.StatusSigning.FromSettings(clusterTls) } };
             }
             // A mesh node states its cluster address, and runs without TLS only on loopback or when told to.
             clusterTransport = TimeMesh.Node.Mesh.ClusterTransport.FromConfig(meshConfig, clusterTls is not null, settings.Mesh!.Insecure);
@@ -312,7 +314,10 @@ public sealed class TimeMeshNode : IAsyncDisposable
     public const string EmbeddedMeshHocon = """
         akka.actor.provider = cluster
         akka.actor.serializers.timemesh-status = "TimeMesh.Node.Mesh.TimeStatusSerializer, TimeMesh.Node"
-        akka.actor.serialization-bindings { "TimeMesh.Core.Mesh.TimeStatus, TimeMesh.Core" = timemesh-status }
+        akka.actor.serialization-bindings {
+          "TimeMesh.Core.Mesh.TimeStatus, TimeMesh.Core" = timemesh-status
+          "TimeMesh.Core.Mesh.SignedStatus, TimeMesh.Core" = timemesh-status
+        }
         """;
 
     /// <summary>The test hook for in-process clusters: the same mesh HOCON a node uses.</summary>

@@ -3,6 +3,7 @@ using System.Globalization;
 using Akka.Actor;
 using Akka.Actor.Setup;
 using Akka.Configuration;
+using System.Security.Cryptography.X509Certificates;
 using TimeMesh.Core.Mesh;
 using TimeMesh.Node.Mesh;
 
@@ -34,11 +35,14 @@ internal static class Forger
           --sender-of AKKA-ADDRESS  send with that node's mesh actor as the message's sender (Akka.Remote carries
                       the sender as a path the receiver does not check against the connection)
           --certificate/--key/--ca  PEM files: the forger speaks TLS (akka.ssl.tcp) with this certificate
+          --sign      sign each status with the forger's own key and certificate (as a TLS node signs its statuses)
+          --present PEM  with --sign: attach this certificate (e.g. the impersonated node's) instead of the forger's own
         """;
 
     public static int Run(string[] args)
     {
-        string? bind = null, ntp = null, certificate = null, key = null, ca = null, senderOf = null;
+        string? bind = null, ntp = null, certificate = null, key = null, ca = null, senderOf = null, present = null;
+        bool sign = false;
         var targets = new List<string>();
         var names = new List<string>();
         int count = 1000;
@@ -65,11 +69,15 @@ internal static class Forger
                     case "--key": key = Next(); break;
                     case "--ca": ca = Next(); break;
                     case "--sender-of": senderOf = Next().TrimEnd('/'); break;
+                    case "--sign": sign = true; break;
+                    case "--present": present = Next(); break;
                     default: throw new ArgumentException($"unknown argument {a}");
                 }
             }
             if (bind is null || targets.Count == 0) throw new ArgumentException("--bind and at least one --target are needed");
             if ((certificate is null) != (ca is null) || (certificate is null) != (key is null)) throw new ArgumentException("--certificate, --key and --ca go together");
+            if ((sign || present is not null) && certificate is null) throw new ArgumentException("--sign and --present need --certificate, --key and --ca");
+            if (present is not null && !sign) throw new ArgumentException("--present goes with --sign");
             if (count < 0 || seconds <= 0 || rate <= 0) throw new ArgumentException("--count ≥ 0, --seconds > 0, --rate > 0");
         }
         catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
@@ -98,6 +106,10 @@ internal static class Forger
         using var system = ActorSystem.Create("forger", setup);
         string self = ((ExtendedActorSystem)system).Provider.DefaultAddress.ToString();
         Console.WriteLine($"forge: running as {self} ({(tls ? "TLS with " + Path.GetFileName(certificate) : "plain TCP, no certificate")}), {targets.Count} target(s), names {string.Join(' ', names)}");
+
+        using var signing = sign ? StatusSigning.FromSettings(new ClusterTlsSettings(certificate!, "", ca!) { KeyPath = key }) : null;
+        byte[]? presented = present is null ? null : X509Certificate2.CreateFromPem(File.ReadAllText(present)).RawData;
+        if (sign) Console.WriteLine($"forge: signing with {Path.GetFileName(certificate)}'s key{(present is null ? "" : ", presenting " + Path.GetFileName(present))}");
 
         var reached = new Dictionary<string, bool>();
         foreach (string target in targets)
@@ -158,9 +170,15 @@ internal static class Forger
                 ClaimsLeadership = true,
                 SentUnixNs = DateTime.UtcNow.Ticks * 100 - DateTime.UnixEpoch.Ticks * 100,
             };
+            object message = status;
+            if (signing is not null)
+            {
+                var signed = signing.Sign(status, incarnation: 0, sequence: k + 1);
+                message = presented is null ? signed : signed with { Certificate = presented };
+            }
             foreach (var (target, selection) in selections)
             {
-                selection.Tell(status, sender);
+                selection.Tell(message, sender);
                 sent[target]++;
                 sentTotal++;
             }

@@ -241,9 +241,9 @@ public class MeshAttackTests(Xunit.Abstractions.ITestOutputHelper output)
     /// names took it from 162 MB to 319 MB (840 MB after reading /api/mesh, 48 MB of JSON). Now: without a certificate
     /// the forger cannot reach the mesh actor at all; with a valid member certificate (it holds one, but is no cluster
     /// member) every status is dropped and counted by reason, the leader and the member's time do not move, memory
-    /// and /api/mesh stay small. Statuses in master A's name sent with A's own mesh actor as the sender are not
-    /// dropped (measured and printed: an open hole, docs/threat-model.md); the member, which pins its masters by NTP
-    /// address, must still neither poll the forger nor change its leader.
+    /// and /api/mesh stay small. Statuses in master A's name sent with A's own mesh actor as the sender were taken
+    /// before statuses were signed (0 of 400 dropped); now all are dropped: unsigned, signed with the forger's own
+    /// certificate (not issued for A's address), or with A's certificate attached (bad signature).
     /// </summary>
     [Fact]
     public async Task Forged_statuses_from_a_non_member_are_dropped_and_counted_and_move_neither_time_nor_memory()
@@ -298,13 +298,22 @@ public class MeshAttackTests(Xunit.Abstractions.ITestOutputHelper output)
 
         // 3. The same forger sends with master A's mesh actor as the sender (Akka.Remote carries the sender as a path,
         // and the receiver does not check it against the connection): statuses naming A, advertising the forger's NTP.
+        // Unsigned, signed with the forger's own certificate, and signed by the forger with A's certificate attached.
         long droppedBefore = after.Dropped.Values.Sum();
-        var spoofed = Forge(forgerNs, ipX, [m.Cluster], "--count", "400", "--rate", "200", "--name", a.Cluster, "--sender-of", a.Cluster,
-            "--ntp", $"{ipX}:{NtpPort}", "--certificate", lan.CertificatePath("intruder"), "--key", lan.KeyPath("intruder"), "--ca", lan.Ca.CertificatePath);
-        var afterSpoof = await MeshOf(m);
+        string[] asA = ["--count", "400", "--rate", "200", "--name", a.Cluster, "--sender-of", a.Cluster, "--ntp", $"{ipX}:{NtpPort}",
+            "--certificate", lan.CertificatePath("intruder"), "--key", lan.KeyPath("intruder"), "--ca", lan.Ca.CertificatePath];
+        var spoofed = Forge(forgerNs, ipX, [m.Cluster], asA);
+        Forge(forgerNs, ipX, [m.Cluster], [.. asA, "--sign"]);
+        Forge(forgerNs, ipX, [m.Cluster], [.. asA, "--sign", "--present", lan.CertificatePath("master-a")]);
+        MeshJson? afterSpoof = null;
+        await Until(async () => (afterSpoof = await Mesh(m)) is { } v && v.Dropped.Values.Sum() - droppedBefore >= 1200, TimeSpan.FromSeconds(30));
+        afterSpoof ??= await MeshOf(m);
         var spoofSources = await Sources(m);
-        output.WriteLine($"measured: 400 statuses naming A sent with A's mesh actor as sender ({spoofed.Output.Split('\n').FirstOrDefault(l => l.Contains("sending as"))?.Trim()}): " +
+        output.WriteLine($"measured: 3 × 400 statuses naming A sent with A's mesh actor as sender ({spoofed.Output.Split('\n').FirstOrDefault(l => l.Contains("sending as"))?.Trim()}): " +
             $"{m.Name} dropped {afterSpoof.Dropped.Values.Sum() - droppedBefore} of them ({string.Join(", ", afterSpoof.Dropped.Select(d => $"{d.Key} {d.Value}"))}); leader {afterSpoof.Leader}; sources [{string.Join(", ", spoofSources.Select(x => x.Name))}]");
+        Assert.Equal(400, afterSpoof.Dropped.GetValueOrDefault("unsigned"));
+        Assert.Equal(400, afterSpoof.Dropped.GetValueOrDefault("certificate"));
+        Assert.Equal(400, afterSpoof.Dropped.GetValueOrDefault("bad_signature"));
         Assert.DoesNotContain(spoofSources, x => x.Name == ipX);
         Assert.Equal(a.Cluster, afterSpoof.Leader);
 

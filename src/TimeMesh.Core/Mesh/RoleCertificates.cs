@@ -79,12 +79,6 @@ public static class RoleCertificates
     public static bool NamesHost(X509Certificate2 certificate, string host)
     {
         var (addresses, dns) = Names(certificate);
-        string bare = host.Trim('[', ']');
-        if (IPAddress.TryParse(bare, out var ip))
-        {
-            ip = ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip;
-            return addresses.Any(a => (a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a).Equals(ip));
-        }
-        return dns.Any(d => string.Equals(d.TrimEnd('.'), bare.TrimEnd('.'), StringComparison.OrdinalIgnoreCase));
+        return StatusAuthentication.NamesHost(addresses, dns, host);
     }
 }

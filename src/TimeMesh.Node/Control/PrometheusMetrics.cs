@@ -119,8 +119,8 @@ public static class PrometheusMetrics
             w.Sample("timemesh_mesh_nts_key_exchanges_total", n.KeyExchangeFailures, ("master", n.Master), ("result", "failed"));
         }
         w.Gauge("timemesh_mesh_joined", "1 when this node is a member of a cluster (Up or WeaklyUp), else 0 (it names no leader then).", m.Joined ? 1 : 0);
-        w.Family("timemesh_mesh_statuses_dropped_total", "counter", "Statuses from other nodes dropped: oversized, sender_mismatch (not sent by the node they name), not_member (its node is not Up in the cluster).");
-        foreach (var reason in new[] { "oversized", "sender_mismatch", "not_member" })
+        w.Family("timemesh_mesh_statuses_dropped_total", "counter", "Statuses from other nodes dropped: oversized, sender_mismatch (not sent by the node they name), not_member (its node is not Up in the cluster); with cluster TLS unsigned, certificate (not the mesh CA's, expired, or not issued for the node's host), bad_signature, replayed (an old sequence number or incarnation).");
+        foreach (var reason in new[] { "oversized", "sender_mismatch", "not_member", "unsigned", "certificate", "bad_signature", "replayed" })
             w.Sample("timemesh_mesh_statuses_dropped_total", m.StatusesDropped.GetValueOrDefault(reason), ("reason", reason));
         w.Gauge("timemesh_mesh_is_leader", "1 when this node leads the mesh.", m.Leader is not null && m.Leader == m.Self ? 1 : 0);
         w.Family("timemesh_mesh_leader", "gauge", "The mesh's leader as this node sees it: one series, value 1, labelled with the leader (absent when there is none).");

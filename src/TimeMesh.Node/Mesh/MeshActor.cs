@@ -53,6 +53,13 @@ public sealed record MeshSettings(
     /// certificate says master (<see cref="Core.Mesh.CertifiedRoles"/>). Null (no cluster TLS): roles are self-declared.
     /// </summary>
     public CertifiedRoleRegistry? CertifiedRoles { get; init; }
+
+    /// <summary>
+    /// With cluster TLS: this node signs its statuses with its cluster-TLS key, and takes another node's status only
+    /// when it is signed by a certificate of the mesh CA issued for that node's host (<see cref="StatusAuthentication"/>).
+    /// Null (loopback or insecure mesh): statuses travel unsigned, as before.
+    /// </summary>
+    public StatusSigning? Signing { get; init; }
 }
 
 /// <summary>
@@ -121,11 +128,12 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
         {
             var status = m.Status with { Node = SelfNode, Role = _settings.Role, ClaimsLeadership = Joined && _election.ShouldClaim };
             // A node in no cluster has nobody to tell; it keeps its own status for its view.
-            if (Joined) _mediator.Tell(new Publish(MeshProtocol.StatusTopic, status));
+            if (Joined) _mediator.Tell(new Publish(MeshProtocol.StatusTopic, _settings.Signing is { } signing ? Sign(signing, status) : status));
             ForgetNonMembers();
             Record(status);
         });
         Receive<TimeStatus>(OnPeerStatus);
+        Receive<SignedStatus>(OnSignedStatus);
         Receive<SubscribeAck>(_ => { });
         Receive<Status.Failure>(f => _log.Warning("own status unavailable: {0}", f.Cause.Message));
         Receive<ClusterEvent.MemberUp>(m =>
@@ -236,27 +244,94 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
     /// A status from another node counts only when it comes from the node it describes (the sender's address is the
     /// status's node) and that node is a current member of the cluster, Up or WeaklyUp; the fields are bounded.
     /// Anything else (a process outside the cluster telling forged statuses, a node that has left) is dropped,
-    /// counted by reason and logged at most once a minute.
+    /// counted by reason and logged at most once a minute. With cluster TLS an unsigned status is dropped too: the
+    /// sender is whatever the message says it is (Akka.Remote never checks it against the connection).
     /// </summary>
     private void OnPeerStatus(TimeStatus status)
     {
         if (Sender.Equals(Self)) return; // our own, back from the topic: recorded when it was published
-        string? reason = status.Node.Length > MaxNodeNameLength || status.NtpEndpoint.Length > MaxEndpointLength ? "oversized"
-            : Sender.Path.Address.ToString() != status.Node ? "sender_mismatch"
-            : !IsMember(status.Node) ? "not_member"
-            : null;
-        if (reason is null)
+        string? reason = Screen(status) ?? (_settings.Signing is not null ? StatusAuthentication.Unsigned : null);
+        if (reason is null) Record(status);
+        else Drop(reason, status.Node);
+    }
+
+    /// <summary>
+    /// A signed status: the same screening as an unsigned one, then its certificate, signature, incarnation and
+    /// sequence (<see cref="StatusAuthentication.Judge"/>). What the certificate certifies about the node's role is
+    /// recorded for the role check (<see cref="Core.Mesh.CertifiedRoles"/>).
+    /// </summary>
+    private void OnSignedStatus(SignedStatus signed)
+    {
+        if (Sender.Equals(Self)) return;
+        if (_settings.Signing is not { } signing)
         {
-            Record(status);
+            // A node without cluster TLS has no CA to check a signature against.
+            Drop(StatusAuthentication.Certificate, Sender.Path.Address.ToString());
             return;
         }
+        if (signing.Examine(signed, MemberIncarnation, BoundByAddress, out string? unreadable) is not { } examined)
+        {
+            Drop(unreadable!, Sender.Path.Address.ToString());
+            return;
+        }
+        var status = examined.Status;
+        string? reason = Screen(status);
+        var verdict = reason is null ? StatusAuthentication.Judge(examined.Evidence, DateTimeOffset.UtcNow, _replay) : new StatusVerdict(reason);
+        if (!verdict.Taken)
+        {
+            Drop(verdict.Reason!, status.Node);
+            return;
+        }
+        if (verdict.AsMemberOnly)
+        {
+            // A shared member certificate (no address): a member of this mesh, but not provably this node.
+            status = status with { Role = MeshRole.Member, ClaimsLeadership = false };
+        }
+        else
+        {
+            _boundByAddress.Add(status.Node);
+            _settings.CertifiedRoles?.RecordValidated(status.Node, examined.Certificate.Certificate, _log);
+        }
+        Record(status);
+    }
+
+    /// <summary>Nodes a status signed by a certificate issued for their address was taken from: only such a certificate speaks for them now.</summary>
+    private readonly HashSet<string> _boundByAddress = new();
+
+    private bool BoundByAddress(string node) =>
+        _boundByAddress.Contains(node) || _settings.CertifiedRoles?.RoleOf(node) is CertifiedRole.Master or CertifiedRole.Member;
+
+    /// <summary>The checks every status from another node passes, signed or not; null when it passes.</summary>
+    private string? Screen(TimeStatus status) =>
+        status.Node.Length > MaxNodeNameLength || status.NtpEndpoint.Length > MaxEndpointLength ? "oversized"
+        : Sender.Path.Address.ToString() != status.Node ? "sender_mismatch"
+        : !IsMember(status.Node) ? "not_member"
+        : null;
+
+    private void Drop(string reason, string node)
+    {
         _dropped[reason] = _dropped.GetValueOrDefault(reason) + 1;
         long now = _nowNs();
         if (_lastDropLogNs is { } last && now - last < DropLogIntervalNs) return;
         _lastDropLogNs = now;
         _log.Warning("mesh: dropped a status ({0}) claiming to be from {1}, sent by {2}; dropped so far: {3} (logged at most once a minute)",
-            reason, Printable(status.Node), Sender.Path.Address, string.Join(", ", _dropped.Select(d => $"{d.Key} {d.Value}")));
+            reason, Printable(node), Sender.Path.Address, string.Join(", ", _dropped.Select(d => $"{d.Key} {d.Value}")));
     }
+
+    /// <summary>This incarnation's statuses, signed: its cluster UID and a number that only grows within it.</summary>
+    private SignedStatus Sign(StatusSigning signing, TimeStatus status)
+    {
+        // The monotonic clock keeps the numbers growing even if this actor restarts within the incarnation.
+        _sequence = Math.Max(_sequence + 1, _nowNs());
+        return signing.Sign(status, _cluster.SelfUniqueAddress.Uid, _sequence);
+    }
+
+    private long _sequence;
+    private readonly ReplayWindow _replay = new();
+
+    /// <summary>The cluster UID of the current (Up or WeaklyUp) member at <paramref name="node"/>; null when there is none.</summary>
+    private long? MemberIncarnation(string node) =>
+        _cluster.State.Members.FirstOrDefault(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp && m.Address.ToString() == node)?.UniqueAddress.Uid;
 
     /// <summary>Longest node name (cluster address) and NTP endpoint a status may carry.</summary>
     public const int MaxNodeNameLength = 256, MaxEndpointLength = 64;
@@ -280,7 +355,12 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
     private void ForgetNonMembers()
     {
         var members = _cluster.State.Members.Select(m => m.Address.ToString()).ToHashSet();
-        foreach (var node in _statuses.Keys.Where(n => n != SelfNode && !members.Contains(n)).ToList()) _statuses.Remove(node);
+        foreach (var node in _statuses.Keys.Where(n => n != SelfNode && !members.Contains(n)).ToList())
+        {
+            _statuses.Remove(node);
+            _replay.Forget(node);
+            _boundByAddress.Remove(node);
+        }
     }
 
     private void Record(TimeStatus status)
@@ -292,6 +372,8 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
     private void Forget(string node)
     {
         _statuses.Remove(node);
+        _replay.Forget(node);
+        _boundByAddress.Remove(node);
         _unreachable.Remove(node);
         _members.Remove(node);
         Elect();
