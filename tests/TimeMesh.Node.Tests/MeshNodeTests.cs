@@ -297,8 +297,13 @@ public class MeshNodeTests(Xunit.Abstractions.ITestOutputHelper output)
                 await Task.Delay(250);
                 // While its cluster part restarts the old mesh actor is gone: ask again.
                 try { view = await View(b); } catch (AskTimeoutException) { }
+                // UDP on a loaded machine: a probe may go unanswered within its second (in fresh-clone runs at load 25,
+                // once, 24 s in); three in a row unanswered, or any answer but stratum 2 / leap 0, is a failure.
                 var served = NtpProbe.MeasureOffset(b.Endpoints[0], TimeSpan.FromSeconds(1));
-                Assert.True(served is { Header.Stratum: 2, Header.Leap: LeapIndicator.NoWarning }, $"the surviving master did not serve its upstream time {crashed.Elapsed.TotalSeconds:0.0} s after the crash");
+                for (int retry = 0; served is null && retry < 2; retry++) served = NtpProbe.MeasureOffset(b.Endpoints[0], TimeSpan.FromSeconds(1));
+                Assert.True(served is { Header.Stratum: 2, Header.Leap: LeapIndicator.NoWarning },
+                    $"the surviving master did not serve its upstream time {crashed.Elapsed.TotalSeconds:0.0} s after the crash: " +
+                    (served is { } x ? $"leap {(int)x.Header.Leap} stratum {x.Header.Stratum}" : "no answer to three probes of 1 s"));
             } while (DateTime.UtcNow < deadline && !(view.Members.Count == 1 && view.Leader == bName));
             output.WriteLine($"measured: {crashed.Elapsed.TotalSeconds:0.0} s after the older master crashed the survivor was the only member of a cluster and led it (incarnation {b.MeshHost!.Incarnation})");
             Assert.True(view.Joined, "the surviving master left the cluster");
