@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Packs TimeMesh and uses the packages as a .NET user would: installs the timemesh tool from the local
 # folder feed into a throw-away --tool-path and runs it, then builds a fresh console app (the code of
-# samples/MeshClockApp) against the packed TimeMesh.Hosting, every other package coming from the
-# machine's usual NuGet sources. Prints "ok: ..." per check and the seconds each step took; the last line
+# samples/MeshClockApp) and the snippet of the package's readme against the packed TimeMesh.Hosting, every
+# other package coming from the machine's usual NuGet sources. Prints "ok: ..." per check and the seconds each step took; the last line
 # is "pack check passed".
 #
 # Usage: tests/pack/check.sh [--no-build]
@@ -29,7 +29,10 @@ ids=(timemesh timemesh.core timemesh.net timemesh.node timemesh.hosting)
 tmp=$(mktemp -d /tmp/timemesh-pack.XXXXXX)
 cleanup() {
   rm -rf "$tmp"
-  for id in "${ids[@]}"; do rm -rf "${packages_dir:?}/$id/$run_version"; done
+  for id in "${ids[@]}"; do
+    rm -rf "${packages_dir:?}/$id/$run_version"
+    rmdir "$packages_dir/$id" 2>/dev/null || true   # only when no other version is left there
+  done
 }
 trap cleanup EXIT
 
@@ -102,11 +105,15 @@ echo "ok: the installed tool prints its version and commit"
 "$tmp/tool/timemesh" check-config --quiet hocon/quickstart.hocon || fail "timemesh check-config hocon/quickstart.hocon"
 echo "ok: the installed tool checks hocon/quickstart.hocon"
 
-# 3. A fresh console app on the packed TimeMesh.Hosting: the sample's code, package references only.
+# 3. Two fresh console apps on the packed TimeMesh.Hosting, built together (one restore, one build): the
+# code of samples/MeshClockApp, and the snippet of the package's readme as a user would paste it.
 hosting_version=$(sed -n 's|.*<PackageVersion Include="Microsoft.Extensions.Hosting" Version="\([^"]*\)".*|\1|p' Directory.Packages.props)
-mkdir -p "$tmp/app"
+mkdir -p "$tmp/app" "$tmp/readme-app"
 cp samples/MeshClockApp/Program.cs "$tmp/app/"
-cat > "$tmp/app/MeshClockApp.csproj" <<XML
+sed -n '/^```csharp$/,/^```$/p' src/TimeMesh.Hosting/README.md | sed '1d;$d' > "$tmp/readme-app/Program.cs"
+[ -s "$tmp/readme-app/Program.cs" ] || fail "no csharp block in src/TimeMesh.Hosting/README.md"
+for project in app/MeshClockApp readme-app/ReadmeApp; do
+  cat > "$tmp/$project.csproj" <<XML
 <Project Sdk="Microsoft.NET.Sdk">
   <PropertyGroup>
     <OutputType>Exe</OutputType>
@@ -120,8 +127,10 @@ cat > "$tmp/app/MeshClockApp.csproj" <<XML
   </ItemGroup>
 </Project>
 XML
+done
+printf '<Solution>\n  <Project Path="app/MeshClockApp.csproj" />\n  <Project Path="readme-app/ReadmeApp.csproj" />\n</Solution>\n' > "$tmp/apps.slnx"
 # The folder feed beside the machine's own sources (the user-level NuGet.Config still applies).
-cat > "$tmp/app/nuget.config" <<XML
+cat > "$tmp/nuget.config" <<XML
 <?xml version="1.0" encoding="utf-8"?>
 <configuration>
   <packageSources>
@@ -130,11 +139,14 @@ cat > "$tmp/app/nuget.config" <<XML
 </configuration>
 XML
 t=$(now)
-(cd "$tmp/app" && dotnet build -c Release -nologo -v:q > "$tmp/app.log" 2>&1) || { cat "$tmp/app.log"; fail "the console app does not build"; }
-echo "time: console app restore+build $(took "$t") s"
-assets="$tmp/app/obj/project.assets.json"
-grep -q "\"TimeMesh.Hosting/$run_version\"" "$assets" || fail "the app did not restore TimeMesh.Hosting $run_version"
-grep -q "\"TimeMesh.Node/$run_version\"" "$assets" || fail "the app did not restore TimeMesh.Node $run_version"
-[ -f "$tmp/app/bin/Release/net10.0/TimeMesh.Hosting.dll" ] || fail "TimeMesh.Hosting.dll is not in the app's output"
+(cd "$tmp" && dotnet build apps.slnx -c Release -nologo -v:q > "$tmp/apps.log" 2>&1) || { cat "$tmp/apps.log"; fail "the console apps do not build"; }
+echo "time: console apps restore+build $(took "$t") s"
+for app in app readme-app; do
+  assets="$tmp/$app/obj/project.assets.json"
+  grep -q "\"TimeMesh.Hosting/$run_version\"" "$assets" || fail "$app did not restore TimeMesh.Hosting $run_version"
+  grep -q "\"TimeMesh.Node/$run_version\"" "$assets" || fail "$app did not restore TimeMesh.Node $run_version"
+  [ -f "$tmp/$app/bin/Release/net10.0/TimeMesh.Hosting.dll" ] || fail "TimeMesh.Hosting.dll is not in $app's output"
+done
 echo "ok: a fresh console app builds against the packed TimeMesh.Hosting"
+echo "ok: the snippet in TimeMesh.Hosting's package readme builds"
 echo "pack check passed"
