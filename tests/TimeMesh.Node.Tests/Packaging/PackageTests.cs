@@ -26,7 +26,8 @@ public class PackageTests(ITestOutputHelper output)
         using var p = Process.Start(info)!;
         var stderr = p.StandardError.ReadToEndAsync();
         var stdout = p.StandardOutput.ReadToEndAsync();
-        // Measured at 40-60 s on a busy 2-core machine; 8 minutes leaves room for a cold NuGet cache.
+        // Measured (2026-12-04, 2 cores): 34 s with one app on a quiet machine, 75-97 s with both apps at load
+        // average 14-20. 8 minutes leaves room for a busier machine and a cold NuGet cache.
         bool exited = p.WaitForExit(480_000);
         if (!exited) p.Kill(entireProcessTree: true);
         string text = await stdout + await stderr;
