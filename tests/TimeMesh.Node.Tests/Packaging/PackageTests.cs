@@ -26,7 +26,7 @@ public class PackageTests(ITestOutputHelper output)
         using var p = Process.Start(info)!;
         var stderr = p.StandardError.ReadToEndAsync();
         var stdout = p.StandardOutput.ReadToEndAsync();
-        // Measured (2026-12-04, 2 cores): 34 s with one app on a quiet machine, 75-97 s with both apps at load
+        // Measured (2026-12-04, 2 cores): 34 s with one app (load not recorded), 75-97 s with both apps at load
         // average 14-20. 8 minutes leaves room for a busier machine and a cold NuGet cache.
         bool exited = p.WaitForExit(480_000);
         if (!exited) p.Kill(entireProcessTree: true);
