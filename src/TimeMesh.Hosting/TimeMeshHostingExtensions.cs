@@ -32,6 +32,7 @@ public sealed class TimeMeshDriftStoreKey;
 /// <summary>ActorRegistry key of the actor that keeps <see cref="IMeshClock"/> up to date.</summary>
 public sealed class TimeMeshClockKey;
 
+/// <summary>Adds TimeMesh to an Akka.Hosting application: <see cref="WithTimeMesh"/> on the Akka builder, <see cref="AddMeshClock"/> on the services.</summary>
 public static class TimeMeshHostingExtensions
 {
     /// <summary>Top-level actor names in the application's system start with this.</summary>

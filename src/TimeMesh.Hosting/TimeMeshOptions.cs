@@ -8,7 +8,9 @@ namespace TimeMesh.Hosting;
 /// <summary>An upstream NTP server (chrony's <c>server</c> directive).</summary>
 public sealed record TimeMeshServer(string Address, int Port = 123)
 {
+    /// <summary>Send a quick burst of requests at start so the first sample comes within seconds (chrony's <c>iburst</c>); on unless set.</summary>
     public bool IBurst { get; init; } = true;
+    /// <summary>Select this server over others that are as good (chrony's <c>prefer</c>).</summary>
     public bool Prefer { get; init; }
     /// <summary>log2 seconds; null: TimeMesh's default (6).</summary>
     public int? MinPollLog2 { get; init; }
@@ -21,6 +23,7 @@ public sealed record TimeMeshPersistenceOptions
 {
     /// <summary><c>sqlite</c> (a file in <see cref="TimeMeshOptions.DataDir"/> unless <see cref="ConnectionString"/> says otherwise) or <c>postgresql</c>.</summary>
     public string Provider { get; init; } = "sqlite";
+    /// <summary>The ADO.NET connection string: required for <c>postgresql</c>; for <c>sqlite</c>, null keeps the file in the data directory.</summary>
     public string? ConnectionString { get; init; }
     /// <summary>At most one write per interval; null: 60 s.</summary>
     public TimeSpan? WriteInterval { get; init; }

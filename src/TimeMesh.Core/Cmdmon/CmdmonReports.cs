@@ -9,13 +9,13 @@ namespace TimeMesh.Core.Cmdmon;
 /// <summary>One source (chronyc sources / sourcestats / ntpdata name it by its address).</summary>
 public sealed record CmdmonSource(
     CmdmonAddress Address,
-    /// <summary>The name the node knows the source by (chronyc -N shows it).</summary>
+    // The name the node knows the source by (chronyc -N shows it).
     string Name,
     SourceState State,
     int Stratum,
     int PollLog2,
     byte Reach,
-    /// <summary>Whole seconds since the last sample; null when there was none.</summary>
+    // Whole seconds since the last sample; null when there was none.
     uint? SinceSampleSeconds,
     double AdjustedOffsetSeconds,
     double MeasuredOffsetSeconds,
@@ -31,7 +31,7 @@ public sealed record CmdmonSourceStats(
     double SkewPpm,
     double OffsetSeconds,
     double StdDevSeconds,
-    /// <summary>The error of the offset estimate (chronyc sourcestats does not print it).</summary>
+    // The error of the offset estimate (chronyc sourcestats does not print it).
     double OffsetErrorSeconds);
 
 /// <summary>chronyc tracking; signs as in the node's reports (positive offset and frequency = fast).</summary>

@@ -23,7 +23,7 @@ public readonly record struct CmdmonRequest(
     uint Sequence,
     int Length,
     CmdmonNeed Need,
-    /// <summary>The source index (source data, sourcestats) or the first client index.</summary>
+    // The source index (source data, sourcestats) or the first client index.
     uint Index,
     CmdmonAddress Address,
     uint MaxClients,

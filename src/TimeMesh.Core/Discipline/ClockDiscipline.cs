@@ -25,7 +25,7 @@ public enum DisciplineAction : byte { Slewed, Stepped }
 
 public readonly record struct DisciplineUpdate(
     DisciplineAction Action,
-    /// <summary>Served − estimated true time just before the update, seconds (positive: we were fast).</summary>
+    // Served − estimated true time just before the update, seconds (positive: we were fast).
     double OffsetSeconds,
     double FrequencyPpm,
     double SkewPpm);
@@ -36,6 +36,7 @@ public readonly record struct DisciplineUpdate(
 /// line, the gap slewed out at a bounded rate, or stepped as makestep allows. The frequency estimate
 /// (the drift) is what the node persists and starts from.
 /// </summary>
+/// <param name="settings">Makestep, the maximum slew rate, the correction time ratio and the frequency wander.</param>
 /// <param name="startRawNs">Now, on the raw clock: a known frequency applies from here.</param>
 /// <param name="initialFrequencyPpm">The drift to start from (chrony's driftfile), ppm.</param>
 /// <param name="initialSkewPpm">How much it is to be trusted, ppm.</param>

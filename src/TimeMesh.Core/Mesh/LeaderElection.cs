@@ -28,6 +28,7 @@ public sealed class LeaderElection(ElectionSettings settings)
     public bool ShouldClaim { get; private set; }
 
     /// <param name="reachable">The statuses of the reachable nodes, this node's own included.</param>
+    /// <param name="nowNs">Now, in nanoseconds: the hysteresis is timed on it.</param>
     /// <param name="self">This node's name (null for an observer).</param>
     public string? Elect(IEnumerable<TimeStatus> reachable, long nowNs, string? self = null)
     {

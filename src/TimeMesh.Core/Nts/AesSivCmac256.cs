@@ -70,7 +70,7 @@ public sealed class AesSivCmac256 : IDisposable
         Ctr(iv, plaintext, output[TagLength..(TagLength + plaintext.Length)]);
     }
 
-    /// <summary>Opens what <see cref="Seal"/> made; false (and <paramref name="plaintext"/> cleared) when anything was altered.</summary>
+    /// <summary>Opens what <see cref="Seal(ReadOnlySpan{byte}, ReadOnlySpan{byte}, ReadOnlySpan{byte}, Span{byte})"/> made; false (and <paramref name="plaintext"/> cleared) when anything was altered.</summary>
     public bool Open(ReadOnlySpan<byte> associatedData, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> sealedData, Span<byte> plaintext)
     {
         if (sealedData.Length < TagLength) return false;

@@ -145,7 +145,10 @@ public sealed class NtpSourcePoller
     /// <summary>The raw time the request left (read right before the send).</summary>
     public void RequestSent(long sentNs) => _sentNs = sentNs;
 
+    /// <param name="reply">The datagram that arrived from the source.</param>
+    /// <param name="receivedNs">Its receive time on the raw clock (kernel timestamp where there is one).</param>
     /// <param name="localPrecisionLog2">Our clock's precision, for the sample's dispersion.</param>
+    /// <param name="sample">The measurement when the reply was accepted.</param>
     public ReplyOutcome HandleReply(ReadOnlySpan<byte> reply, long receivedNs, sbyte localPrecisionLog2, out NtpSample sample)
     {
         sample = default;

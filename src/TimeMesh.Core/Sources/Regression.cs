@@ -20,6 +20,8 @@ public static class Regression
     public const int MinPoints = 3;
 
     /// <summary>Fits the last points of <paramref name="x"/>/<paramref name="y"/>/<paramref name="variance"/>.</summary>
+    /// <param name="x">The sample times.</param>
+    /// <param name="y">The values at those times.</param>
     /// <param name="variance">Relative variance of each point (weight = 1 / variance).</param>
     public static RegressionFit FitWithRunsTest(ReadOnlySpan<double> x, ReadOnlySpan<double> y, ReadOnlySpan<double> variance)
     {

@@ -3,19 +3,19 @@ namespace TimeMesh.Core.Sources;
 /// <summary>What a source's samples say about the raw clock, at the time of the newest sample.</summary>
 public readonly record struct SourceEstimate(
     long TimeNs,
-    /// <summary>Source time − raw time at <see cref="TimeNs"/>, seconds.</summary>
+    // Source time − raw time at TimeNs, seconds.
     double OffsetSeconds,
-    /// <summary>d(offset)/dt: the raw clock's frequency error, negated (s/s).</summary>
+    // d(offset)/dt: the raw clock's frequency error, negated (s/s).
     double Frequency,
-    /// <summary>Standard error of <see cref="Frequency"/> (s/s).</summary>
+    // Standard error of Frequency (s/s).
     double Skew,
     double OffsetStdError,
-    /// <summary>Scatter of the samples about the fit, seconds (chronyc sourcestats "Std Dev").</summary>
+    // Scatter of the samples about the fit, seconds (chronyc sourcestats "Std Dev").
     double StdDev,
     int Samples,
     int Runs,
     double SpanSeconds,
-    /// <summary>The smallest round-trip delay among recent samples: the least disturbed path.</summary>
+    // The smallest round-trip delay among recent samples: the least disturbed path.
     double MinDelaySeconds)
 {
     public double OffsetAt(long timeNs) => OffsetSeconds + Frequency * (timeNs - TimeNs) * 1e-9;
@@ -45,6 +45,7 @@ public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMa
         DelayRejectionsInARow = 0;
     }
 
+    /// <param name="sample">The new measurement.</param>
     /// <param name="priorFrequency">The frequency to assume while fewer than three samples exist (the drift estimate).</param>
     /// <param name="priorSkew">Its uncertainty.</param>
     public SourceEstimate Add(NtpSample sample, double priorFrequency, double priorSkew)

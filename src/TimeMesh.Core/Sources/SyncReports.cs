@@ -11,13 +11,13 @@ public sealed record SourceReport(
     int Stratum,
     int PollLog2,
     byte Reach,
-    /// <summary>Seconds since the last good sample; null when none.</summary>
+    // Seconds since the last good sample; null when none.
     double? LastRxAgoSeconds,
-    /// <summary>The last sample's offset against the served clock, corrected for corrections since (seconds, source − us).</summary>
+    // The last sample's offset against the served clock, corrected for corrections since (seconds, source − us).
     double AdjustedOffsetSeconds,
-    /// <summary>The last sample's offset as measured then, against the served clock.</summary>
+    // The last sample's offset as measured then, against the served clock.
     double MeasuredOffsetSeconds,
-    /// <summary>The sample's error bound (seconds).</summary>
+    // The sample's error bound (seconds).
     double ErrorSeconds);
 
 /// <summary>One line of chronyc sourcestats.</summary>
@@ -27,7 +27,7 @@ public sealed record SourceStatsReport(
     int Samples,
     int Runs,
     double SpanSeconds,
-    /// <summary>The source's frequency relative to the served clock, ppm.</summary>
+    // The source's frequency relative to the served clock, ppm.
     double FrequencyPpm,
     double SkewPpm,
     double OffsetSeconds,
@@ -38,13 +38,13 @@ public sealed record TrackingReport(
     uint ReferenceId,
     string ReferenceName,
     int Stratum,
-    /// <summary>Unix ns of the last update on the served clock; 0 = never.</summary>
+    // Unix ns of the last update on the served clock; 0 = never.
     long ReferenceTimeUnixNs,
-    /// <summary>How far the served clock is from the estimated true time now (positive: fast).</summary>
+    // How far the served clock is from the estimated true time now (positive: fast).
     double SystemTimeOffsetSeconds,
     double LastOffsetSeconds,
     double RmsOffsetSeconds,
-    /// <summary>The raw clock's frequency error as chrony shows it: positive = fast, ppm.</summary>
+    // The raw clock's frequency error as chrony shows it: positive = fast, ppm.
     double FrequencyPpm,
     double ResidualFrequencyPpm,
     double SkewPpm,
@@ -60,7 +60,7 @@ public sealed record NtpDataReport(
     int Id,
     string Name,
     int RemotePort,
-    /// <summary>False before the source's first sample: the packet fields are then zero.</summary>
+    // False before the source's first sample: the packet fields are then zero.
     bool HasSample,
     LeapIndicator Leap,
     int Version,
@@ -71,9 +71,9 @@ public sealed record NtpDataReport(
     double RootDelaySeconds,
     double RootDispersionSeconds,
     uint ReferenceId,
-    /// <summary>The server's reference time, Unix ns (0 = none).</summary>
+    // The server's reference time, Unix ns (0 = none).
     long RefTimeUnixNs,
-    /// <summary>The sample's offset against the served clock (as measured then), seconds.</summary>
+    // The sample's offset against the served clock (as measured then), seconds.
     double OffsetSeconds,
     double DelaySeconds,
     double DispersionSeconds,

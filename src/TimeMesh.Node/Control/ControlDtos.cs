@@ -8,15 +8,15 @@ namespace TimeMesh.Node.Control;
 /// <summary>chronyc sources: one line per source.</summary>
 public sealed record SourceDto(
     string Name,
-    /// <summary>"server", "peer" or "local" (chronyc's ^, =, #).</summary>
+    // "server", "peer" or "local" (chronyc's ^, =, #).
     string Mode,
-    /// <summary>"selected", "combined", "not_combined", "falseticker", "too_variable" or "unusable" (*, +, -, x, ~, ?).</summary>
+    // "selected", "combined", "not_combined", "falseticker", "too_variable" or "unusable" (*, +, -, x, ~, ?).
     string State,
     int Stratum,
     int PollLog2,
-    /// <summary>The reachability register, 8 bits (chronyc shows it in octal).</summary>
+    // The reachability register, 8 bits (chronyc shows it in octal).
     int Reach,
-    /// <summary>Seconds since the last good sample; null when there was none.</summary>
+    // Seconds since the last good sample; null when there was none.
     double? LastRxAgoSeconds,
     double AdjustedOffsetSeconds,
     double MeasuredOffsetSeconds,
@@ -41,11 +41,11 @@ public sealed record SourceStatsListDto(IReadOnlyList<SourceStatsDto> Sources);
 public sealed record NtpDataDto(
     string Name,
     int RemotePort,
-    /// <summary>The local address the exchange used; null when the node does not know it (requests go from fresh random ports).</summary>
+    // The local address the exchange used; null when the node does not know it (requests go from fresh random ports).
     string? LocalAddress,
-    /// <summary>False before the first sample: the packet fields are zero.</summary>
+    // False before the first sample: the packet fields are zero.
     bool HasSample,
-    /// <summary>The packet's leap indicator, 0-3.</summary>
+    // The packet's leap indicator, 0-3.
     int Leap,
     int Version,
     int Mode,
@@ -71,25 +71,25 @@ public sealed record NtpDataListDto(IReadOnlyList<NtpDataDto> Sources);
 /// <summary>chronyc tracking.</summary>
 public sealed record TrackingDto(
     uint ReferenceId,
-    /// <summary>The selected source's name; empty for the local clock or when unsynchronised.</summary>
+    // The selected source's name; empty for the local clock or when unsynchronised.
     string ReferenceName,
     int Stratum,
-    /// <summary>When the served clock was last updated, Unix ns; 0 = never.</summary>
+    // When the served clock was last updated, Unix ns; 0 = never.
     long RefTimeUnixNs,
-    /// <summary>How far the served clock is from true time now; positive = fast.</summary>
+    // How far the served clock is from true time now; positive = fast.
     double SystemTimeOffsetSeconds,
     double LastOffsetSeconds,
     double RmsOffsetSeconds,
-    /// <summary>The clock's frequency error; positive = fast.</summary>
+    // The clock's frequency error; positive = fast.
     double FrequencyPpm,
     double ResidualFrequencyPpm,
     double SkewPpm,
     double RootDelaySeconds,
     double RootDispersionSeconds,
     double UpdateIntervalSeconds,
-    /// <summary>"normal", "insert_second", "delete_second" or "not_synchronised".</summary>
+    // "normal", "insert_second", "delete_second" or "not_synchronised".
     string Leap,
-    /// <summary>"synchronised" (to a source), "local" (local stratum N) or "unsynchronised".</summary>
+    // "synchronised" (to a source), "local" (local stratum N) or "unsynchronised".
     string Reference,
     bool Synchronised,
     string? NotSynchronisedReason);
@@ -99,7 +99,7 @@ public sealed record ClientDto(
     string Address,
     long NtpPackets,
     long NtpDropped,
-    /// <summary>log2 of the mean interval between the client's requests; null after one request.</summary>
+    // log2 of the mean interval between the client's requests; null after one request.
     int? NtpIntervalLog2,
     double LastNtpAgoSeconds);
 
@@ -116,9 +116,9 @@ public sealed record ServerStatsDto(
     long NtpDroppedUnsupportedMode,
     long KodSent,
     long SendFailures,
-    /// <summary>Requests to this monitoring endpoint (chronyc's "Command packets received").</summary>
+    // Requests to this monitoring endpoint (chronyc's "Command packets received").
     long ControlRequests,
-    /// <summary>Client log records evicted to make room (chronyc's "Client log records dropped").</summary>
+    // Client log records evicted to make room (chronyc's "Client log records dropped").
     long ClientLogRecordsDropped,
     int LoopRestarts)
 {
@@ -130,9 +130,9 @@ public sealed record ServerStatsDto(
 
 /// <summary>One node of the mesh as this node sees it.</summary>
 public sealed record MeshNodeDto(
-    /// <summary>The node's cluster address, e.g. "akka.tcp://timemesh@127.0.0.1:4053".</summary>
+    // The node's cluster address, e.g. "akka.tcp://timemesh@127.0.0.1:4053".
     string Node,
-    /// <summary>"master" or "member"; null before its first status arrived.</summary>
+    // "master" or "member"; null before its first status arrived.
     string? Role,
     bool Reachable,
     bool IsSelf,
@@ -144,7 +144,7 @@ public sealed record MeshNodeDto(
     bool? Serving,
     bool? ClaimsLeadership,
     uint? ReferenceId,
-    /// <summary>The node this one takes its time from (by its reference id); "upstream" for a source outside the mesh; null when it serves its own clock.</summary>
+    // The node this one takes its time from (by its reference id); "upstream" for a source outside the mesh; null when it serves its own clock.
     string? Follows,
     double? StatusAgeSeconds)
 {

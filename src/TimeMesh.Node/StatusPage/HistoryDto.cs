@@ -9,10 +9,10 @@ namespace TimeMesh.Node.StatusPage;
 
 /// <summary>One point of the node's history.</summary>
 public sealed record HistoryPointDto(
-    /// <summary>When it was recorded, on the node's served clock, Unix ms (what a browser's Date takes).</summary>
+    // When it was recorded, on the node's served clock, Unix ms (what a browser's Date takes).
     long TimeUnixMs,
     double? LastOffsetSeconds,
-    /// <summary>When the clock update that measured that offset was, Unix ms; null before the first one.</summary>
+    // When the clock update that measured that offset was, Unix ms; null before the first one.
     long? LastUpdateUnixMs,
     double? FrequencyPpm,
     double? SkewPpm,
@@ -24,12 +24,12 @@ public sealed record HistoryPointDto(
 
 /// <summary>The history: its points oldest first, and how it is kept.</summary>
 public sealed record HistoryDto(
-    /// <summary>False when the node has no history (no upstream sources and no mesh: nothing to track).</summary>
+    // False when the node has no history (no upstream sources and no mesh: nothing to track).
     bool Recorded,
     double IntervalSeconds,
-    /// <summary>Samples the node keeps at most (interval × capacity = the length of the history).</summary>
+    // Samples the node keeps at most (interval × capacity = the length of the history).
     int Capacity,
-    /// <summary>Samples it holds now (before the window and merging for the answer).</summary>
+    // Samples it holds now (before the window and merging for the answer).
     int Held,
     long NowUnixMs,
     IReadOnlyList<HistoryPointDto> Points)
