@@ -247,6 +247,20 @@ public sealed class ChronyImportNtsTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(2, TimeMeshSettings.FromConfig(ConfigurationFactory.ParseString(allowedOut)).Upstream.Servers.Count);
     }
 
+    [Fact]
+    public void Files_the_output_names_that_this_machine_lacks_are_told_not_fatal()
+    {
+        string conf = Path.Combine(_dir, "chrony.conf");
+        string missing = Path.Combine(_dir, "absent", "chrony.keys");
+        File.WriteAllText(conf, $"keyfile {missing}\nserver a.example key 3\n");
+        string outFile = Path.Combine(_dir, "node.hocon");
+        var (exit, _, stderr) = ChronyImportCli.Run("import-chrony", conf, "--output", outFile);
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("before the node starts on this machine: timemesh.keyfile:", stderr);
+        Assert.Contains("key = 3", File.ReadAllText(outFile));
+        Assert.Contains($"keyfile = \"{missing}\"", File.ReadAllText(outFile));
+    }
+
     /// <summary>chronyd itself (<c>chronyd -x -p</c>: parse, print, exit) accepts every NTS and key line these tests import.</summary>
     [Fact]
     public void Chronyd_accepts_the_lines_these_tests_import()

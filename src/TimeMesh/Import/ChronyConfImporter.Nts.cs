@@ -85,14 +85,14 @@ public static partial class ChronyConfImporter
             bool system = set == 0 && _noSystemCert is null;
             var files = _trustedCerts.Where(t => t.Set == set).ToList();
             foreach (var t in _trustedCerts.Where(t => t.Set != set))
-                Note(t.Line, t.Text, $"not translated: no NTS source uses set {t.Set}");
+                Note(t.Line, t.Text, $"not translated: none of the NTS sources uses set {t.Set}");
             if (files.Count == 0)
             {
                 if (system) return;
                 // chronyd trusts no CA at all for these sources (they never authenticate); TimeMesh would trust the system's.
                 int where = set == 0 ? _noSystemCert!.Value.Line : ntsSources[0].Line;
                 Insecure(where, set == 0 ? "nosystemcert" : $"certset {set}",
-                    "chronyd trusts no certificate for these NTS sources (no ntstrustedcerts for the set), TimeMesh would trust the system's roots; add the CAs you mean with ntstrustedcerts");
+                    "chronyd trusts not one certificate for these NTS sources (ntstrustedcerts names nothing for that set), TimeMesh would trust the system's roots; add the CAs you mean with ntstrustedcerts");
                 return;
             }
             var first = files[0];
@@ -101,7 +101,7 @@ public static partial class ChronyConfImporter
                 Note(first.Line, first.Text, "translated as nts.trusted-certificates, which TimeMesh trusts instead of the system's roots, not as well: sources whose certificates chain to a public CA fail until their roots are appended to this file");
             foreach (var extra in files.Skip(1))
                 Note(extra.Line, extra.Text, $"not translated: TimeMesh trusts one PEM file; append this file's CAs to {first.Path} (until then sources signed by them fail to authenticate)");
-            if (_noSystemCert is { } noSystem && set != 0) Note(noSystem.Line, noSystem.Text, "no effect: it concerns set 0, which no NTS source uses");
+            if (_noSystemCert is { } noSystem && set != 0) Note(noSystem.Line, noSystem.Text, "no effect: it concerns set 0, which none of the NTS sources uses");
         }
 
         private void RenderNts(List<string> body)
@@ -127,10 +127,10 @@ public static partial class ChronyConfImporter
             var serverLines = new[] { _ntsPort, _ntsRotate, _maxNtsConnections, _ntsNtpServer }.OfType<NtsLine>().ToList();
             if (_serverKeys.Count == 0 || _serverCerts.Count == 0 || _serverKeys.Count != _serverCerts.Count)
             {
-                // chronyd then runs no NTS-KE server either.
-                string why = _serverKeys.Count == _serverCerts.Count ? "no ntsserverkey and ntsservercert" : "chronyd needs as many ntsserverkey as ntsservercert lines and runs no NTS server otherwise";
+                // chronyd does not start its NTS-KE server then either.
+                string why = _serverKeys.Count == _serverCerts.Count ? "neither ntsserverkey nor ntsservercert is given" : "chronyd needs as many ntsserverkey as ntsservercert lines and does not start its NTS server otherwise";
                 foreach (var l in _serverKeys.Concat(_serverCerts).Concat(serverLines))
-                    Note(l.Line, l.Text, $"not translated: no NTS server ({why})");
+                    Note(l.Line, l.Text, $"not translated: the NTS server is not started ({why})");
                 return;
             }
             nts.Add($"# line {_serverCerts[0].Line}: {_serverCerts[0].Text}");
