@@ -4,7 +4,7 @@ using TimeMesh.Node.Config;
 
 namespace TimeMesh.Cli.Commands;
 
-/// <summary><c>timemesh import-chrony FILE [--output FILE]</c>: chrony.conf in, TimeMesh HOCON out.</summary>
+/// <summary><c>timemesh import-chrony FILE [--output FILE] [--allow-insecure]</c>: chrony.conf in, TimeMesh HOCON out; never less authenticated unless allowed.</summary>
 public static class ImportChronyCommand
 {
     public const int ExitTranslated = 0;

@@ -28,14 +28,15 @@ public sealed record ChronyImportResult(
 /// Translates chrony.conf (chrony 4.x syntax, chrony.conf(5)) into TimeMesh HOCON: text in, text and
 /// notes out; it reads no files and resolves no names. Directives are parsed the way chronyd parses them;
 /// what chronyd would refuse is reported as invalid and skipped, what TimeMesh has no key for or would
-/// refuse (out of range) is reported and left out, so the output always loads.
+/// refuse (out of range) is reported and left out, so the output always loads. Authentication is never
+/// lowered silently: what cannot keep its key, NTS or trust is <see cref="ChronyImportResult.Insecure"/>
+/// and refuses the translation unless it is allowed. One partial file per directive family.
 /// </summary>
 public static partial class ChronyConfImporter
 {
     /// <param name="allowInsecure">Translate lines whose security cannot be kept anyway (listed in <see cref="ChronyImportResult.Insecure"/>) instead of refusing.</param>
     public static ChronyImportResult Translate(string chronyConf, string sourceName = "chrony.conf", bool allowInsecure = false) =>
         new Translation(sourceName).Run(chronyConf, allowInsecure);
-
 
     /// <summary>A directive chronyd keeps only the last of; <see cref="Hocon"/> empty when it could not be translated.</summary>
     private sealed record LastWins(int Line, string Text, IReadOnlyList<string> Hocon);
