@@ -79,10 +79,12 @@ public static partial class ChronyConfImporter
                 return;
             }
             if (mode == "ignore" || !mixed) return;
+            var authenticated = selectable.Where(a => a.Authenticated).Select(a => a.Line).ToList();
+            string authenticatedLines = (authenticated.Count == 1 ? "line " : "lines ") + string.Join(", ", authenticated);
             string where = _authSelectMode is null ? "chronyd's default authselectmode mix" : $"authselectmode mix (line {modeLine})";
             foreach (var s in unauthenticated)
                 Insecure(s.Line, s.Text,
-                    $"{where} lets this unauthenticated source count only when it agrees with the authenticated sources (lines {string.Join(", ", selectable.Where(a => a.Authenticated).Select(a => a.Line))}); " +
+                    $"{where} lets this unauthenticated source count only when it agrees with the authenticated sources ({authenticatedLines}); " +
                     "TimeMesh selects among all sources alike, so it could outvote them (remove it, or add `authselectmode prefer` to leave it out)");
         }
 
