@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using Akka.Configuration;
 using TimeMesh.Core.Access;
+using TimeMesh.Cli.Import;
 using TimeMesh.Node.Config;
 using TimeMesh.Node.Tests.Support;
 

@@ -2,6 +2,7 @@ using System.Net;
 using Akka.Configuration;
 using TimeMesh.Core.Access;
 using TimeMesh.Core.RateLimit;
+using TimeMesh.Cli.Import;
 using TimeMesh.Node.Config;
 using TimeMesh.Node.Persistence;
 
@@ -349,7 +350,7 @@ public class ChronyImportTests
     public void Source_options_polltarget_and_noselect()
     {
         var i = Import(
-            "server a.example iburst burst port 1123 polltarget 16 maxunreach 8 key 5 xleave",
+            "server a.example iburst burst port 1123 polltarget 16 maxunreach 8 xleave",
             "server b.example polltarget 16",
             "server monitor.example noselect",
             "pool p.example polltarget 16 minpoll 2 maxpoll 5");
@@ -361,7 +362,7 @@ public class ChronyImportTests
         Assert.Equal(16, i.Settings.Upstream.Sync.PollTarget);
         Assert.Equal(2, i.Settings.Upstream.Pools[0].Template.MinPollLog2);
         Assert.Equal(5, i.Settings.Upstream.Pools[0].Template.MaxPollLog2);
-        Assert.Equal(["key 5 (server a.example)", "xleave (server a.example)"], i.Notes.Where(n => n.Line == 1).Select(n => n.Subject));
+        Assert.Equal(["xleave (server a.example)"], i.Notes.Where(n => n.Line == 1).Select(n => n.Subject));
         Assert.Contains("monitoring-only", i.NoteOn(3).Message);
 
         var differ = Import("server a.example polltarget 16", "server b.example");

@@ -7,7 +7,7 @@ namespace TimeMesh.Core.Nts;
 /// <summary>What the NTS layer makes of a request.</summary>
 public enum NtsCheck : byte
 {
-    /// <summary>No NTS fields: an ordinary request.</summary>
+    /// <summary>Without NTS fields: an ordinary request.</summary>
     NotNts,
     /// <summary>Cookie opened and authenticator verified: answer with an authenticated reply.</summary>
     Authenticated,

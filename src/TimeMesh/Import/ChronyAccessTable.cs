@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace TimeMesh.Node.Config;
+namespace TimeMesh.Cli.Import;
 
 /// <summary>
 /// chronyd's table of allow/deny rules, replayed in file order so that its order-dependent results can be
