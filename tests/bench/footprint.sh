@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Footprint of a TimeMesh node next to chronyd: memory, idle CPU, threads, exec to first valid answer.
 #
-#   tests/bench/footprint.sh [--quick] [--idle S] [--starts N] [--requests N] [--no-build] [--out FILE]
+#   tests/bench/footprint.sh [--quick] [--idle S] [--starts N] [--requests N] [--no-build] [--timemesh PATH] [--out FILE]
 #
 # Starts, all at once on loopback (random free ports, everything killed by pid on exit):
 #   upstream       chronyd -x, `local stratum 1`: the one upstream of the nodes below
@@ -18,6 +18,8 @@
 # default 5; --quick: 3) and of a fresh tm-up0 / chronyd-up0 (first answer once synchronised to the upstream).
 # The load average is recorded beside every phase: the machine's other work inflates ticks and times, never
 # memory or thread counts. Traffic goes to 127.0.0.0/8 only; chronyd only ever runs with -x.
+# Every node has its own control port and cmdport (the defaults, 11130 and 323, would go to the first node only).
+# --timemesh PATH measures another build (e.g. a copy of an older bin/Release/net10.0/timemesh), with --no-build.
 # The whole run takes about 3 minutes (--quick: about 1.5).
 set -euo pipefail
 
@@ -27,6 +29,7 @@ REQUESTS=1000000
 BUILD=1
 OUT=""
 SETTLE_S=10
+TIMEMESH_ARG=""
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [[ $# -gt 0 ]]; do
@@ -36,6 +39,7 @@ while [[ $# -gt 0 ]]; do
         --starts) STARTS="$2"; shift 2 ;;
         --requests) REQUESTS="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
+        --timemesh) TIMEMESH_ARG="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "footprint.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
@@ -47,7 +51,7 @@ done
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 LOADGEN="$REPO/tests/bench/TimeMesh.LoadGen/bin/Release/net10.0/timemesh-loadgen"
-TIMEMESH="$REPO/src/TimeMesh/bin/Release/net10.0/timemesh"
+TIMEMESH="${TIMEMESH_ARG:-$REPO/src/TimeMesh/bin/Release/net10.0/timemesh}"
 if [[ -n "$OUT" && "$OUT" != /* ]]; then OUT="$PWD/$OUT"; fi
 WORK="$(mktemp -d /tmp/timemesh-footprint.XXXXXX)"
 chmod 755 "$WORK"
@@ -85,13 +89,13 @@ fi
 [[ -x "$TIMEMESH" ]] || die "timemesh binary missing: $TIMEMESH"
 CHRONYD="$(command -v chronyd)" || die "chronyd missing (apt-get install chrony; tests/bench/run-bench.sh installs it safely)"
 
-USED_PORTS=" "
-pick_port() { # a free UDP and TCP port not handed out before in this run
+: > "$WORK/used-ports"
+pick_port() { # a free UDP and TCP port not handed out before in this run (a file: callers run it in a subshell)
     local p try
     for try in $(seq 1 200); do
         p=$((20000 + RANDOM % 40000))
-        [[ "$USED_PORTS" == *" $p "* ]] && continue
-        if [[ -z "$(ss -Hatuln "sport = :$p" 2>/dev/null)" ]]; then USED_PORTS+="$p "; echo "$p"; return 0; fi
+        grep -qx "$p" "$WORK/used-ports" && continue
+        if [[ -z "$(ss -Hatuln "sport = :$p" 2>/dev/null)" ]]; then echo "$p" >> "$WORK/used-ports"; echo "$p"; return 0; fi
     done
     die "no free port found"
 }
@@ -119,7 +123,8 @@ start_chronyd() { # start_chronyd NAME PORT [SERVER_LINE]: -x always (the clock 
 start_timemesh() { # start_timemesh NAME BODY (the inside of timemesh { }) [AKKA]
     local name="$1" body="$2" akka="${3:-}" dir="$WORK/$1"
     mkdir -p "$dir/data"
-    printf 'timemesh {\n%s\n  data-dir = "%s/data"\n}\n%s\n' "$body" "$dir" "$akka" > "$dir/timemesh.conf"
+    local control cmd; control="$(pick_port)"; cmd="$(pick_port)"
+    printf 'timemesh {\n%s\n  data-dir = "%s/data"\n  control.listen = "127.0.0.1:%s"\n  cmdport = %s\n}\n%s\n' "$body" "$dir" "$control" "$cmd" "$akka" > "$dir/timemesh.conf"
     "$TIMEMESH" run --config "$dir/timemesh.conf" >"$dir/server.log" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
