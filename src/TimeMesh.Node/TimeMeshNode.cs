@@ -43,6 +43,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
     {
         var full = TimeMeshSettings.WithReference(config);
         var settings = TimeMeshSettings.FromConfig(full);
+        full = SchedulerTick.Apply(full, settings.Upstream.Clock);
         Akka.Configuration.Config? meshConfig = null;
         TimeMesh.Node.Mesh.ClusterTlsSettings? clusterTls = null;
         TimeMesh.Node.Mesh.ClusterTransport? clusterTransport = null;

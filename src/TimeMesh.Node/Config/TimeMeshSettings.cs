@@ -114,6 +114,7 @@ public sealed record TimeMeshSettings
     public static TimeMeshSettings FromConfig(Akka.Configuration.Config config)
     {
         var r = new ConfigReader(WithReference(config));
+        SchedulerTick.Read(WithReference(config));
 
         var listen = r.StringList(Prefix + "listen", "addresses with ports, e.g. [\"127.0.0.1:123\", \"[::1]:123\"]")
             .Select(text => ParseEndpoint(Prefix + "listen", text))
