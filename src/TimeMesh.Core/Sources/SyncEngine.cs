@@ -226,8 +226,7 @@ public sealed class SyncEngine
                 last?.Leap ?? LeapIndicator.Unsynchronised);
         }).ToList();
         var previous = Reference;
-        int? previousSelectedId = LastSelection?.SelectedId;
-        var selection = SourceSelection.Select(candidates, _settings.Selection, previousSelectedId);
+        var selection = SourceSelection.Select(candidates, _settings.Selection, LastSelection?.SelectedId);
         if (selection.HasSelection && !_synchronisedOnce && _settings.StartQuorum > 1 && nowNs - StartRawNs < _settings.StartQuorumWaitSeconds * 1e9)
         {
             int agreeing = selection.States.Values.Count(s => s is SourceState.Selected or SourceState.Combined or SourceState.NotCombined);
@@ -249,11 +248,12 @@ public sealed class SyncEngine
         _synchronisedOnce = true;
         var selected = Find(selection.SelectedId!.Value);
         bool contributes = updatedSourceId is { } u && selection.States.TryGetValue(u, out var state) && state is SourceState.Selected or SourceState.Combined;
-        // A new selection (a falseticker voted out, a leader change, a source lost) corrects the clock at once,
-        // from the new selection's estimate, instead of at the selected source's next reply: sample offsets are
-        // against the raw clock, so this counts nothing twice.
-        bool switched = previousSelectedId != selection.SelectedId;
-        if ((updateClock && contributes) || switched)
+        // Only a sample from a source that contributes moves the clock, as in chronyd: a selection that moved without
+        // one (a source lost, a falseticker voted out by another's reply) waits for the new source's next sample, and
+        // until then the served bound below includes the gap. Correcting at once from the new source's estimate was
+        // tried: during a partition that estimate is stale, and a member slewed +1.36 ms in 0.18 s toward it (the
+        // chaos suite's jump invariant, seed 20261208).
+        if (updateClock && contributes)
         {
             // Slew over the time to the selected source's next request (2 s during a burst, the poll
             // interval otherwise), so a correction is done by the time the next measurement checks it.
