@@ -12,17 +12,7 @@ namespace TimeMesh.Node.Tests;
 [Collection(ProcessTests.Name)]
 public class ChronyImportProcessTests
 {
-    private static (int ExitCode, string Stdout, string Stderr) RunTimemesh(params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(TimeMeshProcess.ExecutablePath);
-        foreach (var a in args) info.ArgumentList.Add(a);
-        using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        string stderr = p.StandardError.ReadToEnd();
-        Assert.True(p.WaitForExit(60_000), "timemesh did not exit");
-        return (p.ExitCode, stdout.Result, stderr);
-    }
+    private static (int ExitCode, string Stdout, string Stderr) RunTimemesh(params string[] args) => ChronyImportCli.Run(args);
 
     /// <summary>
     /// Random allow/deny sequences with overlapping subnets on shared and neighbouring table levels, bare

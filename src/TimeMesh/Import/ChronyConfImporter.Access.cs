@@ -113,17 +113,17 @@ public static partial class ChronyConfImporter
                 Invalid(line, text, "bindaddress takes one IP address");
                 return;
             }
-            var entry = (line, text, address);
-            if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
-            {
-                if (_bind4 is { } earlier) Note(earlier.Line, earlier.Text, $"overridden by line {line} (chronyd keeps the last IPv4 bindaddress)");
-                _bind4 = entry;
-            }
-            else
-            {
-                if (_bind6 is { } earlier) Note(earlier.Line, earlier.Text, $"overridden by line {line} (chronyd keeps the last IPv6 bindaddress)");
-                _bind6 = entry;
-            }
+            KeepLastOfFamily("bindaddress", line, text, address, ref _bind4, ref _bind6);
+        }
+
+        /// <summary>chronyd keeps the last address of each family a bind directive names; an earlier one is noted as overridden.</summary>
+        private void KeepLastOfFamily(string directive, int line, string text, IPAddress address,
+            ref (int Line, string Text, IPAddress Address)? v4, ref (int Line, string Text, IPAddress Address)? v6)
+        {
+            bool ipv4 = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork;
+            ref var kept = ref ipv4 ? ref v4 : ref v6;
+            if (kept is { } earlier) Note(earlier.Line, earlier.Text, $"overridden by line {line} (chronyd keeps the last IPv{(ipv4 ? 4 : 6)} {directive})");
+            kept = (line, text, address);
         }
 
         /// <summary>chrony's bindcmdaddress: an IP address (the last of each family wins) or a Unix socket path.</summary>
@@ -139,17 +139,7 @@ public static partial class ChronyConfImporter
                 Invalid(line, text, "bindcmdaddress takes one IP address or a socket path");
                 return;
             }
-            var entry = (line, text, address);
-            if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
-            {
-                if (_cmdBind4 is { } earlier) Note(earlier.Line, earlier.Text, $"overridden by line {line} (chronyd keeps the last IPv4 bindcmdaddress)");
-                _cmdBind4 = entry;
-            }
-            else
-            {
-                if (_cmdBind6 is { } earlier) Note(earlier.Line, earlier.Text, $"overridden by line {line} (chronyd keeps the last IPv6 bindcmdaddress)");
-                _cmdBind6 = entry;
-            }
+            KeepLastOfFamily("bindcmdaddress", line, text, address, ref _cmdBind4, ref _cmdBind6);
         }
 
         private void RenderCommandPort(List<string> body)
