@@ -19,7 +19,7 @@ namespace TimeMesh.Node.Tests;
 /// chain, role, names, loading), expiry in doctor and at start, and a mesh over TLS where a node with a member
 /// certificate that says master in its status is neither elected nor followed.
 /// </summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Mesh)]
 public class CertificateTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;

@@ -12,7 +12,7 @@ namespace TimeMesh.Node.Tests;
 /// import-chrony never lowers authentication: chrony's NTS and symmetric-key lines become TimeMesh's NTS and keys,
 /// and what cannot be kept as secure refuses the import (unless --allow-insecure), naming the line and the reason.
 /// </summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Tools)]
 public sealed class ChronyImportNtsTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("tmimp-").FullName;

@@ -9,7 +9,7 @@ using TimeMesh.Node.Tests.Support;
 namespace TimeMesh.Node.Tests;
 
 /// <summary>import-chrony against the real programs: chronyd's own access decisions, and the timemesh executable.</summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Tools)]
 public class ChronyImportProcessTests
 {
     private static (int ExitCode, string Stdout, string Stderr) RunTimemesh(params string[] args) => ChronyImportCli.Run(args);

@@ -4,7 +4,7 @@ using TimeMesh.Node.Tests.Support;
 namespace TimeMesh.Node.Tests;
 
 /// <summary>Real clients: Debian's chronyd selects the TimeMesh node and measures it.</summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Mesh)]
 public class ChronyInteropTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private const string Config = """

@@ -12,7 +12,7 @@ namespace TimeMesh.Node.Tests;
 /// test makes: nodes whose certificates come from the cluster's CA form a cluster; a node with a certificate
 /// from another CA, and a node without TLS, never become members in the others' view.
 /// </summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Mesh)]
 public class ClusterTlsTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private const string Password = "test-only";

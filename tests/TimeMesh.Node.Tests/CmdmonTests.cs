@@ -14,7 +14,7 @@ namespace TimeMesh.Node.Tests;
 /// chrony's command port on a real node, read by Debian's chronyc 4.3 over UDP: the node follows a real chronyd
 /// (-x) upstream, and what chronyc prints agrees with the monitoring endpoint's JSON (what <c>timemesh ... --json</c> prints).
 /// </summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Tools)]
 public class CmdmonTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly CultureInfo C = CultureInfo.InvariantCulture;

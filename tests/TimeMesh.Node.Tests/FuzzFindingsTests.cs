@@ -7,7 +7,7 @@ using TimeMesh.Node.Tests.Support;
 namespace TimeMesh.Node.Tests;
 
 /// <summary>Regression tests for what tests/fuzz found in the config path, and the bounded fuzz run itself.</summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Tools)]
 public class FuzzFindingsTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static TimeMeshSettings Parse(string body) =>

@@ -11,7 +11,7 @@ namespace TimeMesh.Node.Tests;
 /// that is at least a header long carries a unique transmit timestamp, so every reply can be traced to
 /// the request it answers.
 /// </summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Tools)]
 public class HostileInputTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private enum Kind : byte { Random, Truncated, Oversized, Control, Private, ValidClient }

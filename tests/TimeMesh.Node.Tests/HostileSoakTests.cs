@@ -13,7 +13,7 @@ namespace TimeMesh.Node.Tests;
 /// an address of its own asks for time every 20 ms. Zero crashes, the valid client answered throughout,
 /// no reply larger than its request, no reply to mode 6/7, and the node's memory flat.
 /// </summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Tools)]
 public class HostileSoakTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private enum Kind { Random, Truncated, Oversized, Control, Private, BadExtensionField, GarbageMac, ValidLooking }

@@ -19,7 +19,7 @@ namespace TimeMesh.Node.Tests;
 /// measured. The spoofed NTP reply is tested with the authenticated mesh NTP (step 6), the idle control and
 /// NTS-KE sockets in <see cref="PortAbuseTests"/>.
 /// </summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Mesh)]
 public class MeshAttackTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private const int ClusterPort = 4053, NtpPort = 123, ControlPort = 8080;

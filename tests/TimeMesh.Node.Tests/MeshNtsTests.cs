@@ -21,7 +21,7 @@ namespace TimeMesh.Node.Tests;
 /// cluster certificates (mesh CA only, master role, the dialled address; the member shows its own). Real key exchanges,
 /// real NTP over loopback addresses of their own, a real on-path attacker (a relay that answers first with forged replies).
 /// </summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Mesh)]
 public class MeshNtsTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static DateTimeOffset Now() => DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());

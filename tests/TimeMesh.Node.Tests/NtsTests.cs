@@ -10,7 +10,7 @@ using TimeMesh.Node.Tests.Support;
 namespace TimeMesh.Node.Tests;
 
 /// <summary>NTS end to end: the node's NTS-KE server and NTS on its NTP port, with our client and with chronyd 4.3.</summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Tools)]
 public class NtsTests : TestKit
 {
     private readonly Xunit.Abstractions.ITestOutputHelper _output;

@@ -15,7 +15,7 @@ namespace TimeMesh.Node.Tests;
 /// namespace the test makes (tmports*, deleted at the end); otherwise both are on loopback. Every load loop is
 /// bounded in count and in time, and each test prints what it measured.
 /// </summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Tools)]
 public class PortAbuseTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private const int IdleSockets = 2000;

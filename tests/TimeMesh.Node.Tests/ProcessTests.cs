@@ -4,12 +4,39 @@ using TimeMesh.Node.Tests.Support;
 
 namespace TimeMesh.Node.Tests;
 
-/// <summary>Tests that run real processes share one collection so they do not compete for the two cores.</summary>
+/// <summary>
+/// Tests whose figures need the machine to themselves: mesh formation, fail-over and partition timings, the chaos
+/// profile and the repeated starts, and tests that watch the whole machine (doctor's pgrep, the docker check's
+/// publish into the build's own output). xunit runs this collection alone, after everything else.
+/// </summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
 public class ProcessTests
 {
     public const string Name = "processes";
 }
+
+/// <summary>
+/// Two lanes of process tests that may run beside each other (and beside the in-process tests) before the
+/// <see cref="ProcessTests"/> collection: each lane runs its own tests one at a time. Their bars hold on a busy
+/// machine (they are judged on what the nodes serve, with round-trip bounds, not on how fast), their namespaces
+/// carry the test process's id and a prefix of their own, and their ports are free ones or inside their own
+/// namespaces. With every process test in one serial collection the Node tests took 19–20 minutes here; the
+/// lanes overlap about a third of that.
+/// </summary>
+public static class ProcessLanes
+{
+    /// <summary>Meshes and upstreams in namespaces: the attacks, TLS and certificates, mesh NTS, chrony interop.</summary>
+    public const string Mesh = "processes-mesh";
+
+    /// <summary>Ports and tools: hostile datagrams, cmdmon, NTS-KE, the status page, fuzzing, packing, the importer.</summary>
+    public const string Tools = "processes-tools";
+}
+
+[CollectionDefinition(ProcessLanes.Mesh)]
+public class ProcessLaneMesh;
+
+[CollectionDefinition(ProcessLanes.Tools)]
+public class ProcessLaneTools;
 
 [Collection(ProcessTests.Name)]
 public class ExecutableTests

@@ -15,7 +15,7 @@ namespace TimeMesh.Node.Tests;
 /// process), loaded from the member's monitoring endpoint in headless Chromium: what the page shows after
 /// its scripts ran is read back from the DOM Chromium dumps, and a screenshot is kept with the test output.
 /// </summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Tools)]
 public class StatusPageTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static Akka.Configuration.Config Config(string role, int clusterPort, int seedA, int seedB, string upstream, string history) =>

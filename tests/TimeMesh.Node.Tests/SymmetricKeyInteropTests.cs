@@ -14,7 +14,7 @@ namespace TimeMesh.Node.Tests;
 /// Symmetric keys against Debian's chronyd 4.3, both ways, with one keyfile in chrony's format shared by
 /// both sides: every MAC type chronyd and TimeMesh have in common, and one key whose value differs.
 /// </summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Mesh)]
 public sealed class SymmetricKeyInteropTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
 {
     /// <summary>Key id → type; the ids double as the last byte of the loopback address each runs on.</summary>

@@ -9,7 +9,7 @@ namespace TimeMesh.Node.Tests.Control;
 /// 4.3 prints for chronyd in the same situation (same upstream, one dead source): the same headers, column
 /// positions and labels. And a mesh node's view through the endpoint, the CLI and /metrics.
 /// </summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Tools)]
 public class ControlChronyTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static string DataDir() => Path.Combine(Path.GetTempPath(), "tm-control-" + Guid.NewGuid().ToString("N")[..8]);

@@ -9,7 +9,7 @@ namespace TimeMesh.Node.Tests.Hosting;
 /// <c>timemesh run</c> as a Type=notify service without systemd: the test plays the service manager,
 /// a unix datagram socket named by NOTIFY_SOCKET, as systemd does.
 /// </summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Tools)]
 public class SystemdNotifyTests
 {
     private static string Receive(Socket socket, TimeSpan timeout)

@@ -7,7 +7,7 @@ using TimeMesh.Node.Tests.Support;
 namespace TimeMesh.Node.Tests.Hosting;
 
 /// <summary>deploy/systemd/timemesh.service: what it promises, systemd's own verifier, and its ExecStart run under a fake service manager.</summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Tools)]
 public class SystemdUnitTests
 {
     private const string InstalledExecutable = "/opt/timemesh/timemesh";

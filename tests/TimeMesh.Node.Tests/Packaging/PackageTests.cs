@@ -9,7 +9,7 @@ namespace TimeMesh.Node.Tests.Packaging;
 /// path and runs it, and builds a fresh console app and the package readme's snippet against the packed
 /// TimeMesh.Hosting.
 /// </summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Tools)]
 public class PackageTests(ITestOutputHelper output)
 {
     [Fact]
