@@ -67,6 +67,45 @@ public class NtpSourcePollerTests
     // ---- timing ----
 
     [Fact]
+    public void PollSoonBringsTheNextPollForwardButNeverWithinASecondOfTheLastRequest()
+    {
+        var rig = new Rig(new SourceSettings { Address = "192.0.2.1", MinPollLog2 = 2, MaxPollLog2 = 2 });
+        rig.Exchange(T0);
+        Assert.Equal(T0 + 4 * Second, rig.Poller.NextPollNs);
+
+        // News 300 ms after the request: the reply may still be on its way, so not before 1 s after it.
+        rig.Poller.PollSoon(T0 + 300 * Ms);
+        Assert.Equal(T0 + NtpSourcePoller.PollSoonSpacingNs, rig.Poller.NextPollNs);
+        Assert.False(rig.Poller.TryPoll(T0 + 900 * Ms, rig.Request));
+        Assert.Equal(ReplyOutcome.Sample, rig.Exchange(T0 + Second));
+        Assert.Equal(0, rig.Poller.ConsecutiveMisses);
+
+        // News 2.5 s after the last request: at once; the interval itself is unchanged.
+        rig.Poller.PollSoon(T0 + 3500 * Ms);
+        Assert.Equal(T0 + 3500 * Ms, rig.Poller.NextPollNs);
+        Assert.Equal(2, rig.Poller.PollLog2);
+        rig.Exchange(T0 + 3500 * Ms);
+        Assert.Equal(T0 + 7500 * Ms, rig.Poller.NextPollNs);
+
+        // Never later than it was due anyway.
+        rig.Poller.PollSoon(T0 + 20 * Second);
+        Assert.Equal(T0 + 7500 * Ms, rig.Poller.NextPollNs);
+    }
+
+    [Fact]
+    public void PollSoonLeavesADemobilisedSourceAlone()
+    {
+        var rig = new Rig();
+        ulong cookie = rig.Poll(T0);
+        rig.Receive(Kiss(cookie, "DENY"), T0 + 10 * Ms);
+        Assert.True(rig.Poller.Demobilised);
+        long next = rig.Poller.NextPollNs;
+        rig.Poller.PollSoon(T0 + 5 * Second);
+        Assert.Equal(next, rig.Poller.NextPollNs);
+        Assert.False(rig.Poller.TryPoll(T0 + 5 * Second, rig.Request));
+    }
+
+    [Fact]
     public void TheFirstPollIsDueAtStart()
     {
         var rig = new Rig();

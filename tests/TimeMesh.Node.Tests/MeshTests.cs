@@ -205,6 +205,8 @@ public class MeshTests(Xunit.Abstractions.ITestOutputHelper output) : IAsyncLife
         Assert.NotEmpty(follows);
         Assert.All(follows, f => Assert.DoesNotContain(System.Net.IPEndPoint.Parse("127.0.0.1:11002"), f.Masters));
         Assert.Equal(System.Net.IPEndPoint.Parse("127.0.0.1:11001"), follows.Last().Leader);
+        // The member hears each trusted master's reported stratum with it (news it checks over NTP at once).
+        Assert.Equal(new Dictionary<System.Net.IPEndPoint, int> { [System.Net.IPEndPoint.Parse("127.0.0.1:11001")] = 3 }, follows.Last().Strata);
     }
 
     private sealed class Recorder : ReceiveActor

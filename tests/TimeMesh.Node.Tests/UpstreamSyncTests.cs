@@ -12,7 +12,7 @@ using TimeMesh.Node.Tests.Support;
 namespace TimeMesh.Node.Tests;
 
 /// <summary>A TimeMesh node synchronising to real chronyd servers on loopback, and chronyd following it.</summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Mesh)]
 public class UpstreamSyncTests : TestKit
 {
     private readonly Xunit.Abstractions.ITestOutputHelper _output;
@@ -148,6 +148,64 @@ public class UpstreamSyncTests : TestKit
         }
         Assert.Equal(["127.0.0.1", "127.0.0.3"], now);
         Assert.True(resolved >= 2);
+    }
+
+    /// <summary>
+    /// A member polls a master every 4 s once settled, and prefers among masters by the stratum they answer with. When
+    /// the master's status reports another stratum (its upstream came back, say), the member asks it over NTP at once
+    /// instead of up to 4 s later; the same status again, or one that agrees with the last answer, brings nothing forward.
+    /// Seen in the chaos suite (seed 20261208): a member still on the worse master 5 s after the better one was back.
+    /// </summary>
+    [Fact]
+    public async Task AMastersReportedStratumChangeIsCheckedOverNtpAtOnce()
+    {
+        using var master = new LyingNtpServer(IPAddress.Loopback, TimeSpan.Zero) { Stratum = 3 };
+        var endpoint = master.Endpoint;
+        var settings = TimeMeshSettings.FromConfig(NodeConfig("""listen = ["127.0.0.1:0"]"""));
+        var mesh = new MeshFollowSettings(Core.Mesh.MeshRole.Member, [new Mesh.MasterAddress(endpoint.Address.ToString(), endpoint.Port)], null);
+        var sync = Sys.ActorOf(SyncActor.Props(settings.Upstream, DisciplinedClock.System(), CreateTestProbe().Ref, -20, mesh: mesh));
+        sync.Tell(new SyncProtocol.FollowMesh([endpoint], endpoint, new Dictionary<IPEndPoint, int> { [endpoint] = 3 }));
+        await AwaitSynchronised(sync, TimeSpan.FromSeconds(30));
+
+        // Settled: two gaps of about 4 s in a row.
+        static double Gap(IReadOnlyList<DateTime> r, int back) => (r[^back] - r[^(back + 1)]).TotalSeconds;
+        var settle = System.Diagnostics.Stopwatch.StartNew();
+        while (!(master.Requests is { Count: >= 3 } r && Gap(r, 1) > 3.5 && Gap(r, 2) > 3.5))
+        {
+            Assert.True(settle.Elapsed < TimeSpan.FromSeconds(90), "the member never settled at a 4 s poll: " + string.Join(", ", master.Requests.Select(t => t.ToString("ss.fff"))));
+            await Task.Delay(100);
+        }
+
+        // The same status again, right after a request: nothing is brought forward.
+        await AfterNextRequest();
+        var quiet = DateTime.UtcNow;
+        sync.Tell(new SyncProtocol.FollowMesh([endpoint], endpoint, new Dictionary<IPEndPoint, int> { [endpoint] = 3 }));
+        double unchanged = await SecondsToNextRequest(quiet);
+        _output.WriteLine($"same stratum reported: next request after {unchanged:0.00} s");
+        Assert.True(unchanged > 2.5, $"an unchanged status brought the poll forward ({unchanged:0.00} s)");
+
+        // The master now answers at stratum 2 and its status says so: asked at once (the poller keeps 1 s after its last request).
+        await AfterNextRequest();
+        master.Stratum = 2;
+        var news = DateTime.UtcNow;
+        sync.Tell(new SyncProtocol.FollowMesh([endpoint], endpoint, new Dictionary<IPEndPoint, int> { [endpoint] = 2 }));
+        double changed = await SecondsToNextRequest(news);
+        _output.WriteLine($"stratum 3 -> 2 reported: next request after {changed:0.00} s");
+        Assert.True(changed < 2.0, $"the reported change waited for the poll interval ({changed:0.00} s)");
+        await AwaitAssertAsync(async () => Assert.Equal(2 + 1, (await Tracking(sync)).Stratum), TimeSpan.FromSeconds(5));
+
+        async Task AfterNextRequest()
+        {
+            int seen = master.Requests.Count;
+            await AwaitConditionAsync(() => Task.FromResult(master.Requests.Count > seen), TimeSpan.FromSeconds(10));
+            await Task.Delay(50);
+        }
+
+        async Task<double> SecondsToNextRequest(DateTime since)
+        {
+            await AwaitConditionAsync(() => Task.FromResult(master.Requests.Any(t => t > since)), TimeSpan.FromSeconds(10));
+            return (master.Requests.First(t => t > since) - since).TotalSeconds;
+        }
     }
 
     [Fact]

@@ -145,6 +145,22 @@ public sealed class NtpSourcePoller
     /// <summary>The raw time the request left (read right before the send).</summary>
     public void RequestSent(long sentNs) => _sentNs = sentNs;
 
+    /// <summary>The least time between two requests that <see cref="PollSoon"/> allows: a reply still on its way is not given up for a new request.</summary>
+    public const long PollSoonSpacingNs = 1_000_000_000;
+
+    /// <summary>
+    /// News from outside the protocol says the source has changed (the mesh reports a master's new stratum): poll it
+    /// at <paramref name="nowNs"/> instead of at the end of its interval, but never sooner than
+    /// <see cref="PollSoonSpacingNs"/> after the last request, so a reply on its way is not counted as missed. The poll
+    /// interval itself is left as it is.
+    /// </summary>
+    public void PollSoon(long nowNs)
+    {
+        if (Demobilised) return;
+        long earliest = RequestsSent == 0 ? nowNs : Math.Max(nowNs, _sentNs + PollSoonSpacingNs);
+        if (earliest < NextPollNs) NextPollNs = earliest;
+    }
+
     /// <param name="reply">The datagram that arrived from the source.</param>
     /// <param name="receivedNs">Its receive time on the raw clock (kernel timestamp where there is one).</param>
     /// <param name="localPrecisionLog2">Our clock's precision, for the sample's dispersion.</param>

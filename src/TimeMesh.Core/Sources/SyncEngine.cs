@@ -111,6 +111,9 @@ public sealed class SyncEngine
         Reselect(nowRawNs, updateClock: false);
     }
 
+    /// <summary>Polls the source as soon as its poller allows (<see cref="NtpSourcePoller.PollSoon"/>); the driver reschedules with <see cref="NextPollNs"/>.</summary>
+    public void PollSoon(int id, long nowRawNs) => Find(id).Poller.PollSoon(nowRawNs);
+
     /// <summary>The stratum of the source's last good sample; null before the first.</summary>
     public int? LastStratum(int id) => Find(id).Stats.Last?.Stratum;
 

@@ -233,8 +233,33 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
     {
         _mesh = m;
         ReconcileMesh();
+        PollMastersWithNews(m);
         Publish();
         SchedulePoll();
+    }
+
+    /// <summary>The stratum each master's status reported when this node last acted on it.</summary>
+    private readonly Dictionary<IPEndPoint, int> _reportedStrata = new();
+
+    /// <summary>
+    /// A master's status reports a stratum other than the one it last answered with over NTP (its upstream came back
+    /// or was lost, it restarted): poll it now rather than at the end of its interval (up to 4 s), so the preference
+    /// among masters, which goes by what they answer over NTP, follows within a round trip. Once per reported change.
+    /// The cluster's word only brings the poll forward; the time and the stratum still come from the NTP reply.
+    /// </summary>
+    private void PollMastersWithNews(SyncProtocol.FollowMesh m)
+    {
+        if (m.Strata is null) return;
+        long now = _clock.ReadRawUnixNs();
+        foreach (var (endpoint, reported) in m.Strata)
+        {
+            bool news = !_reportedStrata.TryGetValue(endpoint, out int before) || before != reported;
+            _reportedStrata[endpoint] = reported;
+            if (news && _meshSources.TryGetValue(endpoint, out int id) && _engine.LastStratum(id) is { } answered && answered != reported)
+                _engine.PollSoon(id, now);
+        }
+        if (m.Leader is { } leader && _meshSources.TryGetValue(leader, out int leaderId) && _engine.LastStratum(leaderId) is null)
+            _engine.PollSoon(leaderId, now);
     }
 
     /// <summary>

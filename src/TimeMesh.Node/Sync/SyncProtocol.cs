@@ -37,9 +37,11 @@ public static class SyncProtocol
 
     /// <summary>
     /// The mesh's masters this node should take time from (besides its own upstream servers), and which of
-    /// them leads (preferred). An empty list stops following the mesh.
+    /// them leads (preferred). An empty list stops following the mesh. <paramref name="Strata"/>: the stratum
+    /// each master's last status reported (news the sync actor checks over NTP at once when it differs from
+    /// what the master last answered).
     /// </summary>
-    public sealed record FollowMesh(IReadOnlyList<IPEndPoint> Masters, IPEndPoint? Leader);
+    public sealed record FollowMesh(IReadOnlyList<IPEndPoint> Masters, IPEndPoint? Leader, IReadOnlyDictionary<IPEndPoint, int>? Strata = null);
 
     /// <summary>Asks whether the node is synchronised and whether through the mesh; the answer is a <see cref="SyncState"/>.</summary>
     public sealed record GetSyncState

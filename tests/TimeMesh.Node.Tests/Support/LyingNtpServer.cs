@@ -18,8 +18,20 @@ public sealed class LyingNtpServer : IDisposable
     private volatile bool _stopped;
     private long _answered;
 
+    private readonly List<DateTime> _requests = new();
+    private volatile int _stratum = 1;
+
     public IPEndPoint Endpoint { get; }
     public long Answered => Interlocked.Read(ref _answered);
+
+    /// <summary>The stratum it answers with (1 unless set).</summary>
+    public int Stratum { get => _stratum; set => _stratum = value; }
+
+    /// <summary>When each client request arrived (UTC), oldest first.</summary>
+    public IReadOnlyList<DateTime> Requests
+    {
+        get { lock (_requests) return _requests.ToList(); }
+    }
 
     public LyingNtpServer(IPAddress bind, TimeSpan offset)
     {
@@ -56,9 +68,10 @@ public sealed class LyingNtpServer : IDisposable
             }
             long received = NowUnixNs() + _offsetNs;
             if (n < NtpHeader.Length || NtpHeader.ModeOf(buffer[0]) != NtpMode.Client) continue;
+            lock (_requests) _requests.Add(DateTime.UtcNow);
             Array.Clear(reply);
             reply[0] = NtpHeader.PackFirstByte(LeapIndicator.NoWarning, NtpHeader.VersionOf(buffer[0]), NtpMode.Server);
-            reply[NtpHeader.StratumOffset] = 1;
+            reply[NtpHeader.StratumOffset] = (byte)_stratum;
             reply[NtpHeader.PollOffset] = buffer[NtpHeader.PollOffset];
             reply[NtpHeader.PrecisionOffset] = unchecked((byte)-20);
             BinaryPrimitives.WriteUInt32BigEndian(reply.AsSpan(NtpHeader.RootDispersionOffset), 0x0000_0010); // ~0.24 ms
