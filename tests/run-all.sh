@@ -37,11 +37,27 @@ for pid in $(pgrep -x chronyd || true); do
 done
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+results=$(mktemp -d)
+trap 'rm -f "$log"; rm -rf "$results"' EXIT
+started=$(date +%s)
 set +e
-dotnet test TimeMesh.sln -c Release --blame-hang-timeout 5m 2>&1 | tee "$log"
+dotnet test TimeMesh.sln -c Release --blame-hang-timeout 5m --results-directory "$results" --logger "trx;LogFilePrefix=tests" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+
+# Where the time went (the suite's budget is 20 minutes): the slowest tests, from the runs' trx files.
+echo "build and tests took $(( $(date +%s) - started )) s; the slowest tests:"
+python3 - "$results" <<'PY' || true
+import glob, sys, xml.etree.ElementTree as ET
+ns = '{http://microsoft.com/schemas/VisualStudio/TeamTest/2010}'
+rows = []
+for f in glob.glob(sys.argv[1] + '/**/*.trx', recursive=True):
+    for r in ET.parse(f).getroot().iter(ns + 'UnitTestResult'):
+        h, m, s = (r.get('duration') or '0:0:0').split(':')
+        rows.append((int(h) * 3600 + int(m) * 60 + float(s), r.get('outcome'), r.get('testName')))
+for seconds, outcome, name in sorted(rows, reverse=True)[:12]:
+    print(f"  {seconds:7.1f} s  {outcome:7}  {name[:140]}")
+PY
 
 # Sum dotnet test's per-assembly lines ("Passed!  - Failed: 0, Passed: 80, Skipped: 0, ...").
 awk '
