@@ -37,8 +37,14 @@ for pid in $(pgrep -x chronyd || true); do
 done
 
 log=$(mktemp)
-results=$(mktemp -d)
-trap 'rm -f "$log"; rm -rf "$results"' EXIT
+# TIMEMESH_TEST_RESULTS=DIR keeps the trx files (per-test outcomes and durations) in DIR; by default they go with the run.
+if [ -n "${TIMEMESH_TEST_RESULTS:-}" ]; then
+  results=$TIMEMESH_TEST_RESULTS; mkdir -p "$results"
+  trap 'rm -f "$log"' EXIT
+else
+  results=$(mktemp -d)
+  trap 'rm -f "$log"; rm -rf "$results"' EXIT
+fi
 started=$(date +%s)
 set +e
 dotnet test TimeMesh.sln -c Release --blame-hang-timeout 5m --results-directory "$results" --logger "trx;LogFilePrefix=tests" 2>&1 | tee "$log"
