@@ -93,6 +93,19 @@ public class NtpSourcePollerTests
     }
 
     [Fact]
+    public void ASourceIsOverdueOnlyWhileARequestHasGoneUnansweredForLongerThanTheGrace()
+    {
+        var rig = new Rig(new SourceSettings { Address = "192.0.2.1", MinPollLog2 = 2, MaxPollLog2 = 2 });
+        Assert.False(rig.Poller.IsOverdue(T0, Second));
+        rig.Exchange(T0);
+        Assert.False(rig.Poller.IsOverdue(T0 + 3 * Second, Second)); // answered: nothing is out
+        rig.Poll(T0 + 4 * Second);                                     // the source has died: no reply
+        Assert.False(rig.Poller.IsOverdue(T0 + 4500 * Ms, Second));
+        Assert.True(rig.Poller.IsOverdue(T0 + 5100 * Ms, Second));
+        Assert.True(rig.Poller.IsReachable);                           // still reachable by chrony's register
+    }
+
+    [Fact]
     public void PollSoonLeavesADemobilisedSourceAlone()
     {
         var rig = new Rig();

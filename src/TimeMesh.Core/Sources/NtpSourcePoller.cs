@@ -145,6 +145,13 @@ public sealed class NtpSourcePoller
     /// <summary>The raw time the request left (read right before the send).</summary>
     public void RequestSent(long sentNs) => _sentNs = sentNs;
 
+    /// <summary>
+    /// A request has been out for longer than <paramref name="graceNs"/> without a reply: the source has stopped
+    /// answering for now, although it still counts as reachable until <see cref="SourceSettings.MaxUnreach"/> polls
+    /// have gone unanswered. What it answered last is no longer news about it.
+    /// </summary>
+    public bool IsOverdue(long nowNs, long graceNs) => _pending && nowNs - _sentNs > graceNs;
+
     /// <summary>The least time between two requests that <see cref="PollSoon"/> allows: a reply still on its way is not given up for a new request.</summary>
     public const long PollSoonSpacingNs = 1_000_000_000;
 

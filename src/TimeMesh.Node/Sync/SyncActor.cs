@@ -191,6 +191,9 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
     private readonly Dictionary<IPEndPoint, int> _meshSources = new();
     private long _synchronisedSinceUnixNs;
 
+    /// <summary>How long a request to a master may go unanswered before what it answered last stops ranking the masters (a LAN round trip takes milliseconds).</summary>
+    private const long AnswerOverdueNs = 1_000_000_000;
+
     /// <summary>How a mesh master is polled: fast, so that a dead leader is noticed and left within seconds.</summary>
     public static SourceSettings MeshSourceTemplate { get; } = new()
     {
@@ -271,13 +274,17 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
     {
         if (_meshSettings is null) return;
         bool upstreamSelected = _engine.SelectedId is { } sel && !_meshSources.ContainsValue(sel) && _engine.Reference is not null;
+        long now = _clock.ReadRawUnixNs();
+        // Only masters answering now rank the others: a master that died keeps counting as reachable for a few
+        // polls, and its last stratum must not demote the one that is left (seen: a member with no selectable
+        // source 3.9 s after the leader's SIGKILL, the survivor demoted by the dead master's stratum 2).
         var strata = new Dictionary<IPEndPoint, int>();
         foreach (var (endpoint, id) in _meshSources)
-            if (_engine.Poller(id).IsReachable && _engine.LastStratum(id) is { } stratum) strata[endpoint] = stratum;
+            if (_engine.Poller(id) is { IsReachable: true } poller && !poller.IsOverdue(now, AnswerOverdueNs) && _engine.LastStratum(id) is { } stratum)
+                strata[endpoint] = stratum;
         var plan = Core.Mesh.MeshFollowing.Plan(_meshSettings.Role, _pinned.Values.SelectMany(e => e).Distinct().ToList(),
             _mesh.Masters, _mesh.Leader, _meshSettings.Self, upstreamSelected, strata);
         IReadOnlyList<IPEndPoint> wanted = plan.Sources;
-        long now = _clock.ReadRawUnixNs();
         foreach (var (endpoint, id) in _meshSources.ToList())
         {
             if (wanted.Contains(endpoint)) continue;
