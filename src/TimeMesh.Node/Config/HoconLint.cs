@@ -394,6 +394,24 @@ public sealed class HoconLint
         }
     }
 
+    /// <summary>A substitution's body that is a path and nothing else: unquoted path characters and quoted segments.</summary>
+    private static bool IsBarePath(ReadOnlySpan<char> body)
+    {
+        for (int i = 0; i < body.Length; i++)
+        {
+            char c = body[i];
+            if (c == '"')
+            {
+                for (i++; i < body.Length && body[i] != '"'; i++)
+                    if (body[i] == '\\') i++;
+                if (i >= body.Length) return false;
+                continue;
+            }
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.')) return false;
+        }
+        return true;
+    }
+
     /// <summary>Strings, numbers, words and substitutions up to the end of the value.</summary>
     private ValueEnd ReadSimple(string path, bool inList)
     {
@@ -434,6 +452,16 @@ public sealed class HoconLint
                     return ValueEnd.Done;
                 }
                 _pos++;
+                // Inside a list Akka's parser never returns on a substitution that is not a bare path: ${?a}, ${ a },
+                // ${a = 1} (found by tests/fuzz, configcheck target; checked against Akka 1.5.73, where [${a}] and
+                // [${"a"}] read fine).
+                if (inList && !IsBarePath(_text.AsSpan(open + 2, _pos - open - 3)))
+                {
+                    Problem(open, path, $"`{_text[open.._pos]}` inside a list: Akka's HOCON parser reads only a bare path there, like ${{a.b}} (no spaces, no ?, no =); write the value itself");
+                    while (!AtEnd && Peek() is not (']' or '\n')) _pos++;
+                    if (Peek() == ']') _pos++;
+                    return ValueEnd.Done;
+                }
             }
             else if (c is '{' or '[')
             {
