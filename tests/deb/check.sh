@@ -168,9 +168,12 @@ grep -q 'TimeMesh node started: .*data in /var/lib/timemesh' "$root/tmp/node.log
 echo "ok: timemesh run as _timemesh (data in /var/lib/timemesh) answered an NTP query at stratum 10 and exited 0 on SIGTERM"
 
 # 6. remove keeps config, state and user; purge leaves nothing of the package.
+# A node that ran long enough keeps its drift state in data-dir (timemesh.db); the short run above wrote
+# none, so a file of the node's user stands in for it: dpkg removes a package's directory only when empty.
+in_root 'setpriv --reuid _timemesh --regid _timemesh --init-groups touch /var/lib/timemesh/timemesh.db' || fail "_timemesh cannot write /var/lib/timemesh"
 in_root 'dpkg --remove timemesh' > "$tmp/remove.log" 2>&1 || { cat "$tmp/remove.log"; fail "dpkg --remove"; }
 [ ! -e "$root/usr/bin/timemesh" ] && [ ! -e "$root/usr/lib/timemesh" ] || fail "remove left the program"
-[ -f "$root/etc/timemesh/timemesh.hocon" ] && [ -d "$root/var/lib/timemesh" ] || fail "remove took the config or the state"
+[ -f "$root/etc/timemesh/timemesh.hocon" ] && [ -f "$root/var/lib/timemesh/timemesh.db" ] || fail "remove took the config or the state"
 echo "ok: dpkg --remove takes the program, keeps the config and the state"
 in_root 'dpkg --purge timemesh' > "$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log"; fail "dpkg --purge"; }
 in_root 'getent passwd _timemesh; getent group _timemesh; dpkg-statoverride --list; dpkg -l timemesh 2>/dev/null | grep ^ii' > "$tmp/after-purge.txt" || true
