@@ -69,5 +69,7 @@ done
 echo "exec to first valid NTP answer, ms ($RUNS runs each, load average $(cut -d' ' -f1-3 /proc/loadavg)):"
 for i in "${!bins[@]}"; do
     stats=$(tr ' ' '\n' <<<"${ALL[$i]}" | awk 'NF' | sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "median %.0f, min %.0f", m, v[1] }')
-    printf '%-12s %s; first start %s; runs: %s (%s, %s bytes)\n' "${names[$i]}" "$stats" "${FIRST[$i]}" "${ALL[$i]}" "${bins[$i]}" "$(stat -c %s "${bins[$i]}")"
+    # A build with its assemblies beside it (framework-dependent, self-contained folder): the folder's size.
+    if [ -f "${bins[$i]}.dll" ]; then size="folder $(du -sb "$(dirname "${bins[$i]}")" | cut -f1)"; else size="file $(stat -c %s "${bins[$i]}")"; fi
+    printf '%-14s %s; first start %s; runs: %s(%s, %s bytes)\n' "${names[$i]}" "$stats" "${FIRST[$i]}" "${ALL[$i]}" "${bins[$i]}" "$size"
 done
