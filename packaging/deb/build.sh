@@ -10,6 +10,8 @@
 #   --out          where the .deb goes (default: artifacts/deb)
 #   --publish-dir  use this `dotnet publish -r RID --self-contained` output instead of publishing
 # Environment: DEB_MAINTAINER ("Name <address>") for the Maintainer field and the changelog.
+# Needs: the .NET 10 SDK (the linux-x64/linux-arm64 runtime packs restore from NuGet), dpkg-deb, python3,
+# binutils (readelf; strip for amd64) and for arm64 binutils-aarch64-linux-gnu or llvm (llvm-strip).
 # Prints the path of the .deb last.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -44,6 +44,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# What a fresh Debian machine lacks, from Debian (as tests/run-all.sh does for its tools).
+missing=""
+for tool in lintian:lintian mmdebstrap:mmdebstrap setpriv:util-linux ip:iproute2 readelf:binutils; do
+    command -v "${tool%%:*}" >/dev/null || missing+=" ${tool#*:}"
+done
+if [ -n "$missing" ]; then
+    echo "installing from Debian:$missing"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing > "$tmp/apt.log" 2>&1 \
+        || { apt-get update -q > /dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing > "$tmp/apt.log" 2>&1; } \
+        || { tail -n 20 "$tmp/apt.log"; fail "apt-get install$missing"; }
+fi
+
 if [ -z "$deb" ]; then
     t=$(now)
     deb=$(bash packaging/deb/build.sh --out "$tmp/out" | tail -n 1) || fail "packaging/deb/build.sh"
