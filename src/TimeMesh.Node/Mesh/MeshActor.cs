@@ -424,11 +424,7 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
         // A new incarnation (start or rejoin) knows only itself at first: keep the masters the sync actor already
         // polls, and their statistics, until it is up in the cluster and the others' statuses have had time to arrive.
         if (_lastFollow is null && current.All(s => s.Node == SelfNode) && (_upSinceNs is not { } up || _nowNs() - up < StatusGraceNs)) return;
-        var masters = current
-            .Where(s => s.Role == MeshRole.Master && s.Node != SelfNode && s.Serving && System.Net.IPEndPoint.TryParse(s.NtpEndpoint, out _))
-            .OrderBy(s => s.Node)
-            .Select(s => System.Net.IPEndPoint.Parse(s.NtpEndpoint))
-            .ToList();
+        var masters = MeshFollowing.Advertised(current, SelfNode);
         System.Net.IPEndPoint? leaderEndpoint = leader is not null && leader != SelfNode && _statuses.TryGetValue(leader, out var l)
             && System.Net.IPEndPoint.TryParse(l.Status.NtpEndpoint, out var e) ? e : null;
         if (_lastFollow is { } last && last.Masters.SequenceEqual(masters) && Equals(last.Leader, leaderEndpoint)) return;

@@ -87,7 +87,7 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
         Receive<SyncProtocol.UseDriftStore>(m => DriftStore = m.Store);
         Receive<SyncProtocol.GetSyncState>(_ => Sender.Tell(new SyncProtocol.SyncState(
             _engine.Reference is not null,
-            _engine.SelectedId is { } id && _meshSources.ContainsValue(id),
+            _engine.SelectedId is { } id && _follower.IsMaster(id),
             _synchronisedSinceUnixNs)));
     }
 
@@ -187,19 +187,9 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
     }
 
     private readonly HashSet<string> _pendingServers = new();
-    /// <summary>Mesh masters followed, by endpoint → source id.</summary>
-    private readonly Dictionary<IPEndPoint, int> _meshSources = new();
+    /// <summary>The mesh masters followed as sources of the engine.</summary>
+    private readonly Core.Mesh.MeshFollower _follower = new();
     private long _synchronisedSinceUnixNs;
-
-    /// <summary>How a mesh master is polled: fast, so that a dead leader is noticed and left within seconds.</summary>
-    public static SourceSettings MeshSourceTemplate { get; } = new()
-    {
-        Address = "mesh",
-        IBurst = true,
-        MinPollLog2 = 0,
-        MaxPollLog2 = 2,
-        MaxUnreach = 3,
-    };
 
     private SyncProtocol.FollowMesh _mesh = new([], null);
 
@@ -226,9 +216,6 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
     /// <summary>The masters named in the config, each resolved to its endpoints.</summary>
     private readonly Dictionary<Mesh.MasterAddress, IReadOnlyList<IPEndPoint>> _pinned = new();
 
-    /// <summary>This node is a mesh master: it follows the leader only while it has no upstream of its own.</summary>
-    public bool IsMeshMaster => _meshSettings?.Role == Core.Mesh.MeshRole.Master;
-
     private void OnFollowMesh(SyncProtocol.FollowMesh m)
     {
         _mesh = m;
@@ -245,38 +232,22 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
     private void ReconcileMesh()
     {
         if (_meshSettings is null) return;
-        bool upstreamSelected = _engine.SelectedId is { } sel && !_meshSources.ContainsValue(sel) && _engine.Reference is not null;
-        var strata = new Dictionary<IPEndPoint, int>();
-        foreach (var (endpoint, id) in _meshSources)
-            if (_engine.Poller(id).IsReachable && _engine.LastStratum(id) is { } stratum) strata[endpoint] = stratum;
-        var plan = Core.Mesh.MeshFollowing.Plan(_meshSettings.Role, _pinned.Values.SelectMany(e => e).Distinct().ToList(),
-            _mesh.Masters, _mesh.Leader, _meshSettings.Self, upstreamSelected, strata);
-        IReadOnlyList<IPEndPoint> wanted = plan.Sources;
-        long now = _clock.ReadRawUnixNs();
-        foreach (var (endpoint, id) in _meshSources.ToList())
-        {
-            if (wanted.Contains(endpoint)) continue;
-            _engine.RemoveSource(id, now);
-            ForgetNts(id);
-            _endpoints.Remove(id);
-            _meshSources.Remove(endpoint);
-            _log.Info("mesh: no longer following {0}", endpoint);
-        }
-        foreach (var endpoint in wanted)
-        {
-            if (!_meshSources.TryGetValue(endpoint, out int id))
+        var plan = _follower.Plan(_engine, _meshSettings.Role, _pinned.Values.SelectMany(e => e).Distinct().ToList(),
+            _mesh.Masters, _mesh.Leader, _meshSettings.Self);
+        _follower.Apply(_engine, plan, _clock.ReadRawUnixNs(),
+            added: (endpoint, id) =>
             {
-                var settings = MeshSourceTemplate with { Address = endpoint.Address.ToString(), Port = endpoint.Port };
-                id = _engine.AddSource(settings, ReferenceIds.FromAddress(endpoint.Address), now);
                 _endpoints[id] = endpoint;
-                _meshSources[endpoint] = id;
                 _log.Info("mesh: following {0}{1}{2}", endpoint, endpoint.Equals(plan.Preferred) ? " (leader)" : "",
                     _meshSettings.Nts is { } nts ? $" over NTS (key exchange at port {nts.KePort})" : " over plain NTP");
                 if (_meshSettings.Nts is not null) AddMeshNts(id, endpoint);
-            }
-            _engine.SetPrefer(id, endpoint.Equals(plan.Preferred), now);
-            _engine.SetSelectable(id, !plan.Demoted.Contains(endpoint), now);
-        }
+            },
+            removed: (endpoint, id) =>
+            {
+                ForgetNts(id);
+                _endpoints.Remove(id);
+                _log.Info("mesh: no longer following {0}", endpoint);
+            });
     }
     private readonly Dictionary<IPAddress, DateTime> _rejected = new();
     private TimeSpan RejectionTime => _poolRefreshInterval * 6;
