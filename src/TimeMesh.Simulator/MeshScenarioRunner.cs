@@ -43,8 +43,9 @@ public sealed record MeshScenarioResult(
 /// Runs the mesh logic on virtual time: three nodes, each the core's <see cref="SyncEngine"/> on its own
 /// simulated clock and the core's <see cref="NtpServerHandler"/> serving its disciplined time; the
 /// election is the core's <see cref="LeaderElection"/>, fed once a second as the mesh actor feeds it;
-/// members follow both masters (leader preferred) and a master follows the leader only without upstream,
-/// as the sync actor does. Packets take 100 µs + exponential 100 µs each way.
+/// who follows whom is the core's <see cref="MeshFollower"/> with the product's plan (<see cref="MeshFollowing.Plan"/>),
+/// as the sync actor runs it: members poll both masters (leader preferred) and a master follows the leader only
+/// without upstream. Packets take 100 µs + exponential 100 µs each way.
 /// </summary>
 public static class MeshScenarioRunner
 {
@@ -65,7 +66,8 @@ public static class MeshScenarioRunner
         public double DiedAt = double.MaxValue;
         public bool Claims;
         public int? UpstreamSourceId;
-        public readonly Dictionary<string, int> MeshSources = new();
+        /// <summary>The masters it follows: the product's follower, applying the product's plan to this node's engine.</summary>
+        public readonly MeshFollower Follower = new();
         public long Served(long now) => Engine.Correction.Apply(Clock.RawNs(now));
     }
 
@@ -148,7 +150,7 @@ public static class MeshScenarioRunner
         {
             Node = n.Name,
             Role = n.Role,
-            NtpEndpoint = "",
+            NtpEndpoint = n.Endpoint.ToString(),
             Stratum = (n.Engine.Reference ?? ReferenceState.Local(10)).Stratum,
             RootDistanceSeconds = n.Engine.Reference is { } r ? r.RootDelaySeconds / 2 + r.RootDispersionSeconds : 0,
             UpstreamSynchronised = n.Engine.Reference is not null && n.Engine.SelectedId == n.UpstreamSourceId,
@@ -156,27 +158,6 @@ public static class MeshScenarioRunner
             ReferenceId = (n.Engine.Reference ?? ReferenceState.Local(10)).ReferenceId,
             ClaimsLeadership = n.Claims,
         };
-
-        void Follow(SimNode n, IReadOnlyList<SimNode> wanted, SimNode? preferred)
-        {
-            long raw = n.Clock.RawNs(now);
-            foreach (var (name, id) in n.MeshSources.ToList())
-            {
-                if (wanted.Any(w => w.Name == name)) continue;
-                n.Engine.RemoveSource(id, raw);
-                n.MeshSources.Remove(name);
-            }
-            foreach (var w in wanted)
-            {
-                if (!n.MeshSources.TryGetValue(w.Name, out int id))
-                {
-                    id = n.Engine.AddSource(new SourceSettings { Address = w.Name, IBurst = true, MinPollLog2 = 0, MaxPollLog2 = 2, MaxUnreach = 3 }, (uint)w.Name[0], raw);
-                    n.MeshSources[w.Name] = id;
-                    targets[(n.Name, id)] = w;
-                }
-                n.Engine.SetPrefer(id, w == preferred, raw);
-            }
-        }
 
         string? lastLeader = null;
         int leaderChanges = 0;
@@ -209,13 +190,10 @@ public static class MeshScenarioRunner
                     string? leaderName = n.Election.Elect(visible, now, n.Name);
                     n.Claims = n.Election.ShouldClaim;
                     var leader = nodes.FirstOrDefault(x => x.Name == leaderName);
-                    // The product's follow policy, with every node's config naming both masters (timemesh.mesh.masters).
+                    // The product's follow policy and follower, with every node's config naming both masters (timemesh.mesh.masters).
                     var pinned = nodes.Where(x => x.Role == MeshRole.Master).Select(x => x.Endpoint).ToList();
-                    var advertised = nodes.Where(x => x.Role == MeshRole.Master && visible.Any(s => s.Node == x.Name)).Select(x => x.Endpoint).ToList();
-                    bool upstreamSelected = n.Engine.Reference is not null && n.Engine.SelectedId == n.UpstreamSourceId;
-                    var plan = MeshFollowing.Plan(n.Role, pinned, advertised, leader?.Endpoint, n.Endpoint, upstreamSelected);
-                    SimNode ByEndpoint(IPEndPoint e) => nodes.First(x => x.Endpoint.Equals(e));
-                    Follow(n, plan.Sources.Select(ByEndpoint).ToList(), plan.Preferred is { } p ? ByEndpoint(p) : null);
+                    var plan = n.Follower.Plan(n.Engine, n.Role, pinned, MeshFollowing.Advertised(visible, n.Name), leader?.Endpoint, n.Endpoint, n.Clock.RawNs(now));
+                    n.Follower.Apply(n.Engine, plan, n.Clock.RawNs(now), added: (endpoint, id) => targets[(n.Name, id)] = nodes.First(x => x.Endpoint.Equals(endpoint)));
                 }
                 string? memberView = m.Election.Leader;
                 if (memberView != lastLeader)

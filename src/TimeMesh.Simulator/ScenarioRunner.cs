@@ -166,7 +166,7 @@ public static class ScenarioRunner
                         long raw = clock.RawNs(now);
                         var d = engine.Discipline;
                         trace.WriteLine(FormattableString.Invariant(
-                            $"{trueSeconds,10:0.000} reply src {p.SourceId} {outcome} true-offset {(engine.Correction.Apply(raw) - now) * 1e-6,10:0.000} ms  disc-last {d.LastOffsetSeconds * 1e3,9:0.000} ms  freq {d.FrequencyPpm,9:0.000} ppm skew {d.SkewPpm:0.000} steps {engine.StepCount - steps0} poll {engine.Poller(p.SourceId).PollLog2} sel {engine.SelectedId} rawfreq {clock.Frequency * 1e6:0.000} ppm"));
+                            $"{trueSeconds,10:0.000} reply src {p.SourceId} {outcome} true-offset {(engine.Correction.Apply(raw) - now) * 1e-6,10:0.000} ms  disc-last {d.LastOffsetSeconds * 1e3,9:0.000} ms  freq {d.FrequencyPpm,9:0.000} ppm skew {d.SkewPpm:0.000} steps {engine.StepCount - steps0} poll {engine.Poller(p.SourceId).PollLog2} sel {engine.SelectedId} rawfreq {clock.FrequencySecondsPerSecond * 1e6:0.000} ppm"));
                     }
                     SchedulePoll();
                     break;
@@ -176,7 +176,7 @@ public static class ScenarioRunner
                     long raw = clock.RawNs(now);
                     double offset = (engine.Correction.Apply(raw) - now) * 1e-9;
                     // The served clock's steady frequency error: the raw clock's, less what the correction adds.
-                    double freqErrorPpm = ((1 + clock.Frequency) * (1 + engine.Correction.FrequencyPpm * 1e-6) - 1) * 1e6;
+                    double freqErrorPpm = ((1 + clock.FrequencySecondsPerSecond) * (1 + engine.Correction.FrequencyPpm * 1e-6) - 1) * 1e6;
                     ticks.Add((trueSeconds, offset, freqErrorPpm, engine.Reference is not null));
                     if (trace is not null && (long)trueSeconds % 100 == 0)
                         trace.WriteLine(FormattableString.Invariant($"{trueSeconds,10:0.000} tick offset {offset * 1e6,9:0.0} µs freq-err {freqErrorPpm,8:0.000} ppm"));

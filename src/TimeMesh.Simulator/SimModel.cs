@@ -11,7 +11,7 @@ public sealed class SimClock(long startNs, double initialOffsetSeconds, double f
     private long _lastNs = startNs;
 
     /// <summary>The raw clock's frequency error, s/s (positive: fast).</summary>
-    public double Frequency => _frequency;
+    public double FrequencySecondsPerSecond => _frequency;
     public double OffsetSeconds => _offsetSeconds;
 
     /// <summary>Moves the clock's state to true time <paramref name="nowNs"/> (never backwards).</summary>

@@ -174,8 +174,8 @@ public class SourceSelectionTests
         // Offsets weighted by 1/distance: (0.001/0.01 + 0.004/0.02) / (1/0.01 + 1/0.02).
         Assert.Equal(0.002, result.OffsetSeconds, 12);
         // Frequencies weighted by 1/skew²: (1e14·1e-6 + 2.5e13·4e-6) / 1.25e14, skew √(1/1.25e14).
-        Assert.Equal(1.6e-6, result.Frequency, 15);
-        Assert.Equal(Math.Sqrt(1 / 1.25e14), result.Skew, 15);
+        Assert.Equal(1.6e-6, result.FrequencySecondsPerSecond, 15);
+        Assert.Equal(Math.Sqrt(1 / 1.25e14), result.SkewSecondsPerSecond, 15);
         Assert.Equal(0.01, result.RootDistanceSeconds);
 
         var wider = SourceSelection.Select(

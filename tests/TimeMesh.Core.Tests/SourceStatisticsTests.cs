@@ -18,13 +18,13 @@ public class SourceStatisticsTests
     public void OneSampleUsesThePriorFrequencyAndSkew()
     {
         var stats = new SourceStatistics();
-        var e = stats.Add(Sample(T0, 0.010), priorFrequency: 12e-6, priorSkew: 3e-6);
+        var e = stats.Add(Sample(T0, 0.010), priorFrequencySecondsPerSecond: 12e-6, priorSkewSecondsPerSecond: 3e-6);
 
         Assert.Equal(1, e.Samples);
         Assert.Equal(T0, e.TimeNs);
         Assert.Equal(0.010, e.OffsetSeconds, 12);
-        Assert.Equal(12e-6, e.Frequency);
-        Assert.Equal(3e-6, e.Skew);
+        Assert.Equal(12e-6, e.FrequencySecondsPerSecond);
+        Assert.Equal(3e-6, e.SkewSecondsPerSecond);
         Assert.Equal(0.010 + 12e-6 * 100, e.OffsetAt(T0 + 100 * Second), 12);
     }
 
@@ -38,7 +38,7 @@ public class SourceStatisticsTests
 
         Assert.Equal(2, e.Samples);
         Assert.Equal(T0 + 10 * Second, e.TimeNs);
-        Assert.Equal(1e-5, e.Frequency);
+        Assert.Equal(1e-5, e.FrequencySecondsPerSecond);
         // The first sample, moved 10 s on at 10 ppm; not the 30 ms of the delayed one.
         Assert.Equal(0.010 + 1e-4, e.OffsetSeconds, 12);
         Assert.Equal(10, e.SpanSeconds, 9);
@@ -52,7 +52,7 @@ public class SourceStatisticsTests
         SourceEstimate e = default;
         for (int i = 0; i < 3; i++) e = stats.Add(Sample(T0 + i * 16 * Second, 0.001 + 5e-5 * i * 16), 0, 2e-3);
 
-        Assert.Equal(5e-5, e.Frequency, 10);
+        Assert.Equal(5e-5, e.FrequencySecondsPerSecond, 10);
         Assert.Equal(0.001 + 5e-5 * 32, e.OffsetSeconds, 10);
         Assert.Equal(3, e.Samples);
     }
@@ -70,8 +70,8 @@ public class SourceStatisticsTests
         }
 
         Assert.Equal(40, e.Samples);
-        Assert.InRange(e.Frequency, -100e-6 - 0.2e-6, -100e-6 + 0.2e-6);
-        Assert.InRange(e.Skew, 1e-9, 0.2e-6);
+        Assert.InRange(e.FrequencySecondsPerSecond, -100e-6 - 0.2e-6, -100e-6 + 0.2e-6);
+        Assert.InRange(e.SkewSecondsPerSecond, 1e-9, 0.2e-6);
         Assert.InRange(e.OffsetSeconds, 0.020 - 100e-6 * 39 * 16 - 1.2e-4, 0.020 - 100e-6 * 39 * 16 + 1.2e-4);
         Assert.InRange(e.StdDev, 0.5e-4, 1.5e-4);
         Assert.Equal(39 * 16, e.SpanSeconds, 9);
@@ -92,7 +92,7 @@ public class SourceStatisticsTests
 
         Assert.Equal(20, e.Samples);
         Assert.InRange(e.OffsetSeconds, -2e-4, 2e-4);
-        Assert.InRange(e.Frequency, -1e-6, 1e-6);
+        Assert.InRange(e.FrequencySecondsPerSecond, -1e-6, 1e-6);
     }
 
     [Fact]
@@ -133,7 +133,7 @@ public class SourceStatisticsTests
         Assert.Single(stats.Samples);
         Assert.Equal(1, e.Samples);
         Assert.Equal(0.2, e.OffsetSeconds, 12);
-        Assert.Equal(7e-6, e.Frequency);
+        Assert.Equal(7e-6, e.FrequencySecondsPerSecond);
     }
 
     [Fact]
@@ -161,13 +161,13 @@ public class SourceStatisticsTests
         var after = stats.Estimate!.Value;
         Assert.Equal(offsets.Select(o => o - 0.5), stats.Samples.Select(s => s.OffsetSeconds));
         Assert.Equal(before.OffsetSeconds - 0.5, after.OffsetSeconds, 12);
-        Assert.Equal(before.Frequency, after.Frequency);
+        Assert.Equal(before.FrequencySecondsPerSecond, after.FrequencySecondsPerSecond);
         Assert.Equal(before.Samples, after.Samples);
 
         // The next sample fits the shifted line: nothing is dropped and the frequency holds.
         var next = stats.Add(Sample(T0 + 10 * 16 * Second, 0.001 + 2e-5 * 160 - 0.5 + Alternating(10, 1e-5)), 0, 2e-3);
         Assert.Equal(11, next.Samples);
-        Assert.Equal(2e-5, next.Frequency, 7);
+        Assert.Equal(2e-5, next.FrequencySecondsPerSecond, 7);
     }
 
     [Fact]
@@ -194,7 +194,7 @@ public class SourceStatisticsTests
 
         Assert.True(e.Samples <= 25, $"samples {e.Samples}");
         Assert.Equal(e.Samples, stats.Samples.Count);
-        Assert.Equal(50e-6, e.Frequency, 7);
+        Assert.Equal(50e-6, e.FrequencySecondsPerSecond, 7);
     }
 
     /// <summary>Twelve samples one second apart: offsets 20 µs ± 5 µs, delays 50–58 µs.</summary>

@@ -1,4 +1,6 @@
 using System.Net;
+using TimeMesh.Core.Protocol;
+using TimeMesh.Core.Sources;
 
 namespace TimeMesh.Core.Mesh;
 
@@ -32,6 +34,34 @@ public sealed record FollowPlan(IReadOnlyList<IPEndPoint> Sources, IPEndPoint? P
 /// </summary>
 public static class MeshFollowing
 {
+    /// <summary>How a mesh master is polled: fast (1–4 s), so that a dead leader is noticed and left within seconds.</summary>
+    public static SourceSettings SourceTemplate { get; } = new()
+    {
+        Address = "mesh",
+        IBurst = true,
+        MinPollLog2 = 0,
+        MaxPollLog2 = 2,
+        MaxUnreach = 3,
+    };
+
+    /// <summary>
+    /// How many agreeing masters a member waits for before its first synchronisation (<see cref="SyncSettings.StartQuorum"/>):
+    /// a majority when its config names three or more, so that one lying master heard first cannot set its time; 0 (the
+    /// first answer will do) for two masters, which cannot outvote each other anyway, and for masters.
+    /// </summary>
+    public static int StartQuorum(MeshRole role, int pinnedMasters) =>
+        role == MeshRole.Member && pinnedMasters >= 3 ? pinnedMasters / 2 + 1 : 0;
+
+    /// <summary>
+    /// The masters the cluster advertises to this node: every other serving master with an NTP endpoint, in node order.
+    /// <paramref name="statuses"/> are those this node takes (untrusted and uncertified masters already judged).
+    /// </summary>
+    public static List<IPEndPoint> Advertised(IEnumerable<TimeStatus> statuses, string selfNode) => statuses
+        .Where(s => s.Role == MeshRole.Master && s.Node != selfNode && s.Serving && IPEndPoint.TryParse(s.NtpEndpoint, out _))
+        .OrderBy(s => s.Node)
+        .Select(s => IPEndPoint.Parse(s.NtpEndpoint))
+        .ToList();
+
     /// <param name="role">This node's role.</param>
     /// <param name="pinned">The masters' NTP endpoints from this node's config (empty: none named).</param>
     /// <param name="advertised">The masters the cluster advertises now (serving, reachable).</param>
@@ -55,5 +85,74 @@ public static class MeshFollowing
         var demoted = reachable.Where(e => servedStrata![e] > best).ToList();
         if (trustedLeader is not null && demoted.Contains(trustedLeader)) trustedLeader = null;
         return new FollowPlan(sources, trustedLeader) { Demoted = demoted };
+    }
+}
+
+/// <summary>
+/// The masters a node follows as sources of its <see cref="SyncEngine"/>, sans I/O: reads from the engine what the
+/// follow policy needs (whether an upstream source is selected, the stratum each reachable master answers with),
+/// asks <see cref="MeshFollowing.Plan"/>, and makes the engine's mesh sources match the plan. The sync actor and the
+/// simulator both drive it; what a driver adds (NTS sessions, endpoints to send to, logs) it does in the callbacks of
+/// <see cref="Apply"/>.
+/// </summary>
+public sealed class MeshFollower
+{
+    private readonly Dictionary<IPEndPoint, int> _sources = new();
+
+    /// <summary>The masters followed now, by NTP endpoint → source id in the engine.</summary>
+    public IReadOnlyDictionary<IPEndPoint, int> Sources => _sources;
+
+    /// <summary>How long a request to a master may go unanswered before what it answered last stops ranking the masters (a LAN round trip takes milliseconds).</summary>
+    public const long AnswerOverdueNs = 1_000_000_000;
+
+    /// <summary>The source is one of the mesh's masters (not an upstream server of this node).</summary>
+    public bool IsMaster(int sourceId) => _sources.ContainsValue(sourceId);
+
+    /// <summary>The plan for now: <see cref="MeshFollowing.Plan"/> with this node's upstream state and the masters' strata read from the engine.</summary>
+    public FollowPlan Plan(SyncEngine engine, MeshRole role, IReadOnlyList<IPEndPoint> pinned, IReadOnlyList<IPEndPoint> advertised,
+        IPEndPoint? leader, IPEndPoint? self, long nowRawNs)
+    {
+        bool upstreamSelected = engine.SelectedId is { } selected && !IsMaster(selected) && engine.Reference is not null;
+        // Only masters answering now rank the others: a master that died keeps counting as reachable for a few
+        // polls, and its last stratum must not demote the one that is left (seen in a fresh-clone run: a member
+        // with no selectable source 3.9 s after the leader's SIGKILL, the survivor demoted by the dead master's 2).
+        var strata = new Dictionary<IPEndPoint, int>();
+        foreach (var (endpoint, id) in _sources)
+            if (engine.Poller(id) is { IsReachable: true } poller && !poller.IsOverdue(nowRawNs, AnswerOverdueNs) && engine.LastStratum(id) is { } stratum)
+                strata[endpoint] = stratum;
+        return MeshFollowing.Plan(role, pinned, advertised, leader, self, upstreamSelected, strata);
+    }
+
+    /// <summary>
+    /// Makes the engine poll exactly the plan's masters: drops the others, adds the new ones (from
+    /// <see cref="MeshFollowing.SourceTemplate"/>), and sets which is preferred and which may be selected.
+    /// </summary>
+    /// <param name="engine">The node's engine, whose mesh sources this follower owns.</param>
+    /// <param name="plan">What to follow (<see cref="Plan"/>).</param>
+    /// <param name="nowRawNs">Now, on the engine's raw clock.</param>
+    /// <param name="added">Called for each master added, before its preference is set (a driver opens its NTS session here).</param>
+    /// <param name="removed">Called for each master dropped, after the engine has removed it.</param>
+    public void Apply(SyncEngine engine, FollowPlan plan, long nowRawNs,
+        Action<IPEndPoint, int>? added = null, Action<IPEndPoint, int>? removed = null)
+    {
+        foreach (var (endpoint, id) in _sources.ToList())
+        {
+            if (plan.Sources.Contains(endpoint)) continue;
+            engine.RemoveSource(id, nowRawNs);
+            _sources.Remove(endpoint);
+            removed?.Invoke(endpoint, id);
+        }
+        foreach (var endpoint in plan.Sources)
+        {
+            if (!_sources.TryGetValue(endpoint, out int id))
+            {
+                var settings = MeshFollowing.SourceTemplate with { Address = endpoint.Address.ToString(), Port = endpoint.Port };
+                id = engine.AddSource(settings, ReferenceIds.FromAddress(endpoint.Address), nowRawNs);
+                _sources[endpoint] = id;
+                added?.Invoke(endpoint, id);
+            }
+            engine.SetPrefer(id, endpoint.Equals(plan.Preferred), nowRawNs);
+            engine.SetSelectable(id, !plan.Demoted.Contains(endpoint), nowRawNs);
+        }
     }
 }

@@ -37,8 +37,8 @@ public readonly record struct SelectionCandidate(
     int Id,
     bool Usable,
     double OffsetSeconds,
-    double Frequency,
-    double Skew,
+    double FrequencySecondsPerSecond,
+    double SkewSecondsPerSecond,
     double RootDistanceSeconds,
     double JitterSeconds,
     byte Stratum,
@@ -59,8 +59,8 @@ public sealed record SelectionSettings
 public sealed record SelectionResult(
     int? SelectedId,
     double OffsetSeconds,
-    double Frequency,
-    double Skew,
+    double FrequencySecondsPerSecond,
+    double SkewSecondsPerSecond,
     double RootDistanceSeconds,
     IReadOnlyDictionary<int, SourceState> States,
     LeapIndicator Leap,
@@ -129,9 +129,9 @@ public static class SourceSelection
             double w = 1 / Math.Max(c.RootDistanceSeconds, 1e-9);
             offsetWeight += w;
             offsetSum += w * c.OffsetSeconds;
-            double fw = 1 / Math.Max(c.Skew * c.Skew, 1e-24);
+            double fw = 1 / Math.Max(c.SkewSecondsPerSecond * c.SkewSecondsPerSecond, 1e-24);
             freqWeight += fw;
-            freqSum += fw * c.Frequency;
+            freqSum += fw * c.FrequencySecondsPerSecond;
         }
 
         return new SelectionResult(best.Id, offsetSum / offsetWeight, freqSum / freqWeight, Math.Sqrt(1 / freqWeight),

@@ -6,9 +6,9 @@ public readonly record struct SourceEstimate(
     // Source time − raw time at TimeNs, seconds.
     double OffsetSeconds,
     // d(offset)/dt: the raw clock's frequency error, negated (s/s).
-    double Frequency,
-    // Standard error of Frequency (s/s).
-    double Skew,
+    double FrequencySecondsPerSecond,
+    // Standard error of FrequencySecondsPerSecond (s/s).
+    double SkewSecondsPerSecond,
     double OffsetStdError,
     // Scatter of the samples about the fit, seconds (chronyc sourcestats "Std Dev").
     double StdDev,
@@ -18,7 +18,7 @@ public readonly record struct SourceEstimate(
     // The smallest round-trip delay among recent samples: the least disturbed path.
     double MinDelaySeconds)
 {
-    public double OffsetAt(long timeNs) => OffsetSeconds + Frequency * (timeNs - TimeNs) * 1e-9;
+    public double OffsetAt(long timeNs) => OffsetSeconds + FrequencySecondsPerSecond * (timeNs - TimeNs) * 1e-9;
 }
 
 /// <summary>
@@ -30,7 +30,7 @@ public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMa
 {
     public const int DefaultMaxSamples = 64;
     /// <summary>Skew assumed while there are too few samples for a frequency estimate: 2000 ppm.</summary>
-    public const double UnknownSkew = 2e-3;
+    public const double UnknownSkewSecondsPerSecond = 2e-3;
 
     private readonly List<NtpSample> _samples = new(maxSamples);
 
@@ -46,9 +46,9 @@ public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMa
     }
 
     /// <param name="sample">The new measurement.</param>
-    /// <param name="priorFrequency">The frequency to assume while fewer than three samples exist (the drift estimate).</param>
-    /// <param name="priorSkew">Its uncertainty.</param>
-    public SourceEstimate Add(NtpSample sample, double priorFrequency, double priorSkew)
+    /// <param name="priorFrequencySecondsPerSecond">The frequency to assume while fewer than three samples exist (the drift estimate).</param>
+    /// <param name="priorSkewSecondsPerSecond">Its uncertainty.</param>
+    public SourceEstimate Add(NtpSample sample, double priorFrequencySecondsPerSecond, double priorSkewSecondsPerSecond)
     {
         if (_samples.Count > 0 && sample.LocalTimeNs <= _samples[^1].LocalTimeNs)
         {
@@ -60,7 +60,7 @@ public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMa
             _samples.RemoveAt(0);
         }
         _samples.Add(sample);
-        Estimate = Compute(priorFrequency, priorSkew);
+        Estimate = Compute(priorFrequencySecondsPerSecond, priorSkewSecondsPerSecond);
         return Estimate.Value;
     }
 
@@ -73,7 +73,7 @@ public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMa
     /// <summary>Rejections in a row after which a sample is taken anyway: the path itself has become slower.</summary>
     public const int MaxDelayRejectionsInARow = 8;
     /// <summary>The local clock's frequency error assumed between samples (chrony's <c>maxclockerror</c> default, 1 ppm).</summary>
-    public const double ClockError = 1e-6;
+    public const double ClockErrorSecondsPerSecond = 1e-6;
 
     /// <summary>Delay-test rejections since the last sample that passed.</summary>
     public int DelayRejectionsInARow { get; private set; }
@@ -112,7 +112,7 @@ public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMa
         double minDelay = double.MaxValue;
         foreach (var s in _samples) minDelay = Math.Min(minDelay, s.DelaySeconds);
         double elapsed = Math.Max(0, (sample.LocalTimeNs - e.TimeNs) * 1e-9);
-        double allowed = e.StdDev * MaxDelayDevRatio + elapsed * (e.Skew + ClockError);
+        double allowed = e.StdDev * MaxDelayDevRatio + elapsed * (e.SkewSecondsPerSecond + ClockErrorSecondsPerSecond);
         double increase = (sample.DelaySeconds - minDelay) / 2;
         if (increase <= allowed) return true;
         double surprise = Math.Abs(sample.OffsetSeconds - e.OffsetAt(sample.LocalTimeNs));
@@ -139,7 +139,7 @@ public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMa
         if (Estimate is { } e) Estimate = e with { TimeNs = e.TimeNs + deltaNs, OffsetSeconds = e.OffsetSeconds - seconds };
     }
 
-    private SourceEstimate Compute(double priorFrequency, double priorSkew)
+    private SourceEstimate Compute(double priorFrequencySecondsPerSecond, double priorSkewSecondsPerSecond)
     {
         int n = _samples.Count;
         var newest = _samples[^1];
@@ -167,8 +167,8 @@ public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMa
             // Too few for a slope: take the best sample's offset carried forward on the prior frequency.
             int best = 0;
             for (int i = 1; i < n; i++) if (v[i] < v[best]) best = i;
-            double offsetNow = y[best] + priorFrequency * (0 - x[best]);
-            return new SourceEstimate(newest.LocalTimeNs, offsetNow, priorFrequency, Math.Max(priorSkew, 1e-9),
+            double offsetNow = y[best] + priorFrequencySecondsPerSecond * (0 - x[best]);
+            return new SourceEstimate(newest.LocalTimeNs, offsetNow, priorFrequencySecondsPerSecond, Math.Max(priorSkewSecondsPerSecond, 1e-9),
                 Math.Abs(newest.DelaySeconds) / 2, 0, n, n, -x[0], minDelay);
         }
 
@@ -183,7 +183,7 @@ public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMa
             newest.LocalTimeNs,
             fit.Intercept,
             fit.Slope,
-            double.IsFinite(fit.SlopeStdError) ? fit.SlopeStdError : UnknownSkew,
+            double.IsFinite(fit.SlopeStdError) ? fit.SlopeStdError : UnknownSkewSecondsPerSecond,
             fit.InterceptStdError,
             fit.ResidualStdDev,
             fit.Count,

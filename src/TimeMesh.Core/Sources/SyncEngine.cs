@@ -52,10 +52,11 @@ public sealed class SyncEngine
         _settings = settings;
         _random = seed == 0 ? 0x9E3779B97F4A7C15 : seed;
         _discipline = new ClockDiscipline(settings.Discipline, startRawNs, initialFrequencyPpm, initialSkewPpm);
-        StartRawNs = startRawNs;
+        _startRawNs = startRawNs;
     }
 
-    public long StartRawNs { get; }
+    /// <summary>When the engine started, on the raw clock: the start quorum waits from here.</summary>
+    private readonly long _startRawNs;
     public ClockCorrection Correction => _discipline.Correction;
     public ClockDiscipline Discipline => _discipline;
     /// <summary>What to serve while synchronised; null when no source is selected.</summary>
@@ -117,8 +118,6 @@ public sealed class SyncEngine
     /// <summary>The stratum of the source's last good sample; null before the first.</summary>
     public int? LastStratum(int id) => Find(id).Stats.Last?.Stratum;
 
-    public SourceSettings SourceSettings(int id) => Find(id).Poller.Settings;
-
     public NtpSourcePoller Poller(int id) => Find(id).Poller;
 
     /// <summary>The earliest time a poll is due.</summary>
@@ -156,11 +155,8 @@ public sealed class SyncEngine
             s.Poller.RawClockStepped(deltaNs);
         }
         _discipline.RawClockStepped(deltaNs);
-        RawStepsSeen++;
         Version++;
     }
-
-    public int RawStepsSeen { get; private set; }
 
     /// <summary>
     /// Starts from a known drift (chrony's driftfile: the persisted frequency, applied at once). Ignored
@@ -206,7 +202,7 @@ public sealed class SyncEngine
         var last = s.Stats.Last!.Value;
         double age = Math.Max(0, (nowNs - e.TimeNs) * 1e-9);
         return (last.RootDelaySeconds + e.MinDelaySeconds) / 2 + last.RootDispersionSeconds + last.DispersionSeconds
-            + (NtpSourcePoller.Phi + e.Skew) * age + e.StdDev;
+            + (NtpSourcePoller.Phi + e.SkewSecondsPerSecond) * age + e.StdDev;
     }
 
     private void Reselect(long nowNs, bool updateClock, int? updatedSourceId = null)
@@ -220,8 +216,8 @@ public sealed class SyncEngine
                 s.Id,
                 usable,
                 usable ? e!.Value.OffsetAt(nowNs) : 0,
-                usable ? e!.Value.Frequency : 0,
-                usable ? e!.Value.Skew : 1,
+                usable ? e!.Value.FrequencySecondsPerSecond : 0,
+                usable ? e!.Value.SkewSecondsPerSecond : 1,
                 usable ? RootDistance(s, nowNs) : double.MaxValue,
                 usable ? e!.Value.StdDev : 0,
                 last?.Stratum ?? 16,
@@ -230,7 +226,7 @@ public sealed class SyncEngine
         }).ToList();
         var previous = Reference;
         var selection = SourceSelection.Select(candidates, _settings.Selection, LastSelection?.SelectedId);
-        if (selection.HasSelection && !_synchronisedOnce && _settings.StartQuorum > 1 && nowNs - StartRawNs < _settings.StartQuorumWaitSeconds * 1e9)
+        if (selection.HasSelection && !_synchronisedOnce && _settings.StartQuorum > 1 && nowNs - _startRawNs < _settings.StartQuorumWaitSeconds * 1e9)
         {
             int agreeing = selection.States.Values.Count(s => s is SourceState.Selected or SourceState.Combined or SourceState.NotCombined);
             if (agreeing < _settings.StartQuorum)
@@ -261,7 +257,7 @@ public sealed class SyncEngine
             // Slew over the time to the selected source's next request (2 s during a burst, the poll
             // interval otherwise), so a correction is done by the time the next measurement checks it.
             double interval = Math.Max(0, (selected.Poller.NextPollNs - nowNs) * 1e-9);
-            _discipline.Update(nowNs, selection.OffsetSeconds, selection.Frequency, selection.Skew, interval);
+            _discipline.Update(nowNs, selection.OffsetSeconds, selection.FrequencySecondsPerSecond, selection.SkewSecondsPerSecond, interval);
             Version++;
         }
 
@@ -325,10 +321,10 @@ public sealed class SyncEngine
     {
         var e = s.Stats.Estimate;
         if (e is null) return new SourceStatsReport(s.Id, s.Poller.Settings.Name, 0, 0, 0, 0, 0, 0, 0);
-        double servedFrequency = e.Value.Frequency - _discipline.FrequencyPpm * 1e-6;
+        double servedFrequency = e.Value.FrequencySecondsPerSecond - _discipline.FrequencyPpm * 1e-6;
         double offset = e.Value.OffsetAt(nowRawNs) - _discipline.Correction.CorrectionNs(nowRawNs) * 1e-9;
         return new SourceStatsReport(s.Id, s.Poller.Settings.Name, e.Value.Samples, e.Value.Runs, e.Value.SpanSeconds,
-            servedFrequency * 1e6, e.Value.Skew * 1e6, offset, e.Value.StdDev);
+            servedFrequency * 1e6, e.Value.SkewSecondsPerSecond * 1e6, offset, e.Value.StdDev);
     }).ToList();
 
     public TrackingReport Tracking(long nowRawNs)
@@ -343,7 +339,7 @@ public sealed class SyncEngine
             if (LastSelection.HasSelection)
             {
                 systemOffset = _discipline.Correction.RemainingSlewNs(nowRawNs) * 1e-9;
-                residual = (LastSelection.Frequency - _discipline.FrequencyPpm * 1e-6) * 1e6;
+                residual = (LastSelection.FrequencySecondsPerSecond - _discipline.FrequencyPpm * 1e-6) * 1e6;
             }
         }
         return new TrackingReport(

@@ -151,9 +151,9 @@ public sealed record TimeMeshSettings
             Cmdmon = TimeMesh.Node.Control.CmdmonSettings.FromConfig(r),
             Nts = TimeMesh.Node.Nts.NtsSettings.Parse(r),
         };
-        // A member with three or more pinned masters takes its first time from a majority of them (SyncSettings.StartQuorum).
-        if (settings.Mesh is { Role: Core.Mesh.MeshRole.Member, Masters.Count: >= 3 } mesh)
-            settings = settings with { Upstream = settings.Upstream with { Sync = settings.Upstream.Sync with { StartQuorum = mesh.Masters.Count / 2 + 1 } } };
+        // A member with three or more pinned masters takes its first time from a majority of them.
+        if (settings.Mesh is { } mesh && Core.Mesh.MeshFollowing.StartQuorum(mesh.Role, mesh.Masters.Count) is > 0 and var quorum)
+            settings = settings with { Upstream = settings.Upstream with { Sync = settings.Upstream.Sync with { StartQuorum = quorum } } };
         return settings;
     }
 

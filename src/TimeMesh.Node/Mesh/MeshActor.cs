@@ -424,14 +424,11 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
         // A new incarnation (start or rejoin) knows only itself at first: keep the masters the sync actor already
         // polls, and their statistics, until it is up in the cluster and the others' statuses have had time to arrive.
         if (_lastFollow is null && current.All(s => s.Node == SelfNode) && (_upSinceNs is not { } up || _nowNs() - up < StatusGraceNs)) return;
-        var serving = current
-            .Where(s => s.Role == MeshRole.Master && s.Node != SelfNode && s.Serving && System.Net.IPEndPoint.TryParse(s.NtpEndpoint, out _))
-            .OrderBy(s => s.Node)
-            .Select(s => (Endpoint: System.Net.IPEndPoint.Parse(s.NtpEndpoint), (int)s.Stratum))
-            .ToList();
-        var masters = serving.Select(m => m.Endpoint).ToList();
+        var masters = MeshFollowing.Advertised(current, SelfNode);
+        // Each advertised master's reported stratum: news the sync actor checks over NTP at once.
         var strata = new Dictionary<System.Net.IPEndPoint, int>();
-        foreach (var (endpoint, stratum) in serving) strata[endpoint] = stratum;
+        foreach (var s in current)
+            if (System.Net.IPEndPoint.TryParse(s.NtpEndpoint, out var at) && masters.Contains(at)) strata[at] = s.Stratum;
         System.Net.IPEndPoint? leaderEndpoint = leader is not null && leader != SelfNode && _statuses.TryGetValue(leader, out var l)
             && System.Net.IPEndPoint.TryParse(l.Status.NtpEndpoint, out var e) ? e : null;
         if (_lastFollow is { } last && last.Masters.SequenceEqual(masters) && Equals(last.Leader, leaderEndpoint)

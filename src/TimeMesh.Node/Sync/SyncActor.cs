@@ -87,7 +87,7 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
         Receive<SyncProtocol.UseDriftStore>(m => DriftStore = m.Store);
         Receive<SyncProtocol.GetSyncState>(_ => Sender.Tell(new SyncProtocol.SyncState(
             _engine.Reference is not null,
-            _engine.SelectedId is { } id && _meshSources.ContainsValue(id),
+            _engine.SelectedId is { } id && _follower.IsMaster(id),
             _synchronisedSinceUnixNs)));
     }
 
@@ -187,22 +187,9 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
     }
 
     private readonly HashSet<string> _pendingServers = new();
-    /// <summary>Mesh masters followed, by endpoint → source id.</summary>
-    private readonly Dictionary<IPEndPoint, int> _meshSources = new();
+    /// <summary>The mesh masters followed as sources of the engine.</summary>
+    private readonly Core.Mesh.MeshFollower _follower = new();
     private long _synchronisedSinceUnixNs;
-
-    /// <summary>How long a request to a master may go unanswered before what it answered last stops ranking the masters (a LAN round trip takes milliseconds).</summary>
-    private const long AnswerOverdueNs = 1_000_000_000;
-
-    /// <summary>How a mesh master is polled: fast, so that a dead leader is noticed and left within seconds.</summary>
-    public static SourceSettings MeshSourceTemplate { get; } = new()
-    {
-        Address = "mesh",
-        IBurst = true,
-        MinPollLog2 = 0,
-        MaxPollLog2 = 2,
-        MaxUnreach = 3,
-    };
 
     private SyncProtocol.FollowMesh _mesh = new([], null);
 
@@ -228,9 +215,6 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
     private readonly MeshFollowSettings? _meshSettings;
     /// <summary>The masters named in the config, each resolved to its endpoints.</summary>
     private readonly Dictionary<Mesh.MasterAddress, IReadOnlyList<IPEndPoint>> _pinned = new();
-
-    /// <summary>This node is a mesh master: it follows the leader only while it has no upstream of its own.</summary>
-    public bool IsMeshMaster => _meshSettings?.Role == Core.Mesh.MeshRole.Master;
 
     private void OnFollowMesh(SyncProtocol.FollowMesh m)
     {
@@ -258,10 +242,10 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
         {
             bool news = !_reportedStrata.TryGetValue(endpoint, out int before) || before != reported;
             _reportedStrata[endpoint] = reported;
-            if (news && _meshSources.TryGetValue(endpoint, out int id) && _engine.LastStratum(id) is { } answered && answered != reported)
+            if (news && _follower.Sources.TryGetValue(endpoint, out int id) && _engine.LastStratum(id) is { } answered && answered != reported)
                 _engine.PollSoon(id, now);
         }
-        if (m.Leader is { } leader && _meshSources.TryGetValue(leader, out int leaderId) && _engine.LastStratum(leaderId) is null)
+        if (m.Leader is { } leader && _follower.Sources.TryGetValue(leader, out int leaderId) && _engine.LastStratum(leaderId) is null)
             _engine.PollSoon(leaderId, now);
     }
 
@@ -273,42 +257,23 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
     private void ReconcileMesh()
     {
         if (_meshSettings is null) return;
-        bool upstreamSelected = _engine.SelectedId is { } sel && !_meshSources.ContainsValue(sel) && _engine.Reference is not null;
         long now = _clock.ReadRawUnixNs();
-        // Only masters answering now rank the others: a master that died keeps counting as reachable for a few
-        // polls, and its last stratum must not demote the one that is left (seen: a member with no selectable
-        // source 3.9 s after the leader's SIGKILL, the survivor demoted by the dead master's stratum 2).
-        var strata = new Dictionary<IPEndPoint, int>();
-        foreach (var (endpoint, id) in _meshSources)
-            if (_engine.Poller(id) is { IsReachable: true } poller && !poller.IsOverdue(now, AnswerOverdueNs) && _engine.LastStratum(id) is { } stratum)
-                strata[endpoint] = stratum;
-        var plan = Core.Mesh.MeshFollowing.Plan(_meshSettings.Role, _pinned.Values.SelectMany(e => e).Distinct().ToList(),
-            _mesh.Masters, _mesh.Leader, _meshSettings.Self, upstreamSelected, strata);
-        IReadOnlyList<IPEndPoint> wanted = plan.Sources;
-        foreach (var (endpoint, id) in _meshSources.ToList())
-        {
-            if (wanted.Contains(endpoint)) continue;
-            _engine.RemoveSource(id, now);
-            ForgetNts(id);
-            _endpoints.Remove(id);
-            _meshSources.Remove(endpoint);
-            _log.Info("mesh: no longer following {0}", endpoint);
-        }
-        foreach (var endpoint in wanted)
-        {
-            if (!_meshSources.TryGetValue(endpoint, out int id))
+        var plan = _follower.Plan(_engine, _meshSettings.Role, _pinned.Values.SelectMany(e => e).Distinct().ToList(),
+            _mesh.Masters, _mesh.Leader, _meshSettings.Self, now);
+        _follower.Apply(_engine, plan, now,
+            added: (endpoint, id) =>
             {
-                var settings = MeshSourceTemplate with { Address = endpoint.Address.ToString(), Port = endpoint.Port };
-                id = _engine.AddSource(settings, ReferenceIds.FromAddress(endpoint.Address), now);
                 _endpoints[id] = endpoint;
-                _meshSources[endpoint] = id;
                 _log.Info("mesh: following {0}{1}{2}", endpoint, endpoint.Equals(plan.Preferred) ? " (leader)" : "",
                     _meshSettings.Nts is { } nts ? $" over NTS (key exchange at port {nts.KePort})" : " over plain NTP");
                 if (_meshSettings.Nts is not null) AddMeshNts(id, endpoint);
-            }
-            _engine.SetPrefer(id, endpoint.Equals(plan.Preferred), now);
-            _engine.SetSelectable(id, !plan.Demoted.Contains(endpoint), now);
-        }
+            },
+            removed: (endpoint, id) =>
+            {
+                ForgetNts(id);
+                _endpoints.Remove(id);
+                _log.Info("mesh: no longer following {0}", endpoint);
+            });
     }
     private readonly Dictionary<IPAddress, DateTime> _rejected = new();
     private TimeSpan RejectionTime => _poolRefreshInterval * 6;
