@@ -24,8 +24,9 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
     private long _sendFailures;
     private int _lastSendErrno;
 
-    private BatchedUdpSocket(int fd, int family, IPEndPoint local, int receiveBuffer, bool timestamps)
+    private BatchedUdpSocket(int fd, int family, IPEndPoint local, int receiveBuffer, bool timestamps, bool transmitTimestamps = false)
     {
+        TransmitTimestampsEnabled = transmitTimestamps;
         _fd = fd;
         _family = family;
         LocalEndPoint = local;
@@ -43,6 +44,9 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
 
     /// <summary>True when SO_TIMESTAMPNS was accepted, so received slots carry kernel timestamps.</summary>
     public bool KernelTimestampsEnabled { get; }
+
+    /// <summary>True when SO_TIMESTAMPING accepted software transmit timestamps (asked for with <see cref="UdpSocketOptions.TransmitTimestamps"/>).</summary>
+    public bool TransmitTimestampsEnabled { get; }
 
     /// <summary>The address family of the socket (InterNetwork or InterNetworkV6).</summary>
     public AddressFamily AddressFamily => _family == LibC.AF_INET ? AddressFamily.InterNetwork : AddressFamily.InterNetworkV6;
@@ -84,6 +88,7 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
             if (options.ReceiveBufferBytes > 0)
                 SetReceiveBuffer(fd, options.ReceiveBufferBytes, local);
             bool timestamps = options.KernelTimestamps && TrySetInt(fd, LibC.SOL_SOCKET, LibC.SO_TIMESTAMPNS, 1);
+            bool transmitTimestamps = options.TransmitTimestamps && EnableTransmitTimestamps(fd);
             SetReceiveTimeout(fd, options.ReceiveTimeout, local);
 
             byte* address = stackalloc byte[Layout.NameSlotBytes];
@@ -100,7 +105,7 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
             var bound = new IPEndPoint(local.Address, PeerAddress.FromSockAddr(address, nameLength).Port);
 
             int effective = GetInt(fd, LibC.SOL_SOCKET, LibC.SO_RCVBUF);
-            return new BatchedUdpSocket(fd, family, bound, effective, timestamps);
+            return new BatchedUdpSocket(fd, family, bound, effective, timestamps, transmitTimestamps);
         }
         catch
         {
@@ -170,6 +175,92 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
         }
         GC.KeepAlive(batch);
         return sent;
+    }
+
+    /// <summary>
+    /// The kernel's CLOCK_REALTIME time (ns since 1970) at which the oldest datagram sent and not yet read back
+    /// here was handed to the network device (SCM_TSTAMP_SND from the error queue), waiting up to
+    /// <paramref name="wait"/> for it to be queued. 0 when transmit timestamps are off, none came in time, or
+    /// after Dispose. <paramref name="id"/> is the datagram's number on this socket (0 for the first one sent).
+    /// Reads only the error queue; received datagrams stay queued for <see cref="Receive"/>.
+    /// </summary>
+    public long ReadTransmitTimestampUnixNanoseconds(TimeSpan wait, out uint id)
+    {
+        id = 0;
+        if (!TransmitTimestampsEnabled || !TryEnter())
+            return 0;
+        try
+        {
+            long deadline = System.Diagnostics.Stopwatch.GetTimestamp()
+                + (long)(Math.Max(0, wait.TotalSeconds) * System.Diagnostics.Stopwatch.Frequency);
+            while (true)
+            {
+                if (TryReadErrorQueue(out long stamp, out id, out bool gotMessage) && stamp != 0)
+                    return stamp;
+                if (gotMessage)
+                    continue;   // something else was queued (another kind of report): look at the next one
+                long remaining = deadline - System.Diagnostics.Stopwatch.GetTimestamp();
+                if (remaining <= 0 || IsDisposed)
+                    return 0;
+                var poll = new PollFd { Fd = _fd, Events = 0 };   // POLLERR is always reported
+                int ms = (int)Math.Clamp(remaining * 1000 / System.Diagnostics.Stopwatch.Frequency + 1, 1, 1000);
+                LibC.Poll(&poll, 1, ms);
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>One recvmsg(MSG_ERRQUEUE | MSG_DONTWAIT): false when the queue was empty.</summary>
+    private bool TryReadErrorQueue(out long stampNs, out uint id, out bool gotMessage)
+    {
+        stampNs = 0;
+        id = 0;
+        gotMessage = false;
+        const int ControlBytes = 256;
+        byte* control = stackalloc byte[ControlBytes];
+        byte* payload = stackalloc byte[64];
+        IoVec iov = new() { Base = payload, Length = 64 };
+        MsgHdr header = new() { Iov = &iov, IovLength = 1, Control = control, ControlLength = ControlBytes };
+        nint result = LibC.RecvMsg(_fd, &header, LibC.MSG_ERRQUEUE | LibC.MSG_DONTWAIT);
+        if (result < 0)
+            return false;
+        gotMessage = true;
+        long software = 0;
+        bool isSendStamp = false;
+        nuint length = Math.Min(header.ControlLength, (nuint)ControlBytes);
+        nuint offset = 0;
+        while (offset + Layout.CMsgHdrSize <= length)
+        {
+            byte* cmsg = control + offset;
+            nuint cmsgLength = *(nuint*)cmsg;
+            if (cmsgLength < Layout.CMsgHdrSize || offset + cmsgLength > length)
+                break;
+            int level = *(int*)(cmsg + 8);
+            int type = *(int*)(cmsg + 12);
+            byte* data = cmsg + Layout.CMsgHdrSize;
+            if (level == LibC.SOL_SOCKET && type == LibC.SCM_TIMESTAMPING && cmsgLength >= Layout.CMsgHdrSize + Layout.TimeSpecSize)
+            {
+                // struct scm_timestamping: ts[0] software, ts[1] deprecated, ts[2] hardware.
+                TimeSpec64* ts = (TimeSpec64*)data;
+                software = ts->Seconds * 1_000_000_000L + ts->Fraction;
+            }
+            else if (((level == LibC.SOL_IP && type == LibC.IP_RECVERR) || (level == LibC.SOL_IPV6 && type == LibC.IPV6_RECVERR))
+                     && cmsgLength >= Layout.CMsgHdrSize + 16)
+            {
+                // struct sock_extended_err: u32 errno; u8 origin, type, code, pad; u32 info; u32 data.
+                byte origin = data[4];
+                uint info = *(uint*)(data + 8);
+                isSendStamp = origin == LibC.SO_EE_ORIGIN_TIMESTAMPING && info == LibC.SCM_TSTAMP_SND;
+                id = *(uint*)(data + 12);
+            }
+            offset += (cmsgLength + 7) & ~(nuint)7;   // CMSG_ALIGN
+        }
+        if (isSendStamp)
+            stampNs = software;
+        return true;
     }
 
     /// <summary>
@@ -290,6 +381,16 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
         }
         if (LibC.SetSockOpt(fd, LibC.SOL_SOCKET, LibC.SO_RCVTIMEO, &value, (uint)sizeof(TimeSpec64)) != 0)
             throw SocketErrors.Exception(Marshal.GetLastPInvokeError(), $"cannot set SO_RCVTIMEO on {local}");
+    }
+
+    private static bool EnableTransmitTimestamps(int fd)
+    {
+        const int Flags = LibC.SOF_TIMESTAMPING_TX_SOFTWARE | LibC.SOF_TIMESTAMPING_SOFTWARE
+                          | LibC.SOF_TIMESTAMPING_OPT_ID | LibC.SOF_TIMESTAMPING_OPT_TSONLY;
+        // RX_FILTER keeps received datagrams to their SCM_TIMESTAMPNS alone; older kernels refuse it, and then a
+        // second (SCM_TIMESTAMPING) message may follow it in the control slot, which the reader skips.
+        return TrySetInt(fd, LibC.SOL_SOCKET, LibC.SO_TIMESTAMPING, Flags | LibC.SOF_TIMESTAMPING_OPT_RX_FILTER)
+               || TrySetInt(fd, LibC.SOL_SOCKET, LibC.SO_TIMESTAMPING, Flags);
     }
 
     private static bool TrySetInt(int fd, int level, int name, int value) =>

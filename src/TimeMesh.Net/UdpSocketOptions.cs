@@ -18,6 +18,13 @@ public sealed record UdpSocketOptions
     public bool KernelTimestamps { get; init; } = true;
 
     /// <summary>
+    /// SO_TIMESTAMPING with software transmit timestamps (one per datagram, numbered, without the payload), read
+    /// back with <see cref="BatchedUdpSocket.ReadTransmitTimestampUnixNanoseconds"/>. Off by default: a server
+    /// socket that never reads its error queue would only fill it.
+    /// </summary>
+    public bool TransmitTimestamps { get; init; }
+
+    /// <summary>
     /// SO_RCVTIMEO: a blocked <see cref="BatchedUdpSocket.Receive"/> returns 0 after this so loops can check a
     /// stop flag. Zero, negative or <see cref="Timeout.InfiniteTimeSpan"/> blocks without limit (Dispose
     /// still wakes a blocked receiver).

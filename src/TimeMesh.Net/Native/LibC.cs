@@ -28,9 +28,26 @@ internal static unsafe partial class LibC
     internal const int SCM_TIMESTAMPNS = SO_TIMESTAMPNS;
     internal const int IPV6_V6ONLY = 26;
 
+    // transmit timestamps (linux/net_tstamp.h, linux/errqueue.h)
+    internal const int SO_TIMESTAMPING = 37;  // SO_TIMESTAMPING_OLD: three struct timespec with 64-bit fields
+    internal const int SCM_TIMESTAMPING = SO_TIMESTAMPING;
+    internal const int SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1;
+    internal const int SOF_TIMESTAMPING_SOFTWARE = 1 << 4;
+    internal const int SOF_TIMESTAMPING_OPT_ID = 1 << 7;
+    internal const int SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11;
+    internal const int SOF_TIMESTAMPING_OPT_RX_FILTER = 1 << 17;   // no SCM_TIMESTAMPING on received datagrams (Linux 6.1+)
+    internal const int SOL_IP = 0;
+    internal const int IP_RECVERR = 11;
+    internal const int SOL_IPV6 = 41;
+    internal const int IPV6_RECVERR = 25;
+    internal const byte SO_EE_ORIGIN_TIMESTAMPING = 4;
+    internal const uint SCM_TSTAMP_SND = 0;
+    internal const short POLLERR = 0x8;
+
     // message flags
     internal const int MSG_CTRUNC = 0x8;
     internal const int MSG_TRUNC = 0x20;
+    internal const int MSG_ERRQUEUE = 0x2000;
     internal const int MSG_DONTWAIT = 0x40;
     internal const int MSG_WAITFORONE = 0x10000;
 
@@ -84,6 +101,12 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "sendmmsg", SetLastError = true)]
     internal static partial int SendMMsg(int fd, MMsgHdr* messages, uint count, int flags);
 
+    [LibraryImport(Lib, EntryPoint = "recvmsg", SetLastError = true)]
+    internal static partial nint RecvMsg(int fd, MsgHdr* message, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
+    internal static partial int Poll(PollFd* fds, nuint count, int timeoutMs);
+
     [LibraryImport(Lib, EntryPoint = "shutdown", SetLastError = true)]
     internal static partial int Shutdown(int fd, int how);
 
@@ -118,6 +141,15 @@ internal struct MMsgHdr
 {
     public MsgHdr Header;
     public uint Length;
+}
+
+/// <summary>struct pollfd (8 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct PollFd
+{
+    public int Fd;
+    public short Events;
+    public short ReturnedEvents;
 }
 
 /// <summary>struct timespec / struct timeval with 64-bit fields (16 bytes).</summary>

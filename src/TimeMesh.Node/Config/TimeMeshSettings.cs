@@ -45,6 +45,12 @@ public sealed record UpstreamSettings(
 
     /// <summary>PEM file of the CAs trusted for NTS sources (timemesh.nts.trusted-certificates); empty: the system's roots.</summary>
     public string NtsTrustedCertificatesPath { get; init; } = "";
+
+    /// <summary>
+    /// Requests to sources take T1 from the kernel's transmit timestamp (SO_TIMESTAMPING) where the kernel gives
+    /// one; false always uses the user-space reading before the send call (the fallback, for tests and comparisons).
+    /// </summary>
+    public bool KernelTransmitTimestamps { get; init; } = true;
 }
 
 /// <summary>
@@ -266,7 +272,11 @@ public sealed record TimeMeshSettings
         string trusted = r.RawString(Prefix + "nts.trusted-certificates") ?? "";
         if (trusted.Length > 0 && !File.Exists(trusted))
             throw new TimeMeshConfigException(Prefix + "nts.trusted-certificates", trusted, "the file does not exist");
-        return new UpstreamSettings(servers, pools, sync, mode) { NtsTrustedCertificatesPath = trusted };
+        return new UpstreamSettings(servers, pools, sync, mode)
+        {
+            NtsTrustedCertificatesPath = trusted,
+            KernelTransmitTimestamps = r.Switch(Prefix + "kernel-tx-timestamps", true),
+        };
     }
 
     private static SourceSettings ParseSource(ConfigReader s, string address, Core.Auth.KeyRing keys)

@@ -92,7 +92,15 @@ public sealed record TrackingDto(
     // "synchronised" (to a source), "local" (local stratum N) or "unsynchronised".
     string Reference,
     bool Synchronised,
-    string? NotSynchronisedReason);
+    string? NotSynchronisedReason)
+{
+    /// <summary>How the T1 of requests to sources is taken now: "kernel", "user-space", or "none" (no request yet); null when the node polls no sources.</summary>
+    public string? TransmitTimestamping { get; init; }
+    /// <summary>Requests whose T1 was the kernel's transmit timestamp.</summary>
+    public long KernelTransmitTimestamps { get; init; }
+    /// <summary>Requests whose T1 fell back to a user-space reading before the send call.</summary>
+    public long UserSpaceTransmitTimestamps { get; init; }
+}
 
 /// <summary>chronyc clients: one line per client in the client log.</summary>
 public sealed record ClientDto(

@@ -70,10 +70,13 @@ public sealed class NodeQueries(NodeActors actors, Func<long> nowUnixNs, TimeSpa
     public async Task<TrackingDto> TrackingAsync()
     {
         var reference = await actors.Reference.Ask<ReferenceState>(ReferenceActor.GetReference.Instance, _timeout);
-        TrackingReport? report = actors.Sync is null
+        var tracking = actors.Sync is null
             ? null
-            : (await actors.Sync.Ask<SyncProtocol.Tracking>(SyncProtocol.GetTracking.Instance, _timeout)).Report;
-        return Tracking(reference, report, nowUnixNs());
+            : await actors.Sync.Ask<SyncProtocol.Tracking>(SyncProtocol.GetTracking.Instance, _timeout);
+        var dto = Tracking(reference, tracking?.Report, nowUnixNs());
+        return tracking?.Transmit is { } tx
+            ? dto with { TransmitTimestamping = tx.InUse, KernelTransmitTimestamps = tx.Kernel, UserSpaceTransmitTimestamps = tx.UserSpace }
+            : dto;
     }
 
     /// <summary>

@@ -58,6 +58,14 @@ public static class PrometheusMetrics
             _ => 3,
         });
 
+        if (t.TransmitTimestamping is { } tx)
+        {
+            w.Gauge("timemesh_kernel_transmit_timestamps", "1 when the latest request to a source was stamped by the kernel (SO_TIMESTAMPING), 0 when it fell back to a user-space reading.", tx == "kernel" ? 1 : 0);
+            w.Family("timemesh_transmit_timestamps_total", "counter", "Requests to sources by how their transmit time (T1) was taken.");
+            w.Sample("timemesh_transmit_timestamps_total", t.KernelTransmitTimestamps, ("kind", "kernel"));
+            w.Sample("timemesh_transmit_timestamps_total", t.UserSpaceTransmitTimestamps, ("kind", "user-space"));
+        }
+
         w.Family("timemesh_source_reachability", "gauge", "The source's reachability register (8 bits, 255 = the last 8 polls answered).");
         foreach (var src in s.Sources.Sources) w.Sample("timemesh_source_reachability", src.Reach, ("source", src.Name));
         w.Family("timemesh_source_selected", "gauge", "1 for the source the node is synchronised to, else 0.");

@@ -21,6 +21,12 @@ internal static class NtpClientTransport
     /// <summary>A request whose send call took longer than this gives no sample (its departure time is too uncertain).</summary>
     public const long MaxSendSpreadNs = 200_000;
 
+    /// <summary>
+    /// How long to wait for the kernel's transmit timestamp after the send call returned. Software stamps are
+    /// taken while the send call runs (loopback, veth and most drivers), so this is only a bound.
+    /// </summary>
+    private static readonly TimeSpan TransmitTimestampWait = TimeSpan.FromMilliseconds(20);
+
     private static readonly SourcePortPicker Ports = CreatePicker();
 
     private static SourcePortPicker CreatePicker()
@@ -51,9 +57,10 @@ internal static class NtpClientTransport
     }
 
     /// <param name="key">The source's symmetric key: a datagram without a valid MAC under it does not end the wait.</param>
+    /// <param name="transmitTimestamps">Ask the kernel for the request's transmit timestamp (false: the user-space reading before the send call is T1).</param>
     /// <param name="nts">An NTS source's check of this request's reply: a datagram it refuses does not end the wait (and is counted).</param>
     public static void Exchange(IActorRef replyTo, int sourceId, IPEndPoint server, byte[] request, IClock clock, TimeSpan timeout,
-        Core.Auth.SymmetricKey? key = null, Core.Nts.NtsReplyFilter? nts = null)
+        Core.Auth.SymmetricKey? key = null, Core.Nts.NtsReplyFilter? nts = null, bool transmitTimestamps = true)
     {
         Task.Factory.StartNew(() =>
         {
@@ -64,6 +71,7 @@ internal static class NtpClientTransport
                 {
                     ReceiveBufferBytes = 65536,
                     KernelTimestamps = true,
+                    TransmitTimestamps = transmitTimestamps,
                     ReceiveTimeout = TimeSpan.FromMilliseconds(Math.Clamp(timeout.TotalMilliseconds, 10, 250)),
                 });
                 using var batch = new DatagramBatch(4, 2048);
@@ -73,12 +81,23 @@ internal static class NtpClientTransport
                 batch.SetDestination(0, destination);
                 long sent = clock.ReadRawUnixNs();
                 if (socket.Send(batch, 1) != 1) return;
-                // The request left somewhere between these two readings. When the send took long (the first call
-                // compiles the send path; a preemption), that is not known well enough to measure with: such a
-                // request counts as unanswered. (Seen in the chaos suite: a master 2.5-5.5 ms off for a second
-                // after a cold start.) Kernel transmit timestamps would pin it down (issue 11).
-                if (clock.ReadRawUnixNs() - sent > MaxSendSpreadNs) return;
-                replyTo.Tell(new SyncProtocol.RequestSent(sourceId, sent));
+                long afterSend = clock.ReadRawUnixNs();
+                // The kernel's transmit timestamp says when the request was handed to the network device, as
+                // chronyd's T1 does; the reading before the send call is later by the call's own latency.
+                long kernelSent = socket.ReadTransmitTimestampUnixNanoseconds(TransmitTimestampWait, out _);
+                if (kernelSent != 0)
+                {
+                    replyTo.Tell(new SyncProtocol.RequestSent(sourceId, clock.RawFromOs(kernelSent), KernelTransmitStamp: true));
+                }
+                else
+                {
+                    // Without it the request left somewhere between the two readings. When the send took long (the
+                    // first call compiles the send path; a preemption), that is not known well enough to measure
+                    // with: such a request counts as unanswered. (Seen in the chaos suite: a master 2.5-5.5 ms off
+                    // for a second after a cold start.)
+                    if (afterSend - sent > MaxSendSpreadNs) return;
+                    replyTo.Tell(new SyncProtocol.RequestSent(sourceId, sent, KernelTransmitStamp: false));
+                }
 
                 var deadline = DateTime.UtcNow + timeout;
                 while (DateTime.UtcNow < deadline)

@@ -30,6 +30,8 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
     private int _publishedVersion = -1;
     private bool _wasSynchronised;
     private int? _loggedSelectedId;
+    private SyncProtocol.TransmitTimestamps _transmitStamps = new(0, 0, false);
+    private bool _loggedUserSpaceStamps;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -70,14 +72,14 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
 
         Receive<SyncProtocol.Resolved>(OnResolved);
         Receive<SyncProtocol.Poll>(_ => Poll());
-        Receive<SyncProtocol.RequestSent>(m => _engine.RequestSent(m.SourceId, m.SentRawNs));
+        Receive<SyncProtocol.RequestSent>(OnRequestSent);
         Receive<SyncProtocol.ReplyReceived>(OnReply);
         ReceiveNts();
         Receive<SyncProtocol.RefreshPools>(_ => RefreshPools());
         Receive<SyncProtocol.GetSources>(_ => Sender.Tell(new SyncProtocol.Sources(_engine.Sources(_clock.ReadRawUnixNs()))));
         Receive<SyncProtocol.GetNtpData>(_ => Sender.Tell(new SyncProtocol.NtpData(_engine.NtpData(_clock.ReadRawUnixNs()))));
         Receive<SyncProtocol.GetSourceStats>(_ => Sender.Tell(new SyncProtocol.SourceStats(_engine.SourceStats(_clock.ReadRawUnixNs()))));
-        Receive<SyncProtocol.GetTracking>(_ => Sender.Tell(new SyncProtocol.Tracking(_engine.Tracking(_clock.ReadRawUnixNs()))));
+        Receive<SyncProtocol.GetTracking>(_ => Sender.Tell(new SyncProtocol.Tracking(_engine.Tracking(_clock.ReadRawUnixNs())) { Transmit = _transmitStamps }));
         Receive<SyncProtocol.EndSlew>(m => _steering?.EndSlew(m.Generation));
         Receive<SyncProtocol.WatchClock>(_ => WatchClock());
         Receive<SyncProtocol.FollowMesh>(OnFollowMesh);
@@ -328,7 +330,8 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
             // An NTS source without cookies sends nothing: the poll counts as unanswered while the key exchange runs.
             var (outgoing, filter) = NtsRequest(id, request[..poller.RequestLength]);
             if (outgoing is not null)
-                NtpClientTransport.Exchange(Self, id, _endpoints[id], outgoing, _clock, TimeSpan.FromSeconds(waitSeconds), poller.Settings.Key, filter);
+                NtpClientTransport.Exchange(Self, id, _endpoints[id], outgoing, _clock, TimeSpan.FromSeconds(waitSeconds), poller.Settings.Key, filter,
+                    _settings.KernelTransmitTimestamps);
         }
         Publish();
         SchedulePoll();
@@ -340,6 +343,19 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
         if (next == long.MaxValue) return;
         var delay = TimeSpan.FromTicks(Math.Max(0, (next - _clock.ReadRawUnixNs()) / 100));
         Timers.StartSingleTimer("poll", SyncProtocol.Poll.Instance, delay);
+    }
+
+    private void OnRequestSent(SyncProtocol.RequestSent m)
+    {
+        _transmitStamps = m.KernelTransmitStamp
+            ? _transmitStamps with { Kernel = _transmitStamps.Kernel + 1, LastWasKernel = true }
+            : _transmitStamps with { UserSpace = _transmitStamps.UserSpace + 1, LastWasKernel = false };
+        if (!m.KernelTransmitStamp && !_loggedUserSpaceStamps)
+        {
+            _loggedUserSpaceStamps = true;
+            _log.Warning("no kernel transmit timestamp for a request to a source: using the time read before the send call (less accurate)");
+        }
+        _engine.RequestSent(m.SourceId, m.SentRawNs);
     }
 
     private void OnReply(SyncProtocol.ReplyReceived m)

@@ -33,7 +33,21 @@ public static class SyncProtocol
         public static readonly GetTracking Instance = new();
     }
 
-    public sealed record Tracking(TrackingReport Report);
+    public sealed record Tracking(TrackingReport Report)
+    {
+        /// <summary>How the transmit times (T1) of this node's requests to its sources were taken.</summary>
+        public TransmitTimestamps? Transmit { get; init; }
+    }
+
+    /// <summary>
+    /// Requests whose T1 is the kernel's transmit timestamp (SO_TIMESTAMPING) and requests that fell back to a
+    /// user-space reading before the send call; <see cref="LastWasKernel"/> tells which the latest request used.
+    /// </summary>
+    public sealed record TransmitTimestamps(long Kernel, long UserSpace, bool LastWasKernel)
+    {
+        /// <summary>"kernel", "user-space", or "none" before the first request.</summary>
+        public string InUse => Kernel + UserSpace == 0 ? "none" : LastWasKernel ? "kernel" : "user-space";
+    }
 
     /// <summary>
     /// The mesh's masters this node should take time from (besides its own upstream servers), and which of
@@ -59,7 +73,8 @@ public static class SyncProtocol
         public static readonly Poll Instance = new();
     }
 
-    internal sealed record RequestSent(int SourceId, long SentRawNs);
+    /// <param name="KernelTransmitStamp">True when <paramref name="SentRawNs"/> is the kernel's transmit timestamp, false for the user-space fallback.</param>
+    internal sealed record RequestSent(int SourceId, long SentRawNs, bool KernelTransmitStamp = false);
 
     internal sealed record ReplyReceived(int SourceId, byte[] Reply, long ReceivedRawNs);
 

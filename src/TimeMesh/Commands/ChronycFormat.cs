@@ -105,6 +105,10 @@ public static class ChronycFormat
                 "not_synchronised" => "Not synchronised",
                 _ => "Invalid",
             }).Append('\n')
+            .Append(t.TransmitTimestamping is { } tx
+                // Not a chronyc line: how this node's requests were stamped (chronyd always uses kernel stamps where it can).
+                ? $"TX timestamps   : {tx} ({t.KernelTransmitTimestamps.ToString(C)} kernel, {t.UserSpaceTransmitTimestamps.ToString(C)} user-space)\n"
+                : "")
             .ToString();
     }
 

@@ -85,6 +85,16 @@ public class ChronycFormatTests
     }
 
     [Fact]
+    public void TrackingNamesHowTransmitTimesWereTakenWhenTheNodePollsSources()
+    {
+        var tracking = new TrackingDto(0x7F000001, "localhost", 2, 1795490474_379219187, 0.000001857, -0.000000459, 0.000000341,
+            0.149, -0.011, 0.387, 0.000005198, 0.000004526, 1.0, "normal", "synchronised", true, null);
+        Assert.DoesNotContain("TX timestamps", ChronycFormat.Tracking(tracking));
+        string text = ChronycFormat.Tracking(tracking with { TransmitTimestamping = "user-space", KernelTransmitTimestamps = 3, UserSpaceTransmitTimestamps = 12 });
+        Assert.EndsWith("Leap status     : Normal\nTX timestamps   : user-space (3 kernel, 12 user-space)\n", text);
+    }
+
+    [Fact]
     public void TrackingIsChronycs()
     {
         var tracking = new TrackingDto(0x7F000001, "localhost", 2, 1795490474_379219187, 0.000001857, -0.000000459, 0.000000341,
