@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Configuration.Hocon;
@@ -39,13 +40,16 @@ public static class TimeMeshHostingExtensions
     public const string ActorNamePrefix = "timemesh-";
 
     /// <summary>
-    /// Registers <see cref="IMeshClock"/> (and the <see cref="MeshClock"/> behind it) as a singleton. The
+    /// Registers <see cref="IMeshClock"/> (and the <see cref="MeshClock"/> behind it) as a singleton, and the
+    /// health check service (<c>AddHealthChecks</c>) that reports <see cref="WithTimeMesh"/>'s check. The
     /// time actors that <see cref="WithTimeMesh"/> starts publish into this same instance.
     /// </summary>
     public static IServiceCollection AddMeshClock(this IServiceCollection services)
     {
         services.TryAddSingleton<MeshClock>();
         services.TryAddSingleton<IMeshClock>(sp => sp.GetRequiredService<MeshClock>());
+        // The health service that reports WithTimeMesh's check (AddHealthChecks adds it once, however often called).
+        services.AddHealthChecks();
         return services;
     }
 
@@ -54,7 +58,8 @@ public static class TimeMeshHostingExtensions
     /// (Akka.Cluster.Hosting's <c>WithClustering</c>; TimeMesh creates no actor system of its own) and starts
     /// the time actors there. The options are validated here, before the host starts; a bad value throws
     /// <see cref="TimeMeshConfigException"/>. Call <see cref="AddMeshClock"/> on the services to get
-    /// <see cref="IMeshClock"/> from dependency injection.
+    /// <see cref="IMeshClock"/> from dependency injection. Registers the health check <see cref="MeshClockHealthCheck"/>
+    /// ("timemesh": healthy while the mesh clock is synchronised).
     /// </summary>
     public static AkkaConfigurationBuilder WithTimeMesh(this AkkaConfigurationBuilder builder, TimeMeshOptions options)
     {
@@ -72,6 +77,10 @@ public static class TimeMeshHostingExtensions
         if (persistence is not null) builder.AddHocon(persistence.ToAkkaConfig(), HoconAddMode.Append);
         builder.AddHocon(TimeMeshDefaults, HoconAddMode.Append);
 
+        // The mesh clock the actors publish into, known once they have started; the health check reads it.
+        var started = new StrongBox<MeshClock?>();
+        builder.WithHealthCheck(MeshClockHealthCheck.Name, new MeshClockHealthCheck(() => Volatile.Read(ref started.Value)), tags: [MeshClockHealthCheck.Tag]);
+
         builder.WithActors((system, registry, resolver) =>
         {
             foreach (string warning in settings.InsecureFileWarnings) system.Log.Warning("{0}", warning);
@@ -87,6 +96,7 @@ public static class TimeMeshHostingExtensions
                 foreach (var s in sockets ?? []) s.Dispose();
                 throw;
             }
+            Volatile.Write(ref started.Value, actors.MeshClock);
             registry.Register<TimeMeshReferenceKey>(actors.Reference);
             registry.Register<TimeMeshClockKey>(actors.MeshClockPublisher);
             if (actors.NtpServer is { } server) registry.Register<TimeMeshNtpServerKey>(server);

@@ -37,7 +37,8 @@ public sealed record TimeMeshOptions
 {
     /// <summary>
     /// <see cref="MeshRole.Master"/> syncs to <see cref="Servers"/> and may lead; <see cref="MeshRole.Member"/>
-    /// follows the masters. Null: no mesh, the node only syncs to its own <see cref="Servers"/>.
+    /// follows the masters. Null: no mesh, the node only syncs to its own <see cref="Servers"/> (with none it never
+    /// synchronises, and warns at start). Default: <see cref="MeshRole.Member"/>.
     /// </summary>
     public MeshRole? Role { get; init; } = MeshRole.Member;
 

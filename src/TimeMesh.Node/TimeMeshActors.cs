@@ -41,6 +41,14 @@ public sealed record TimeMeshActors(
         Func<Props, IActorRef>? startMesh = null, Core.Nts.NtsServerExtension? nts = null)
     {
         var full = system.Settings.Config;
+        foreach (string warning in StartWarnings(settings)) system.Log.Warning("{0}", warning);
+        if (settings.Mesh is not null && startMesh is null)
+        {
+            // Embedded: this system is the cluster member, and the application named it.
+            foreach (string mismatch in TimeMesh.Node.Mesh.ClusterSystemName.Mismatches(system.Name, full.GetStringList("akka.cluster.seed-nodes", []),
+                         $"name the application's ActorSystem (AddAkka's first argument) as the seeds' is named, or run the standalone masters with {TimeMesh.Node.Mesh.ClusterSystemName.Key} = \"{system.Name}\""))
+                system.Log.Error("{0}", mismatch);
+        }
         var clock = meshClock.Clock;
         sbyte precision = RealtimeClock.MeasurePrecisionLog2(clock.ReadRawUnixNs);
         var server = sockets is null ? null : system.ActorOf(NtpServerActor.Props(settings, sockets, clock, precision, nts), namePrefix + "ntp-server");
@@ -82,5 +90,14 @@ public sealed record TimeMeshActors(
                 system.Log.Warning("mesh: timemesh.mesh.masters is empty: this member takes time only from the masters the cluster advertises, so it loses time while it is out of the cluster; name the masters' NTP addresses there");
         }
         return new TimeMeshActors(server, reference, sync, drift, mesh, publisher, endpoints, meshClock);
+    }
+
+    /// <summary>What a node's settings leave it unable to do, said once at start.</summary>
+    public static IReadOnlyList<string> StartWarnings(TimeMeshSettings settings)
+    {
+        if (settings.Mesh is not null || settings.Upstream.HasSources) return [];
+        string serves = settings.Local is { } local ? $"it serves its own clock at local stratum {local.Stratum}" : "it has no time to serve";
+        return [$"this node has neither a mesh role (timemesh.role; TimeMeshOptions.Role) nor upstream servers (timemesh.server, timemesh.pool): "
+            + $"it never synchronises and its mesh clock stays unsynchronised (IMeshClock.Now().Synchronised = false); {serves}"];
     }
 }

@@ -73,6 +73,11 @@ public sealed class TimeMeshNode : IAsyncDisposable
             {
                 Mesh = settings.Mesh with { Security = clusterTransport.Security, Seeds = meshConfig.GetStringList("akka.cluster.seed-nodes", []).ToList() },
             };
+            // Seeds in another actor system can never let this node in; Akka would retry them silently forever.
+            var foreignSeeds = TimeMesh.Node.Mesh.ClusterSystemName.Mismatches(settings.SystemName, settings.Mesh.Seeds,
+                $"set {TimeMesh.Node.Mesh.ClusterSystemName.Key} to the seeds' name on this node, or give the seeds this node's name");
+            if (foreignSeeds.Count > 0)
+                throw new TimeMeshConfigException("akka.cluster.seed-nodes", "[" + string.Join(", ", settings.Mesh.Seeds) + "]", string.Join("; and ", foreignSeeds));
             full = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local").WithFallback(full);
             meshNtp = Core.Mesh.MeshNtpAuthentication.Decide(settings.Mesh.Authenticate, clusterTls is not null);
             if (meshNtp == Core.Mesh.MeshNtpDecision.Refused)
@@ -123,7 +128,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
                 startMesh: settings.Mesh is not { } meshSettings ? null : meshProps =>
                 {
                     meshHost = new TimeMesh.Node.Mesh.MeshHost(meshConfig!, cluster => cluster.ActorOf(meshProps, "mesh"), system.Log, meshSettings.RejoinDelay,
-                        clusterTls is null ? null : () => clusterTls.ToSetup(certifiedRoles), meshSettings.Discovery);
+                        clusterTls is null ? null : () => clusterTls.ToSetup(certifiedRoles), meshSettings.Discovery, settings.SystemName);
                     meshHost.Start();
                     return meshHost.Mesh;
                 });

@@ -108,6 +108,12 @@ public class EmbeddingTests(ITestOutputHelper output)
             var now = clock.Now();
             output.WriteLine($"member synchronised {started.Elapsed.TotalSeconds:0.0} s after the hosts started: {now.Now:O} ± {now.ErrorBoundSeconds * 1e6:0.0} µs, stratum {now.Stratum}, leader {now.Leader}");
             Assert.Equal(Cluster.Get(masterSystem).SelfAddress.ToString(), now.Leader);
+            // The health check WithTimeMesh registered says so too.
+            var health = await member.Services.GetRequiredService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>().CheckHealthAsync();
+            var entry = health.Entries[MeshClockHealthCheck.Name];
+            output.WriteLine($"member health: {entry.Status}: {entry.Description}");
+            Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, entry.Status);
+            Assert.Equal(true, entry.Data["synchronised"]);
             var sources = await registry.Get<TimeMeshSyncKey>().Ask<Node.Sync.SyncProtocol.Sources>(Node.Sync.SyncProtocol.GetSources.Instance, TimeSpan.FromSeconds(3));
             Assert.Contains(sources.Entries, s => s.Name == masterNtp.ToString() && s.State == SourceState.Selected);
 

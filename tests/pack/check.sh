@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packs TimeMesh and uses the packages as a .NET user would: installs the timemesh tool from the local
 # folder feed into a throw-away --tool-path and runs it, then builds a fresh console app (the code of
-# samples/MeshClockApp) and the snippet of the package's readme against the packed TimeMesh.Hosting, every
+# samples/MeshClockApp), the snippet of the package's readme and every csharp block of docs/embedding.md against
+# the packed TimeMesh.Hosting, every
 # other package coming from the machine's usual NuGet sources. Prints "ok: ..." per check and the seconds each step took; the last line
 # is "pack check passed".
 #
@@ -105,14 +106,29 @@ echo "ok: the installed tool prints its version and commit"
 "$tmp/tool/timemesh" check-config --quiet hocon/quickstart.hocon || fail "timemesh check-config hocon/quickstart.hocon"
 echo "ok: the installed tool checks hocon/quickstart.hocon"
 
-# 3. Two fresh console apps on the packed TimeMesh.Hosting, built together (one restore, one build): the
-# code of samples/MeshClockApp, and the snippet of the package's readme as a user would paste it.
+# 3. Fresh console apps on the packed TimeMesh.Hosting, built together (one restore, one build): the code of
+# samples/MeshClockApp, the snippet of the package's readme, and each csharp block of docs/embedding.md, as a
+# user would paste them.
 hosting_version=$(sed -n 's|.*<PackageVersion Include="Microsoft.Extensions.Hosting" Version="\([^"]*\)".*|\1|p' Directory.Packages.props)
 mkdir -p "$tmp/app" "$tmp/readme-app"
 cp samples/MeshClockApp/Program.cs "$tmp/app/"
 sed -n '/^```csharp$/,/^```$/p' src/TimeMesh.Hosting/README.md | sed '1d;$d' > "$tmp/readme-app/Program.cs"
 [ -s "$tmp/readme-app/Program.cs" ] || fail "no csharp block in src/TimeMesh.Hosting/README.md"
-for project in app/MeshClockApp readme-app/ReadmeApp; do
+projects=(app/MeshClockApp readme-app/ReadmeApp)
+# Every csharp block of docs/embedding.md is a whole program: each becomes a console app of its own.
+docs_snippets=$(python3 - "$repo/docs/embedding.md" "$tmp" <<'PY'
+import os, re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+blocks = re.findall(r"^```csharp\n(.*?)^```$", text, re.S | re.M)
+for i, code in enumerate(blocks, 1):
+    os.makedirs(f"{sys.argv[2]}/docs-{i}", exist_ok=True)
+    open(f"{sys.argv[2]}/docs-{i}/Program.cs", "w", encoding="utf-8").write(code)
+print(len(blocks))
+PY
+) || fail "reading the csharp blocks of docs/embedding.md"
+[ "$docs_snippets" -ge 1 ] || fail "no csharp block in docs/embedding.md"
+for i in $(seq 1 "$docs_snippets"); do projects+=("docs-$i/DocsSnippet$i"); done
+for project in "${projects[@]}"; do
   cat > "$tmp/$project.csproj" <<XML
 <Project Sdk="Microsoft.NET.Sdk">
   <PropertyGroup>
@@ -128,7 +144,7 @@ for project in app/MeshClockApp readme-app/ReadmeApp; do
 </Project>
 XML
 done
-printf '<Solution>\n  <Project Path="app/MeshClockApp.csproj" />\n  <Project Path="readme-app/ReadmeApp.csproj" />\n</Solution>\n' > "$tmp/apps.slnx"
+{ echo '<Solution>'; for project in "${projects[@]}"; do echo "  <Project Path=\"$project.csproj\" />"; done; echo '</Solution>'; } > "$tmp/apps.slnx"
 # The folder feed beside the machine's own sources (the user-level NuGet.Config still applies).
 cat > "$tmp/nuget.config" <<XML
 <?xml version="1.0" encoding="utf-8"?>
@@ -149,4 +165,8 @@ for app in app readme-app; do
 done
 echo "ok: a fresh console app builds against the packed TimeMesh.Hosting"
 echo "ok: the snippet in TimeMesh.Hosting's package readme builds"
+for i in $(seq 1 "$docs_snippets"); do
+  [ -f "$tmp/docs-$i/bin/Release/net10.0/TimeMesh.Hosting.dll" ] || fail "docs/embedding.md's csharp block $i did not build"
+done
+echo "ok: all $docs_snippets csharp blocks of docs/embedding.md build"
 echo "pack check passed"

@@ -149,6 +149,7 @@ public static partial class ConfigFileCheck
         }
 
         var seeds = new List<(string Host, int Port)>();
+        var seedTexts = new List<string>();
         const string seedKey = "akka.cluster.seed-nodes";
         if (origins.ContainsKey(seedKey) && full.HasPath(seedKey) && !full.GetValue(seedKey).IsEmpty)
         {
@@ -171,7 +172,11 @@ public static partial class ConfigFileCheck
                     }
                     int port = int.Parse(match.Groups["port"].Value, System.Globalization.CultureInfo.InvariantCulture);
                     if (port is < 1 or > 65535) Add(seedKey, $"value \"{seed}\": the port must be from 1 to 65535");
-                    else seeds.Add((match.Groups["host"].Value.Trim('[', ']'), port));
+                    else
+                    {
+                        seeds.Add((match.Groups["host"].Value.Trim('[', ']'), port));
+                        seedTexts.Add(seed);
+                    }
                 }
             }
         }
@@ -188,6 +193,10 @@ public static partial class ConfigFileCheck
             if (!upstream && !local)
                 Add("timemesh.role", "a master with no server, no pool and no local has no time to give its members (it serves stratum 16 forever): add server = [ { address = ... } ] or local { stratum = 10 }");
         }
+        string systemName = full.HasPath(Mesh.ClusterSystemName.Key) ? SafeString(full, Mesh.ClusterSystemName.Key) : Mesh.ClusterSystemName.Default;
+        if (role.Length > 0 && Mesh.ClusterSystemName.IsValid(systemName))
+            foreach (string mismatch in Mesh.ClusterSystemName.Mismatches(systemName, seedTexts, $"set {Mesh.ClusterSystemName.Key} to the seeds' name, or correct the seed"))
+                Add(seedKey, mismatch);
         if (role.Length > 0 && seeds.Count > 0 && origins.ContainsKey("timemesh.mesh.masters"))
         {
             var masterHosts = new HashSet<string>(StringComparer.OrdinalIgnoreCase);

@@ -71,6 +71,8 @@ public sealed record TimeMeshSettings
     public Core.Auth.KeyRing Keys { get; init; } = Core.Auth.KeyRing.Empty;
     /// <summary>The node's place in a mesh; null when it runs alone.</summary>
     public Mesh.MeshSettings? Mesh { get; init; }
+    /// <summary><c>timemesh.system-name</c>: the name of a standalone mesh node's cluster actor system (seed addresses carry it).</summary>
+    public string SystemName { get; init; } = TimeMesh.Node.Mesh.ClusterSystemName.Default;
     /// <summary>The read-only monitoring endpoint (HTTP); off unless configured.</summary>
     public Control.ControlSettings Control { get; init; } = TimeMesh.Node.Control.ControlSettings.Off;
     /// <summary>chrony's command port (read-only); off unless configured (reference.conf turns it on at 323).</summary>
@@ -153,6 +155,7 @@ public sealed record TimeMeshSettings
                 r.Duration(Prefix + "ntp-server.loop-restart-delay", TimeSpan.Zero, TimeSpan.FromMinutes(10))),
             Upstream = ParseUpstream(r, keys),
             Mesh = ParseMesh(r),
+            SystemName = TimeMesh.Node.Mesh.ClusterSystemName.Parse(r),
             Control = TimeMesh.Node.Control.ControlSettings.FromConfig(r),
             Cmdmon = TimeMesh.Node.Control.CmdmonSettings.FromConfig(r),
             Nts = TimeMesh.Node.Nts.NtsSettings.Parse(r),
@@ -184,6 +187,7 @@ public sealed record TimeMeshSettings
             })
         {
             RejoinDelay = r.Duration(Prefix + "mesh.rejoin-delay", TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)),
+            NoMasterWarning = r.Duration(Prefix + "mesh.no-master-warning", TimeSpan.FromSeconds(1), TimeSpan.FromDays(1)),
             Masters = ParseMasters(r, Prefix + "mesh.masters"),
             Discovery = TimeMesh.Node.Mesh.DiscoverySettings.Parse(r),
             Insecure = r.Switch(Prefix + "mesh.insecure", false),

@@ -17,6 +17,9 @@ public sealed record MeshSettings(
     /// <summary>How long a node the cluster removed waits before its cluster part starts again to rejoin.</summary>
     public TimeSpan RejoinDelay { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary><c>timemesh.mesh.no-master-warning</c>: a member that has seen no master's status for this long says so in the log.</summary>
+    public TimeSpan NoMasterWarning { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>
     /// The masters' NTP addresses from the config (<c>timemesh.mesh.masters</c>). A member polls every one of them
     /// whatever the cluster says; a master the list does not name is never polled. Empty: the masters the
@@ -113,6 +116,7 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
         _settings = settings;
         _ownStatus = ownStatus;
         _nowNs = nowNs ?? Clock.RealtimeClock.ReadMonotonicNanoseconds;
+        _masterSeenNs = _nowNs();
         _election = new LeaderElection(settings.Election);
         _trust = new MeshTrust(settings.Masters.Count > 0, settings.Masters.Select(m => m.Endpoint).OfType<System.Net.IPEndPoint>(), settings.Seeds);
         Receive<MastersResolved>(m =>
@@ -123,7 +127,11 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
         });
         Receive<ResolveMasters>(_ => ResolveMasterNames());
 
-        Receive<MeshProtocol.Tick>(_ => _ownStatus().ContinueWith(t => t.IsCompletedSuccessfully ? (object)new MeshProtocol.OwnStatus(t.Result) : new Status.Failure(t.Exception!)).PipeTo(Self));
+        Receive<MeshProtocol.Tick>(_ =>
+        {
+            WatchForMasters();
+            _ownStatus().ContinueWith(t => t.IsCompletedSuccessfully ? (object)new MeshProtocol.OwnStatus(t.Result) : new Status.Failure(t.Exception!)).PipeTo(Self);
+        });
         Receive<MeshProtocol.OwnStatus>(m =>
         {
             var status = m.Status with { Node = SelfNode, Role = _settings.Role, ClaimsLeadership = Joined && _election.ShouldClaim };
@@ -435,6 +443,47 @@ public sealed class MeshActor : ReceiveActor, IWithTimers
             && last.Strata is { } lastStrata && lastStrata.Count == strata.Count && strata.All(kv => lastStrata.TryGetValue(kv.Key, out int v) && v == kv.Value)) return;
         _lastFollow = new Sync.SyncProtocol.FollowMesh(masters, leaderEndpoint, strata);
         _follower.Tell(_lastFollow);
+    }
+
+    /// <summary>When a master's status last counted here (monotonic ns; the actor's start at first).</summary>
+    private long _masterSeenNs;
+    private bool _noMasterWarned;
+
+    /// <summary>
+    /// A member that hears from no master for <see cref="MeshSettings.NoMasterWarning"/> says so once, and says when one
+    /// is back: otherwise a member left outside the cluster (a seed in another actor system, a wrong address, no
+    /// master running) or in a cluster without masters runs unsynchronised without a word.
+    /// </summary>
+    private void WatchForMasters()
+    {
+        if (_settings.Role != MeshRole.Member) return;
+        long now = _nowNs();
+        var master = Trusted(Current()).FirstOrDefault(s => s.Role == MeshRole.Master && s.Node != SelfNode);
+        if (master is not null)
+        {
+            if (_noMasterWarned)
+                _log.Info("mesh: a master is seen again ({0}) after {1:0} s without one", master.Node, (now - _masterSeenNs) * 1e-9);
+            _noMasterWarned = false;
+            _masterSeenNs = now;
+            return;
+        }
+        if (_noMasterWarned || now - _masterSeenNs < _settings.NoMasterWarning.Ticks * 100) return;
+        _noMasterWarned = true;
+        int members = Joined ? _cluster.State.Members.Count(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp) : 0;
+        _log.Warning("{0}", NoMasterWarningText((now - _masterSeenNs) * 1e-9, Joined, members,
+            _settings.Seeds.Count > 0 ? _settings.Seeds : Context.System.Settings.Config.GetStringList("akka.cluster.seed-nodes", []).ToList(), _cluster.SelfAddress.System, _settings.Masters.Count));
+    }
+
+    /// <summary>The words of the warning of a member that has seen no master for <paramref name="seconds"/>.</summary>
+    internal static string NoMasterWarningText(double seconds, bool joined, int members, IReadOnlyList<string> seeds, string ownSystem, int pinnedMasters)
+    {
+        string where = joined
+            ? $"it is in a cluster of {members} member{(members == 1 ? "" : "s")}, none of them a master whose status counts here (timemesh.role = master, and named in timemesh.mesh.masters when that is set)"
+            : $"it is not in a cluster (seeds [{string.Join(", ", seeds)}], this node's actor system \"{ownSystem}\"): are the seeds running, reachable, and in the same actor system?";
+        string time = pinnedMasters > 0
+            ? $"it takes time only from the {pinnedMasters} master{(pinnedMasters == 1 ? "" : "s")} of timemesh.mesh.masters that answer NTP"
+            : "without a master it has no time source (IMeshClock.Now().Synchronised stays false)";
+        return $"mesh: no master seen for {seconds:0} s: {where}; {time}";
     }
 
     private MeshProtocol.MeshView View()

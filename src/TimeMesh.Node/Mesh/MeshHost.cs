@@ -21,6 +21,7 @@ public sealed class MeshHost
     private readonly TimeSpan _restartDelay;
     private readonly Func<Akka.Actor.Setup.Setup>? _transportSetup;
     private readonly DiscoverySettings _discovery;
+    private readonly string _systemName;
     /// <summary>With Cluster Bootstrap: the masters' cluster addresses, learnt from their management endpoints.</summary>
     private readonly BootstrapMasters? _masters;
     private readonly object _gate = new();
@@ -36,13 +37,15 @@ public sealed class MeshHost
     /// <param name="log">Where restarts are logged (the node's time system, which outlives every incarnation).</param>
     /// <param name="restartDelay">How long to wait between a removal and the new incarnation.</param>
     /// <param name="transportSetup">Makes the transport's setup for each incarnation (cluster TLS), if any.</param>
+    /// <param name="systemName">The cluster actor system's name (<c>timemesh.system-name</c>), the same in every incarnation.</param>
     /// <param name="discovery">
     /// How the cluster forms: seed nodes (null or <see cref="DiscoveryMethod.Seeds"/>), or Cluster Bootstrap, whose
     /// Akka keys the config must already hold (<see cref="DiscoverySettings.ToAkkaConfig"/>).
     /// </param>
     public MeshHost(Akka.Configuration.Config config, Func<ActorSystem, IActorRef> startMeshActor, ILoggingAdapter log, TimeSpan restartDelay,
-        Func<Akka.Actor.Setup.Setup>? transportSetup = null, DiscoverySettings? discovery = null)
+        Func<Akka.Actor.Setup.Setup>? transportSetup = null, DiscoverySettings? discovery = null, string systemName = ClusterSystemName.Default)
     {
+        _systemName = systemName;
         _discovery = discovery ?? DiscoverySettings.SeedNodes;
         _masters = _discovery.Enabled ? new BootstrapMasters(_discovery) : null;
         _transportSetup = transportSetup;
@@ -88,8 +91,8 @@ public sealed class MeshHost
             ? Akka.Configuration.ConfigurationFactory.ParseString("akka.cluster.seed-nodes = []").WithFallback(_config)
             : _config;
         var system = _transportSetup is null
-            ? ActorSystem.Create("timemesh", config)
-            : ActorSystem.Create("timemesh", BootstrapSetup.Create().WithConfig(config).And(_transportSetup()));
+            ? ActorSystem.Create(_systemName, config)
+            : ActorSystem.Create(_systemName, BootstrapSetup.Create().WithConfig(config).And(_transportSetup()));
         IActorRef mesh;
         try
         {

@@ -162,7 +162,7 @@ public sealed class ConfigCheck(DoctorEnvironment env)
         var seeds = full.GetStringList("akka.cluster.seed-nodes", []);
         string host = full.GetString("akka.remote.dot-netty.tcp.hostname", "");
         int port = full.GetInt("akka.remote.dot-netty.tcp.port", 0);
-        string self = $"akka.tcp://timemesh@{host}:{port}";
+        string self = $"akka.tcp://{full.GetString(TimeMesh.Node.Mesh.ClusterSystemName.Key, TimeMesh.Node.Mesh.ClusterSystemName.Default)}@{host}:{port}";
         if (seeds.Count == 0)
         {
             yield return DoctorFinding.Warn(Name, "role is set but akka.cluster.seed-nodes is empty: the node never joins a mesh",

@@ -6,8 +6,8 @@ namespace TimeMesh.Node.Tests.Packaging;
 /// <summary>
 /// The NuGet packages as a .NET user meets them (issue 17): tests/pack/check.sh packs the solution with the
 /// Release build the tests just made, installs the timemesh tool from the folder feed into a temporary tool
-/// path and runs it, and builds a fresh console app and the package readme's snippet against the packed
-/// TimeMesh.Hosting.
+/// path and runs it, and builds a fresh console app, the package readme's snippet and every csharp block of
+/// docs/embedding.md against the packed TimeMesh.Hosting.
 /// </summary>
 [Collection(ProcessLanes.Tools)]
 public class PackageTests(ITestOutputHelper output)
@@ -43,6 +43,7 @@ public class PackageTests(ITestOutputHelper output)
                      "ok: the installed tool checks hocon/quickstart.hocon",
                      "ok: a fresh console app builds against the packed TimeMesh.Hosting",
                      "ok: the snippet in TimeMesh.Hosting's package readme builds",
+                     "csharp blocks of docs/embedding.md build",
                  })
             Assert.Contains(expected, text);
         Assert.EndsWith("pack check passed", (await stdout).TrimEnd());
