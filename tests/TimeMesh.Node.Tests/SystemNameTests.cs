@@ -15,7 +15,7 @@ namespace TimeMesh.Node.Tests;
 /// system, and a node whose seeds name another actor system is told so instead of never joining without a word;
 /// the warnings of a member without masters and of a node with neither role nor servers.
 /// </summary>
-[Collection(ProcessTests.Name)]
+[Collection(ProcessLanes.Tools)]
 public class SystemNameTests
 {
     private static TimeMeshSettings Parse(string hocon) => TimeMeshSettings.FromConfig(ConfigurationFactory.ParseString(hocon));
