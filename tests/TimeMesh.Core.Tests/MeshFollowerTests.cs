@@ -29,13 +29,14 @@ public class MeshFollowerTests
         Assert.Equal(MeshFollowing.SourceTemplate.MaxPollLog2, a.MaxPollLog2);
         Assert.True(follower.IsMaster(follower.Sources[A]));
 
-        // The preference moves without a new source; a demoted master stays polled but is not selectable.
+        // The preference moves without a new source; a demoted master stays polled and keeps its vote.
         int idA = follower.Sources[A];
         follower.Apply(engine, new FollowPlan([A, B], A) { Demoted = [B] }, Now, (e, _) => added.Add(e), (e, _) => removed.Add(e));
         Assert.Equal(idA, follower.Sources[A]);
         Assert.Equal(2, added.Count);
         Assert.True(engine.Poller(idA).Settings.Prefer);
-        Assert.True(engine.Poller(follower.Sources[B]).Settings.NoSelect);
+        Assert.True(engine.IsDemoted(follower.Sources[B]));
+        Assert.False(engine.IsDemoted(idA));
 
         follower.Apply(engine, new FollowPlan([B], null), Now, (e, _) => added.Add(e), (e, _) => removed.Add(e));
         Assert.Equal([A], removed);

@@ -8,8 +8,40 @@ public class SourceSelectionTests
     private static readonly SelectionSettings Defaults = new();
 
     private static SelectionCandidate C(int id, double offset, double distance = 0.010, byte stratum = 2, double jitter = 1e-4,
-        bool prefer = false, LeapIndicator leap = LeapIndicator.NoWarning, double frequency = 0, double skew = 1e-7, bool usable = true) =>
-        new(id, usable, offset, frequency, skew, distance, jitter, stratum, prefer, leap);
+        bool prefer = false, LeapIndicator leap = LeapIndicator.NoWarning, double frequency = 0, double skew = 1e-7, bool usable = true, bool demoted = false) =>
+        new(id, usable, offset, frequency, skew, distance, jitter, stratum, prefer, leap, demoted);
+
+    /// <summary>
+    /// The rogue-master case: two honest masters and a liar of equal stratum, one honest master demoted for a moment
+    /// (it answered at a worse stratum). Its vote still makes the majority: the liar is the falseticker and the other
+    /// honest master is selected. Without that vote the two left disagree and nothing is selected ("no majority").
+    /// </summary>
+    [Fact]
+    public void ADemotedSourceStillVotesAndOutvotesTheLiarButIsNotSelectedOrCombined()
+    {
+        var result = SourceSelection.Select([C(1, 0.0002, stratum: 3, demoted: true), C(2, 0.0001), C(3, 2.0)], Defaults, null);
+        Assert.Equal(2, result.SelectedId);
+        Assert.Equal(SourceState.Falseticker, result.States[3]);
+        Assert.Equal(SourceState.NotCombined, result.States[1]);
+        Assert.Equal(0.0001, result.OffsetSeconds, 9);
+        var withoutItsVote = SourceSelection.Select([C(1, 0.0002, stratum: 3, usable: false), C(2, 0.0001), C(3, 2.0)], Defaults, null);
+        Assert.Equal("no majority", withoutItsVote.NoSelectionReason);
+
+        // A demoted source does not take the selection from the incumbent or from a preferred one, even when closer.
+        var incumbent = SourceSelection.Select([C(1, 0.0, distance: 0.001, demoted: true), C(2, 0.0001, distance: 0.02)], Defaults, 1);
+        Assert.Equal(2, incumbent.SelectedId);
+        var preferred = SourceSelection.Select([C(1, 0.0, prefer: true, demoted: true), C(2, 0.0001)], Defaults, null);
+        Assert.Equal(2, preferred.SelectedId);
+    }
+
+    [Fact]
+    public void WhenOnlyDemotedSourcesSurviveTheBestOfThemIsSelected()
+    {
+        // The master that demoted the others is the falseticker here: better a demoted survivor than no time.
+        var result = SourceSelection.Select([C(1, 0.0001, stratum: 3, demoted: true), C(2, 0.0002, stratum: 3, demoted: true), C(3, 2.0)], Defaults, null);
+        Assert.Contains(result.SelectedId!.Value, new[] { 1, 2 });
+        Assert.Equal(SourceState.Falseticker, result.States[3]);
+    }
 
     [Fact]
     public void ThreeAgreeingSourcesOutvoteTwoFalsetickers()

@@ -355,7 +355,7 @@ public class SyncEngineTests
 
     /// <summary>
     /// A selection that moves without a new sample from the source it moves to (here: the selected source made
-    /// noselect; in a node also a lost source, a falseticker voted out by another's reply) does not move the clock
+    /// demoted; in a node also a lost source, a falseticker voted out by another's reply) does not move the clock
     /// (chronyd's rule: only a contributing sample does; the new source's estimate may be stale), but the served
     /// bound covers the gap to it at once, and the new source's next sample corrects the clock.
     /// </summary>
@@ -374,7 +374,7 @@ public class SyncEngineTests
 
         long now = world.TrueNs + Second;
         double before = world.ServedErrorSeconds(now);
-        world.Engine.SetSelectable(selected, false, world.Raw(now));
+        world.Engine.SetDemoted(selected, true, world.Raw(now));
 
         Assert.Equal(other, world.Engine.SelectedId);
         Assert.Equal(updates, world.Engine.Discipline.Updates);

@@ -152,7 +152,7 @@ public class MeshAttackTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     /// <summary>The node's served time against this machine's clock: the quickest of five exchanges.</summary>
-    private static (double Offset, NtpHeader Header)? Served(Node node)
+    private static (double Offset, NtpHeader Header, double Delay)? Served(Node node)
     {
         (double, NtpHeader, double)? best = null;
         for (int i = 0; i < 5; i++)
@@ -160,10 +160,10 @@ public class MeshAttackTests(Xunit.Abstractions.ITestOutputHelper output)
             var r = NtpProbe.MeasureOffset(node.Ntp, TimeSpan.FromSeconds(1), node.Probe);
             if (r is not null && (best is null || r.Value.DelaySeconds < best.Value.Item3)) best = r;
         }
-        return best is { } b ? (b.Item1, b.Item2) : null;
+        return best;
     }
 
-    private static string Describe((double Offset, NtpHeader Header)? served) => served is { } s
+    private static string Describe((double Offset, NtpHeader Header, double Delay)? served) => served is { } s
         ? $"leap {(int)s.Header.Leap} stratum {s.Header.Stratum} refid {new IPAddress(BitConverter.GetBytes(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(s.Header.ReferenceId)))} offset {s.Offset * 1e3:+0.000;-0.000} ms"
         : "no answer";
 
@@ -563,7 +563,7 @@ public class MeshAttackTests(Xunit.Abstractions.ITestOutputHelper output)
         // Ten served samples, one a second. The member's claim about itself is its root distance (root delay / 2 +
         // root dispersion): every sample's true offset must lie within it, however young the synchronisation. The
         // last five, a few seconds on, must also be within 5 ms (the masters are on one machine's clock).
-        var samples = new List<(double Offset, double Bound)>();
+        var samples = new List<(double Offset, double Bound, double ProbeDelay)>();
         var wrong = new List<string>();
         string? leader = null;
         for (int i = 0; i < 10; i++)
@@ -572,7 +572,7 @@ public class MeshAttackTests(Xunit.Abstractions.ITestOutputHelper output)
             if (x is not { } served || served.Header.Leap != LeapIndicator.NoWarning || (served.Header.ReferenceId != a.RefId && served.Header.ReferenceId != b.RefId))
                 wrong.Add($"sample {i} at {DateTime.UtcNow:HH:mm:ss.fff}: {Describe(x)} (not from an honest master)");
             else
-                samples.Add((served.Offset, served.Header.RootDelay.Seconds / 2 + served.Header.RootDispersion.Seconds));
+                samples.Add((served.Offset, served.Header.RootDelay.Seconds / 2 + served.Header.RootDispersion.Seconds, served.Delay));
             leader = (await MeshOf(m)).Leader;
             await Task.Delay(1000);
         }
@@ -582,8 +582,10 @@ public class MeshAttackTests(Xunit.Abstractions.ITestOutputHelper output)
         output.WriteLine("M's log:\n" + m.Process.Output[^Math.Min(m.Process.Output.Length, 6000)..]);
         Assert.True(settled);
         Assert.True(wrong.Count == 0, string.Join("\n", wrong));
-        // 1 ms beside the bound: the probe's own measurement error on a loaded veth (it keeps the least-delay of five).
-        Assert.All(samples, x => Assert.InRange(Math.Abs(x.Offset), 0, x.Bound + 0.001));
+        // Beside the bound, the probe's own error: at most half its round trip (it keeps the quickest of five), and
+        // 0.5 ms for its user-space stamps. A fixed 1 ms was missed by 0.08 ms once on a loaded machine (-26.28 ms
+        // served against a 25.2 ms bound).
+        Assert.All(samples, x => Assert.InRange(Math.Abs(x.Offset), 0, x.Bound + x.ProbeDelay / 2 + 0.0005));
         Assert.All(samples.Skip(5), x => Assert.InRange(x.Offset, -0.005, 0.005));
         Assert.Contains(sources, s => s.Name == ipR && s.State == "falseticker");
     }

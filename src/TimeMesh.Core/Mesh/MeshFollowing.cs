@@ -152,7 +152,7 @@ public sealed class MeshFollower
                 added?.Invoke(endpoint, id);
             }
             engine.SetPrefer(id, endpoint.Equals(plan.Preferred), nowRawNs);
-            engine.SetSelectable(id, !plan.Demoted.Contains(endpoint), nowRawNs);
+            engine.SetDemoted(id, plan.Demoted.Contains(endpoint), nowRawNs);
         }
     }
 }

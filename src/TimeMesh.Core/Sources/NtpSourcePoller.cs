@@ -64,7 +64,6 @@ public sealed class NtpSourcePoller
     /// <summary>Marks the source preferred or not (the mesh prefers its leader).</summary>
     public void SetPrefer(bool prefer) => Settings = Settings with { Prefer = prefer };
 
-    public void SetNoSelect(bool noSelect) => Settings = Settings with { NoSelect = noSelect };
     public int PollLog2 { get; private set; }
     /// <summary>The last 8 polls, newest in bit 0: 1 = a valid reply came.</summary>
     public byte Reach { get; private set; }

@@ -32,7 +32,10 @@ public static class SourceStateSymbols
     };
 }
 
-/// <summary>One source as the selection sees it, at one instant.</summary>
+/// <summary>
+/// One source as the selection sees it, at one instant. <paramref name="Demoted"/>: it votes in the intersection,
+/// but is selected only when no survivor that is not demoted is left, and is never combined with another.
+/// </summary>
 public readonly record struct SelectionCandidate(
     int Id,
     bool Usable,
@@ -43,7 +46,8 @@ public readonly record struct SelectionCandidate(
     double JitterSeconds,
     byte Stratum,
     bool Prefer,
-    LeapIndicator Leap);
+    LeapIndicator Leap,
+    bool Demoted = false);
 
 public sealed record SelectionSettings
 {
@@ -108,7 +112,9 @@ public static class SourceSelection
             return None(states, $"{survivors.Count} of minsources {settings.MinSources} sources agree");
         }
 
-        var pool = survivors.Any(c => c.Prefer) ? survivors.Where(c => c.Prefer).ToList() : survivors;
+        // Demoted survivors have voted; they are chosen from only when nothing else survived.
+        var eligible = survivors.Any(c => !c.Demoted) ? survivors.Where(c => !c.Demoted).ToList() : survivors;
+        var pool = eligible.Any(c => c.Prefer) ? eligible.Where(c => c.Prefer).ToList() : eligible;
         var best = pool.OrderBy(c => c.Stratum).ThenBy(c => c.RootDistanceSeconds).ThenBy(c => c.Id).First();
         int incumbentIndex = currentSelectedId is { } current ? pool.FindIndex(c => c.Id == current) : -1;
         if (incumbentIndex >= 0)
@@ -123,7 +129,7 @@ public static class SourceSelection
         foreach (var c in survivors)
         {
             bool combine = c.Id == best.Id
-                || (c.RootDistanceSeconds <= settings.CombineLimit * best.RootDistanceSeconds && (!best.Prefer || c.Prefer));
+                || (!c.Demoted && c.RootDistanceSeconds <= settings.CombineLimit * best.RootDistanceSeconds && (!best.Prefer || c.Prefer));
             states[c.Id] = c.Id == best.Id ? SourceState.Selected : combine ? SourceState.Combined : SourceState.NotCombined;
             if (!combine) continue;
             double w = 1 / Math.Max(c.RootDistanceSeconds, 1e-9);

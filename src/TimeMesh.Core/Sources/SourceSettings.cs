@@ -15,8 +15,6 @@ public sealed record SourceSettings
     public int MinPollLog2 { get; init; } = DefaultMinPollLog2;
     public int MaxPollLog2 { get; init; } = DefaultMaxPollLog2;
     public bool Prefer { get; init; }
-    /// <summary>chrony's noselect: polled and measured, never selected.</summary>
-    public bool NoSelect { get; init; }
 
     /// <summary>Polls without a valid reply after which the source may not be selected (chrony's maxunreach idea).</summary>
     public int MaxUnreach { get; init; } = 4;

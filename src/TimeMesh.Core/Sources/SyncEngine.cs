@@ -38,6 +38,8 @@ public sealed class SyncEngine
         public SourceStatistics Stats { get; } = new();
         public uint ReferenceId { get; } = referenceId;
         public int Id => Poller.Id;
+        /// <summary>Votes in the intersection but is selected only when no other survivor is left (<see cref="SetDemoted"/>).</summary>
+        public bool Demoted { get; set; }
     }
 
     private readonly SyncSettings _settings;
@@ -103,14 +105,21 @@ public sealed class SyncEngine
 
     public IEnumerable<int> SourceIds => _sources.Select(s => s.Id);
 
-    /// <summary>Makes a source selectable or not (chrony's noselect) and selects again at once when that changes.</summary>
-    public void SetSelectable(int id, bool selectable, long nowRawNs)
+    /// <summary>
+    /// Demotes a source or restores it, and selects again at once when that changes. A demoted source keeps its vote
+    /// in the intersection (so it can still outvote a falseticker) but is neither selected nor combined while another
+    /// survivor is not demoted. The mesh demotes a master that answers at a worse stratum than another.
+    /// </summary>
+    public void SetDemoted(int id, bool demoted, long nowRawNs)
     {
-        var poller = Find(id).Poller;
-        if (poller.Settings.NoSelect == !selectable) return;
-        poller.SetNoSelect(!selectable);
+        var source = Find(id);
+        if (source.Demoted == demoted) return;
+        source.Demoted = demoted;
         Reselect(nowRawNs, updateClock: false);
     }
+
+    /// <summary>Whether <see cref="SetDemoted"/> demoted the source.</summary>
+    public bool IsDemoted(int id) => Find(id).Demoted;
 
     /// <summary>Polls the source as soon as its poller allows (<see cref="NtpSourcePoller.PollSoon"/>); the driver reschedules with <see cref="NextPollNs"/>.</summary>
     public void PollSoon(int id, long nowRawNs) => Find(id).Poller.PollSoon(nowRawNs);
@@ -211,7 +220,7 @@ public sealed class SyncEngine
         {
             var e = s.Stats.Estimate;
             var last = s.Stats.Last;
-            bool usable = e is not null && last is not null && s.Poller.IsReachable && !s.Poller.Settings.NoSelect;
+            bool usable = e is not null && last is not null && s.Poller.IsReachable;
             return new SelectionCandidate(
                 s.Id,
                 usable,
@@ -222,7 +231,8 @@ public sealed class SyncEngine
                 usable ? e!.Value.StdDev : 0,
                 last?.Stratum ?? 16,
                 s.Poller.Settings.Prefer,
-                last?.Leap ?? LeapIndicator.Unsynchronised);
+                last?.Leap ?? LeapIndicator.Unsynchronised,
+                s.Demoted);
         }).ToList();
         var previous = Reference;
         var selection = SourceSelection.Select(candidates, _settings.Selection, LastSelection?.SelectedId);
