@@ -320,10 +320,10 @@ public sealed class ChronyImportNtsTests(ITestOutputHelper output) : IDisposable
         await using var node = TimeMeshNode.Start(ConfigurationFactory.ParseString(result.Hocon + "\ntimemesh.control.listen = off\n"));
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        Sync.SyncActor.NtsSourceReport? nts = null;
+        Sync.SyncProtocol.NtsSourceReport? nts = null;
         while (DateTime.UtcNow < deadline)
         {
-            var reports = await node.Sync!.Ask<List<Sync.SyncActor.NtsSourceReport>>(Sync.SyncActor.GetNtsReports.Instance, TimeSpan.FromSeconds(5));
+            var reports = await node.Sync!.Ask<List<Sync.SyncProtocol.NtsSourceReport>>(Sync.SyncProtocol.GetNtsReports.Instance, TimeSpan.FromSeconds(5));
             nts = reports.SingleOrDefault();
             if (nts is { AuthenticReplies: >= 2 }) break;
             await Task.Delay(500);

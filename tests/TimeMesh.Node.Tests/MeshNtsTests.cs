@@ -160,8 +160,8 @@ public class MeshNtsTests(Xunit.Abstractions.ITestOutputHelper output)
             }
             """);
 
-    private static async Task<List<SyncActor.NtsSourceReport>> Nts(TimeMeshNode node) =>
-        await node.Sync!.Ask<List<SyncActor.NtsSourceReport>>(SyncActor.GetNtsReports.Instance, TimeSpan.FromSeconds(5));
+    private static async Task<List<SyncProtocol.NtsSourceReport>> Nts(TimeMeshNode node) =>
+        await node.Sync!.Ask<List<SyncProtocol.NtsSourceReport>>(SyncProtocol.GetNtsReports.Instance, TimeSpan.FromSeconds(5));
 
     private static async Task<IReadOnlyList<SourceReport>> Sources(TimeMeshNode node) =>
         (await node.Sync!.Ask<SyncProtocol.Sources>(SyncProtocol.GetSources.Instance, TimeSpan.FromSeconds(5))).Entries;

@@ -211,8 +211,8 @@ public class NtsTests : TestKit
     private static async Task<Core.Sources.TrackingReport> Tracking(TimeMeshNode node) =>
         (await node.Sync!.Ask<Sync.SyncProtocol.Tracking>(Sync.SyncProtocol.GetTracking.Instance, TimeSpan.FromSeconds(5))).Report;
 
-    private static async Task<List<Sync.SyncActor.NtsSourceReport>> NtsReports(TimeMeshNode node) =>
-        await node.Sync!.Ask<List<Sync.SyncActor.NtsSourceReport>>(Sync.SyncActor.GetNtsReports.Instance, TimeSpan.FromSeconds(5));
+    private static async Task<List<Sync.SyncProtocol.NtsSourceReport>> NtsReports(TimeMeshNode node) =>
+        await node.Sync!.Ask<List<Sync.SyncProtocol.NtsSourceReport>>(Sync.SyncProtocol.GetNtsReports.Instance, TimeSpan.FromSeconds(5));
 
     [Fact]
     public async Task The_node_synchronises_to_a_chronyd_NTS_server()
@@ -474,7 +474,7 @@ public class NtsTests : TestKit
               nts.trusted-certificates = "{{certs.CaPath}}"
             }
             """));
-        async Task<Sync.SyncActor.NtsSourceReport> WaitFor(Func<Sync.SyncActor.NtsSourceReport, bool> condition, string what)
+        async Task<Sync.SyncProtocol.NtsSourceReport> WaitFor(Func<Sync.SyncProtocol.NtsSourceReport, bool> condition, string what)
         {
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(40);
             // The source appears once the sync actor has started and resolved it.
@@ -515,11 +515,11 @@ public class NtsTests : TestKit
         Task<IPAddress[]> Resolve(string name) => Task.FromResult(name == "ntspool.test" ? new[] { IPAddress.Loopback } : []);
         var sync = Sys.ActorOf(Sync.SyncActor.Props(settings.Upstream, Clock.DisciplinedClock.System(), CreateTestProbe().Ref, -20, null, Resolve));
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        Sync.SyncActor.NtsSourceReport? report = null;
+        Sync.SyncProtocol.NtsSourceReport? report = null;
         while (DateTime.UtcNow < deadline && !(report is { AuthenticReplies: >= 2 }))
         {
             await Task.Delay(250);
-            report = (await sync.Ask<List<Sync.SyncActor.NtsSourceReport>>(Sync.SyncActor.GetNtsReports.Instance, TimeSpan.FromSeconds(5))).SingleOrDefault();
+            report = (await sync.Ask<List<Sync.SyncProtocol.NtsSourceReport>>(Sync.SyncProtocol.GetNtsReports.Instance, TimeSpan.FromSeconds(5))).SingleOrDefault();
         }
         Assert.True(report is { KeyExchanges: 1, AuthenticReplies: >= 2 }, "report: " + report);
     }

@@ -165,7 +165,7 @@ public sealed class NodeQueries(NodeActors actors, Func<long> nowUnixNs, TimeSpa
         var view = await mesh.Ask<MeshProtocol.MeshView>(MeshProtocol.GetMesh.Instance, _timeout);
         var dto = Mesh(view, actors.MeshRole);
         if (actors.Sync is null) return dto with { MeshNtp = actors.MeshNtp };
-        var nts = await actors.Sync.Ask<List<SyncActor.NtsSourceReport>>(SyncActor.GetNtsReports.Instance, _timeout);
+        var nts = await actors.Sync.Ask<List<SyncProtocol.NtsSourceReport>>(SyncProtocol.GetNtsReports.Instance, _timeout);
         return dto with
         {
             MeshNtp = actors.MeshNtp,

@@ -3,7 +3,11 @@ using TimeMesh.Core.Sources;
 
 namespace TimeMesh.Node.Sync;
 
-/// <summary>The sync actor's protocol: the data of chronyc sources, sourcestats and tracking.</summary>
+/// <summary>
+/// The messages of <see cref="SyncActor"/>: the data of chronyc sources, sourcestats, ntpdata and tracking, the
+/// mesh's word on whom to follow, and (internal) its timers and what <see cref="NtpClientTransport"/> reports. Its
+/// children speak <see cref="SourceResolverProtocol"/> and <see cref="NtsKeyExchangeProtocol"/>.
+/// </summary>
 public static class SyncProtocol
 {
     public sealed record GetSources
@@ -68,6 +72,24 @@ public static class SyncProtocol
     /// <summary>Where to record the drift state after each update (the node's drift store).</summary>
     public sealed record UseDriftStore(Akka.Actor.IActorRef Store);
 
+    /// <summary>Asks for the state of every NTS source; the answer is a <c>List&lt;NtsSourceReport&gt;</c>.</summary>
+    internal sealed record GetNtsReports
+    {
+        public static readonly GetNtsReports Instance = new();
+    }
+
+    /// <summary>NTS state of a source for reports and tests: key exchanges done, cookies held, NTSN received, authenticated replies.</summary>
+    internal sealed record NtsSourceReport(int SourceId, long KeyExchanges, int Cookies, long Naks, long AuthenticReplies, long RejectedReplies)
+    {
+        /// <summary>A mesh master (authenticated mesh NTP), not an upstream server.</summary>
+        public bool Mesh { get; init; }
+        public string Endpoint { get; init; } = "";
+        /// <summary>Datagrams refused at the socket: from the source's address, not the authenticated reply.</summary>
+        public long Forged { get; init; }
+        public long KeyExchangeFailures { get; init; }
+        public string? LastError { get; init; }
+    }
+
     internal sealed record Poll
     {
         public static readonly Poll Instance = new();
@@ -77,16 +99,6 @@ public static class SyncProtocol
     internal sealed record RequestSent(int SourceId, long SentRawNs, bool KernelTransmitStamp = false);
 
     internal sealed record ReplyReceived(int SourceId, byte[] Reply, long ReceivedRawNs);
-
-    internal sealed record Resolved(string Name, int PoolIndex, IReadOnlyList<IPAddress> Addresses, string? Error);
-
-    /// <summary>The addresses one entry of <c>timemesh.mesh.masters</c> stands for (an error and none when the lookup failed).</summary>
-    internal sealed record MastersResolved(Mesh.MasterAddress Master, IReadOnlyList<IPEndPoint> Endpoints, string? Error);
-
-    internal sealed record ResolveMasters
-    {
-        public static readonly ResolveMasters Instance = new();
-    }
 
     internal sealed record RefreshPools
     {
@@ -102,14 +114,4 @@ public static class SyncProtocol
     {
         public static readonly WatchClock Instance = new();
     }
-}
-
-/// <summary>What the sync actor of a mesh node knows of its place in the mesh.</summary>
-/// <param name="Role">Master or member.</param>
-/// <param name="Masters">The masters named in the config (<c>timemesh.mesh.masters</c>); empty: follow what the cluster advertises.</param>
-/// <param name="Self">This node's NTP endpoint as advertised to the mesh (never followed); null when it serves none.</param>
-public sealed record MeshFollowSettings(Core.Mesh.MeshRole Role, IReadOnlyList<Mesh.MasterAddress> Masters, IPEndPoint? Self)
-{
-    /// <summary>Authenticated mesh NTP: masters are polled over NTS with these credentials only (null: plain NTP).</summary>
-    public Nts.MeshNtsCredentials? Nts { get; init; }
 }
