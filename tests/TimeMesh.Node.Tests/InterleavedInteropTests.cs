@@ -38,7 +38,8 @@ public class InterleavedInteropTests(Xunit.Abstractions.ITestOutputHelper output
     [Fact]
     public void ChronydWithXleaveGetsInterleavedRepliesFromTheNode()
     {
-        using var node = TimeMeshProcess.Start(Config);
+        int cmdPort = Chrony.FreeUdpPort();
+        using var node = TimeMeshProcess.Start(Config + $"\n  cmdport = {cmdPort}\n");
         var endpoint = node.WaitStarted(TimeSpan.FromSeconds(60))[0];
         using var chrony = Chrony.StartClient($"server {endpoint.Address} port {endpoint.Port} xleave minpoll 0 maxpoll 0");
 
@@ -60,6 +61,13 @@ public class InterleavedInteropTests(Xunit.Abstractions.ITestOutputHelper output
         Assert.True(offset.Success, ntpdata);
         double seconds = double.Parse(offset.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(Math.Abs(seconds) < 0.001, $"offset {seconds} s in interleaved mode:\n{ntpdata}");
+
+        // The node counts them too (chronyc serverstats through its command port).
+        string serverstats = Chrony.ChronycAt("127.0.0.1", cmdPort, "serverstats");
+        output.WriteLine(serverstats);
+        long interleaved = Field(serverstats, "Interleaved NTP packets");
+        Assert.True(interleaved >= 5 && interleaved < Field(serverstats, "NTP packets received"), serverstats);
+        Assert.True(Field(serverstats, "NTP timestamps held") >= 6, serverstats);
     }
 
     [Fact]

@@ -71,7 +71,15 @@ public sealed record CmdmonServerStats(
     long NtsKeDrops,
     long CommandDrops,
     long ClientLogDrops,
-    long NtpAuthenticatedHits);
+    long NtpAuthenticatedHits)
+{
+    /// <summary>Replies in the interleaved mode.</summary>
+    public long NtpInterleavedHits { get; init; }
+    /// <summary>Exchanges held for the interleaved mode.</summary>
+    public long NtpTimestamps { get; init; }
+    /// <summary>Seconds from the oldest held exchange to the newest.</summary>
+    public long NtpSpanSeconds { get; init; }
+}
 
 /// <summary>chronyc ntpdata: the last packet from one source and the exchange's counters.</summary>
 public sealed record CmdmonNtpData(

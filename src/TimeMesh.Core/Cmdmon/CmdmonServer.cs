@@ -328,7 +328,9 @@ public static class CmdmonServer
         BinaryPrimitives.WriteUInt32BigEndian(body[20..], (uint)s.CommandDrops);
         BinaryPrimitives.WriteUInt32BigEndian(body[24..], (uint)s.ClientLogDrops);
         BinaryPrimitives.WriteUInt32BigEndian(body[28..], (uint)s.NtpAuthenticatedHits);
-        // Interleaved mode and its timestamp store (the last three counters) do not exist in TimeMesh: 0.
+        BinaryPrimitives.WriteUInt32BigEndian(body[32..], (uint)s.NtpInterleavedHits);
+        BinaryPrimitives.WriteUInt32BigEndian(body[36..], (uint)s.NtpTimestamps);
+        BinaryPrimitives.WriteUInt32BigEndian(body[40..], (uint)s.NtpSpanSeconds);
     }
 
     private static void WriteNtpData(Span<byte> body, CmdmonNtpData n)

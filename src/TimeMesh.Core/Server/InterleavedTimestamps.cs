@@ -41,6 +41,20 @@ public sealed class InterleavedTimestamps
         get { lock (_gate) return _count; }
     }
 
+    /// <summary>
+    /// Exchanges held and the time from the oldest to the newest, in seconds (chronyc serverstats' "NTP timestamps
+    /// held" and "NTP timestamp span"): how long a client may wait between requests and still be answered interleaved.
+    /// </summary>
+    public (int Held, double SpanSeconds) Usage()
+    {
+        lock (_gate)
+        {
+            if (_count == 0) return (0, 0);
+            ulong span = _receive[SlotOf(_next - 1)] - _receive[SlotOf(_next - _count)];
+            return (_count, span / 4294967296.0);
+        }
+    }
+
     /// <summary>Exchanges forgotten to make room for newer ones before their client came back (or not).</summary>
     public long Evictions { get; private set; }
 

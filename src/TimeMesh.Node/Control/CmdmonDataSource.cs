@@ -70,7 +70,12 @@ internal sealed class CmdmonDataSource(NodeQueries queries, Func<CmdmonListener>
         t.UpdateIntervalSeconds);
 
     public static CmdmonServerStats ServerStats(ServerStatsDto s, CmdmonListener cmd) => new(
-        s.NtpPacketsReceived, 0, cmd.Received, s.NtpPacketsDropped, 0, cmd.Dropped, s.ClientLogRecordsDropped, s.AuthenticatedNtpPackets);
+        s.NtpPacketsReceived, 0, cmd.Received, s.NtpPacketsDropped, 0, cmd.Dropped, s.ClientLogRecordsDropped, s.AuthenticatedNtpPackets)
+    {
+        NtpInterleavedHits = s.InterleavedNtpPackets,
+        NtpTimestamps = s.NtpTimestampsHeld,
+        NtpSpanSeconds = s.NtpTimestampSpanSeconds,
+    };
 
     /// <summary>NTP clients (the server's client log) and command-port clients (the listener's), one line per address.</summary>
     public static IReadOnlyList<CmdmonClient> Clients(ClientsDto ntp, CmdmonListener cmd)

@@ -157,6 +157,9 @@ public sealed class NodeQueries(NodeActors actors, Func<long> nowUnixNs, TimeSpa
     {
         AuthenticatedNtpPackets = s.Authenticated,
         NtpDroppedAuth = s.DroppedAuth,
+        InterleavedNtpPackets = s.Interleaved,
+        NtpTimestampsHeld = s.InterleavedExchangesHeld,
+        NtpTimestampSpanSeconds = (long)s.InterleavedSpanSeconds,
     };
 
     public async Task<MeshDto> MeshAsync()

@@ -137,8 +137,16 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
         Timers.StartSingleTimer(("restart", m.Loop.Index), new NtpServer.RestartLoop(m.Loop.Index), _settings.NtpServer.LoopRestartDelay);
     }
 
-    private ServerStats Stats() =>
-        _counters.Aggregate(ServerStats.Zero, (sum, c) => sum + c.Read())
-        with
-        { ClientLogEvictions = _handler.ClientLog.Evictions, LoopRestarts = _restarts };
+    private ServerStats Stats()
+    {
+        var (held, span) = _handler.Interleaving?.Usage() ?? (0, 0);
+        return _counters.Aggregate(ServerStats.Zero, (sum, c) => sum + c.Read())
+            with
+            {
+                ClientLogEvictions = _handler.ClientLog.Evictions,
+                LoopRestarts = _restarts,
+                InterleavedExchangesHeld = held,
+                InterleavedSpanSeconds = span,
+            };
+    }
 }

@@ -91,6 +91,10 @@ public sealed record ServerStats(
     public long Interleaved { get; init; }
     /// <summary>Kernel transmit timestamps of replies recorded for the interleaved mode.</summary>
     public long TransmitTimestamps { get; init; }
+    /// <summary>Exchanges held for the interleaved mode now (not summed: one table for all loops).</summary>
+    public long InterleavedExchangesHeld { get; init; }
+    /// <summary>Seconds from the oldest held exchange to the newest.</summary>
+    public double InterleavedSpanSeconds { get; init; }
 
     public long Dropped => DroppedAccess + DroppedRateLimit + DroppedMalformed + DroppedUnsupportedMode + DroppedAuth;
 
