@@ -312,6 +312,7 @@ public sealed record TimeMeshSettings
             MinPollLog2 = minPoll,
             MaxPollLog2 = maxPoll,
             Prefer = s.Switch("prefer", false),
+            Xleave = s.Switch("xleave", false),
             MaxUnreach = (int)s.Integer("maxunreach", 1, 100_000, 4),
             Nts = s.Switch("nts", false),
             NtsKePort = (int)s.Integer("ntsport", 1, 65535, Core.Nts.NtsIds.DefaultKePort),
