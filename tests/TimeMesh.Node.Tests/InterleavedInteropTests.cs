@@ -81,4 +81,36 @@ public class InterleavedInteropTests(Xunit.Abstractions.ITestOutputHelper output
         Assert.True(Field(ntpdata, "Total good RX") >= 5, "chronyd took no samples from the node:\n" + ntpdata + "\n" + node.Output);
         Assert.Contains("Interleaved     : No", ntpdata);
     }
+
+    [Fact]
+    public void TheNodeWithXleaveTakesInterleavedSamplesFromChronyd()
+    {
+        int port = Chrony.FreeUdpPort();
+        int cmdPort = Chrony.FreeUdpPort();
+        using var upstream = Chrony.StartServer("127.0.0.1", port);
+        using var node = TimeMeshProcess.Start($$"""
+              listen = ["127.0.0.1:0"]
+              allow = ["127.0.0.0/8"]
+              cmdport = {{cmdPort}}
+              server = [ { address = "127.0.0.1", port = {{port}}, iburst = on, xleave = on, minpoll = 0, maxpoll = 0 } ]
+            """);
+        node.WaitStarted(TimeSpan.FromSeconds(60));
+
+        // The node's own report, read with Debian's chronyc over the node's command port.
+        string ntpdata = "";
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            ntpdata = Chrony.ChronycAt("127.0.0.1", cmdPort, "-n", "ntpdata");
+            if (ntpdata.Contains("Interleaved     : Yes") && Field(ntpdata, "Total good RX") >= 4) break;
+            Thread.Sleep(500);
+        }
+        output.WriteLine(ntpdata);
+        Assert.True(ntpdata.Contains("Interleaved     : Yes"), "no interleaved sample from chronyd:\n" + ntpdata + "\n" + node.Output);
+        Assert.Contains("Stratum         : 1", ntpdata);
+        var offset = Regex.Match(ntpdata, @"^Offset\s*: ([-+0-9.e]+) seconds", RegexOptions.Multiline);
+        Assert.True(offset.Success, ntpdata);
+        double seconds = double.Parse(offset.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(Math.Abs(seconds) < 0.001, $"offset {seconds} s in interleaved mode:\n{ntpdata}");
+    }
 }

@@ -104,7 +104,11 @@ public sealed record CmdmonNtpData(
     long TxCount,
     long RxCount,
     long ValidCount,
-    long GoodCount);
+    long GoodCount)
+{
+    /// <summary>The last sample came from an interleaved reply (chrony's NTP_FLAG_INTERLEAVED).</summary>
+    public bool Interleaved { get; init; }
+}
 
 /// <summary>The node's state for one request; only the part the request needs must be filled.</summary>
 public sealed record CmdmonData

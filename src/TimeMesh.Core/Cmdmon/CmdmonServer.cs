@@ -355,7 +355,7 @@ public static class CmdmonServer
         WriteFloat(body[84..], n.ResponseTimeSeconds);
         WriteFloat(body[88..], 0); // jitter asymmetry: TimeMesh does not estimate it
         // The ten NTP tests chrony reports (all passed for the packet that made the last sample), and authentication.
-        BinaryPrimitives.WriteUInt16BigEndian(body[92..], (ushort)(0x3ff | (n.Authenticated ? 0x8000 : 0)));
+        BinaryPrimitives.WriteUInt16BigEndian(body[92..], (ushort)(0x3ff | (n.Interleaved ? 0x4000 : 0) | (n.Authenticated ? 0x8000 : 0)));
         body[94] = (byte)'D'; // transmit and receive timestamps taken by the daemon (no kernel or hardware stamps)
         body[95] = (byte)'D';
         BinaryPrimitives.WriteUInt32BigEndian(body[96..], (uint)n.TxCount);

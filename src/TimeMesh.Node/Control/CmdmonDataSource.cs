@@ -118,5 +118,8 @@ internal sealed class CmdmonDataSource(NodeQueries queries, Func<CmdmonListener>
         AddressOf(n.Name, i), n.LocalAddress is { } local && IPAddress.TryParse(local, out var l) ? CmdmonAddress.FromIp(IpAddress128.FromIPAddress(l)) : CmdmonAddress.Unspecified,
         n.RemotePort, (LeapIndicator)n.Leap, n.Version, n.Mode, n.Stratum, n.PollLog2, n.PrecisionLog2, n.RootDelaySeconds, n.RootDispersionSeconds,
         n.ReferenceId, n.RefTimeUnixNs, n.OffsetSeconds, n.DelaySeconds, n.DispersionSeconds, n.ResponseTimeSeconds, n.Authenticated,
-        n.TotalTx, n.TotalRx, n.TotalValidRx, n.TotalGoodRx)).ToList();
+        n.TotalTx, n.TotalRx, n.TotalValidRx, n.TotalGoodRx)
+    {
+        Interleaved = n.Interleaved,
+    }).ToList();
 }

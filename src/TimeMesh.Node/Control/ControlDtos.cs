@@ -64,7 +64,11 @@ public sealed record NtpDataDto(
     long TotalTx,
     long TotalRx,
     long TotalValidRx,
-    long TotalGoodRx);
+    long TotalGoodRx)
+{
+    /// <summary>The last sample came from an interleaved reply (chronyc's "Interleaved").</summary>
+    public bool Interleaved { get; init; }
+}
 
 public sealed record NtpDataListDto(IReadOnlyList<NtpDataDto> Sources);
 

@@ -171,6 +171,7 @@ public static class ChronycFormat
                 .Append("Peer delay      : ").Append(n.DelaySeconds.ToString("F9", C)).Append(" seconds\n")
                 .Append("Peer dispersion : ").Append(n.DispersionSeconds.ToString("F9", C)).Append(" seconds\n")
                 .Append("Response time   : ").Append(n.ResponseTimeSeconds.ToString("F9", C)).Append(" seconds\n")
+                .Append("Interleaved     : ").Append(n.Interleaved ? "Yes" : "No").Append('\n')
                 .Append("Authenticated   : ").Append(n.Authenticated ? "Yes" : "No").Append('\n')
                 .Append("Total TX        : ").Append(n.TotalTx.ToString(C)).Append('\n')
                 .Append("Total RX        : ").Append(n.TotalRx.ToString(C)).Append('\n')
