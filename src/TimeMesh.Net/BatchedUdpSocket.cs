@@ -261,6 +261,25 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
     }
 
     /// <summary>
+    /// Turns the kernel's transmit timestamps of a socket bound with them (<see cref="TransmitTimestampsEnabled"/>) off
+    /// or on again, e.g. so a server pays for them only once a client uses them. Turning them on numbers the next
+    /// timestamped datagram 0. False when they were never enabled, after Dispose, or when the kernel refused.
+    /// </summary>
+    public bool SetTransmitTimestamps(bool on)
+    {
+        if (!TransmitTimestampsEnabled || !TryEnter())
+            return false;
+        try
+        {
+            return on ? EnableTransmitTimestamps(_fd) : TrySetInt(_fd, LibC.SOL_SOCKET, LibC.SO_TIMESTAMPING, 0);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>
     /// Makes the kernel number the next timestamped datagram 0 again (SO_TIMESTAMPING off, then on with OPT_ID), for a
     /// sender that lost count, e.g. after a refused datagram. Stamps already queued keep their old numbers: read them
     /// first. False when transmit timestamps are off, after Dispose, or when the kernel refused.

@@ -186,9 +186,17 @@ public class NtpServerActorTests : TestKit
 
         socket.Send(NtpProbe.ClientRequest(0x1111));
         Assert.Equal(48, socket.Receive(buffer));
+        var basic = NtpHeader.Read(buffer);
+        var basicReceived = NtpTimestamp.FromDateTime(DateTime.UtcNow);
+        Assert.Equal(new NtpTimestamp(0x1111), basic.OriginTime);
+
+        // The first request that asks for the interleaved mode turns the transmit timestamps on: the reply it names left
+        // without one, so this answer is still basic.
+        socket.Send(InterleavedRequest(basic.ReceiveTime.Value, basicReceived.Value, 0x1234));
+        Assert.Equal(48, socket.Receive(buffer));
         var first = NtpHeader.Read(buffer);
         var clientReceived = NtpTimestamp.FromDateTime(DateTime.UtcNow);   // after the reply was in our hands
-        Assert.Equal(new NtpTimestamp(0x1111), first.OriginTime);
+        Assert.Equal(new NtpTimestamp(0x1234), first.OriginTime);
 
         Thread.Sleep(50);
         socket.Send(InterleavedRequest(first.ReceiveTime.Value, clientReceived.Value, 0x2222));

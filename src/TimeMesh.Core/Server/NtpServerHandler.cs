@@ -137,7 +137,7 @@ public sealed class NtpServerHandler(ClientLog clientLog)
             // exchange as origin and its own receive timestamp (which differs from its transmit timestamp) as receive.
             var requestOrigin = NtpTimestamp.Read(request[NtpHeader.OriginTimeOffset..]);
             var requestReceive = NtpTimestamp.Read(request[NtpHeader.ReceiveTimeOffset..]);
-            bool asks = !requestOrigin.IsZero && requestReceive != requestTransmit;
+            bool asks = AsksForInterleaved(request);
             // The receive timestamp is the exchange's key: Record keeps it unique, so the reply carries the recorded value.
             receiveTime = new NtpTimestamp(table.Record(receiveTime.Value, asks ? requestOrigin.Value : 0, out exchange, out ulong previousTransmit));
             if (previousTransmit != 0)
@@ -201,6 +201,15 @@ public sealed class NtpServerHandler(ClientLog clientLog)
         if (!Keys.TryGet(keyId, out var key)) throw new InvalidOperationException($"reply names key {keyId}, which this handler does not hold");
         NtpMac.Append(reply, NtpHeader.Length, key, NtpHeader.VersionOf(reply[0]));
     }
+
+    /// <summary>
+    /// True for a client request that asks for the interleaved mode (RFC 9769): a non-zero origin and a receive timestamp
+    /// that differs from the transmit timestamp. Drivers use it to start taking transmit timestamps only when needed.
+    /// </summary>
+    public static bool AsksForInterleaved(ReadOnlySpan<byte> request) =>
+        request.Length >= NtpHeader.Length
+        && BinaryPrimitives.ReadUInt64BigEndian(request[NtpHeader.OriginTimeOffset..]) != 0
+        && BinaryPrimitives.ReadUInt64BigEndian(request[NtpHeader.ReceiveTimeOffset..]) != BinaryPrimitives.ReadUInt64BigEndian(request[NtpHeader.TransmitTimeOffset..]);
 
     /// <summary>Writes the transmit timestamp into a reply; call as late as possible before sending.</summary>
     public static void StampTransmitTime(Span<byte> reply, long transmitUnixNs) =>

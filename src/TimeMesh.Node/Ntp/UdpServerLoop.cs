@@ -33,6 +33,9 @@ internal sealed class UdpServerLoop
     private long[] _pendingSentOsNs = [];
     private TransmitTimestamp[] _stamps = [];
     private uint _nextTransmitId;
+    // Transmit timestamps cost the kernel a clone of every reply and the loop a read of the error queue (about 10 % of
+    // the loopback throughput, measured): they are turned on with the first request that asks for the interleaved mode.
+    private bool _transmitStampsOn;
 
     public UdpServerLoop(
         int index,
@@ -87,6 +90,7 @@ internal sealed class UdpServerLoop
                 _pendingSentOsNs = new long[PendingSlots];
                 _stamps = new TransmitTimestamp[BatchedUdpSocket.MaxTransmitTimestampsPerRead];
                 Array.Fill(_pendingExchange, -1);
+                _socket.SetTransmitTimestamps(false);
             }
             while (!_stopping)
             {
@@ -97,7 +101,7 @@ internal sealed class UdpServerLoop
                     continue;
                 }
                 // Before answering: a client's previous reply may have left after the last batch was sent.
-                if (_exchanges is not null) CollectTransmitTimestamps(_exchanges);
+                if (_exchanges is not null && _transmitStampsOn) CollectTransmitTimestamps(_exchanges);
                 long osNow = _clock.ReadOsUnixNs();
                 ServerSnapshot snapshot = _snapshot.Current;
                 int replies = 0;
@@ -115,6 +119,7 @@ internal sealed class UdpServerLoop
                     else
                     {
                         PeerAddress source = batch.Source(i);
+                        if (_exchanges is not null && !_transmitStampsOn && NtpServerHandler.AsksForInterleaved(batch.Received(i))) StartTransmitTimestamps();
                         verdict = _handler.Handle(
                             batch.Received(i),
                             new IpAddress128(source.High, source.Low),
@@ -141,7 +146,7 @@ internal sealed class UdpServerLoop
                 long sentOsNs = _exchanges is null ? 0 : _clock.ReadOsUnixNs();
                 int sent = _socket.Send(batch, received);
                 if (sent < replies) Counters.SendFailures += replies - sent;
-                if (_exchanges is not null)
+                if (_exchanges is not null && _transmitStampsOn)
                 {
                     if (sent == replies) ExpectTransmitTimestamps(exchanges, batch, received, sentOsNs);
                     else ResynchroniseTransmitIds();
@@ -158,6 +163,14 @@ internal sealed class UdpServerLoop
         {
             // Stopping: the socket was closed under us.
         }
+    }
+
+    /// <summary>From now on every reply's transmit time is read back; the kernel numbers the next reply 0.</summary>
+    private void StartTransmitTimestamps()
+    {
+        _transmitStampsOn = _socket.SetTransmitTimestamps(true);
+        _nextTransmitId = 0;
+        Array.Fill(_pendingExchange, -1);
     }
 
     /// <summary>Numbers the replies just sent as the kernel does (in slot order) and remembers their exchanges.</summary>
