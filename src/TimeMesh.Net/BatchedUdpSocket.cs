@@ -213,6 +213,123 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
         }
     }
 
+    /// <summary>The most transmit timestamps <see cref="ReadTransmitTimestamps"/> takes per system call.</summary>
+    public const int MaxTransmitTimestampsPerRead = 64;
+
+    /// <summary>
+    /// Takes the transmit timestamps the kernel has queued so far (SCM_TSTAMP_SND from the error queue), without
+    /// waiting: one recvmmsg(MSG_ERRQUEUE | MSG_DONTWAIT) for up to <see cref="MaxTransmitTimestampsPerRead"/> of
+    /// them. Returns how many were written to <paramref name="stamps"/>; 0 when none is queued, when transmit
+    /// timestamps are off, and after Dispose. Other error-queue reports are consumed and skipped. Allocates nothing;
+    /// received datagrams stay queued for <see cref="Receive"/>.
+    /// </summary>
+    public int ReadTransmitTimestamps(Span<TransmitTimestamp> stamps)
+    {
+        if (!TransmitTimestampsEnabled || stamps.IsEmpty || !TryEnter())
+            return 0;
+        try
+        {
+            const int ControlBytes = 128;   // CMSG_SPACE(scm_timestamping) 64 + CMSG_SPACE(sock_extended_err + sockaddr_in6) 64
+            const int PayloadBytes = 16;    // OPT_TSONLY: no payload comes back; room for a stray one (truncated)
+            int count = Math.Min(stamps.Length, MaxTransmitTimestampsPerRead);
+            MMsgHdr* headers = stackalloc MMsgHdr[count];
+            IoVec* iov = stackalloc IoVec[count];
+            byte* control = stackalloc byte[count * ControlBytes];
+            byte* payload = stackalloc byte[count * PayloadBytes];
+            for (int i = 0; i < count; i++)
+            {
+                iov[i] = new IoVec { Base = payload + i * PayloadBytes, Length = PayloadBytes };
+                headers[i] = new MMsgHdr
+                {
+                    Header = new MsgHdr { Iov = iov + i, IovLength = 1, Control = control + i * ControlBytes, ControlLength = ControlBytes },
+                };
+            }
+            int result = LibC.RecvMMsg(_fd, headers, (uint)count, LibC.MSG_ERRQUEUE | LibC.MSG_DONTWAIT, null);
+            int written = 0;
+            for (int i = 0; i < result; i++)
+            {
+                nuint length = Math.Min(headers[i].Header.ControlLength, (nuint)ControlBytes);
+                if (TryParseSendStamp(control + i * ControlBytes, length, out long stamp, out uint id))
+                    stamps[written++] = new TransmitTimestamp(id, stamp);
+            }
+            return written;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>
+    /// Turns the kernel's transmit timestamps of a socket bound with them (<see cref="TransmitTimestampsEnabled"/>) off
+    /// or on again, e.g. so a server pays for them only once a client uses them. Turning them on numbers the next
+    /// timestamped datagram 0. False when they were never enabled, after Dispose, or when the kernel refused.
+    /// </summary>
+    public bool SetTransmitTimestamps(bool on)
+    {
+        if (!TransmitTimestampsEnabled || !TryEnter())
+            return false;
+        try
+        {
+            return on ? EnableTransmitTimestamps(_fd) : TrySetInt(_fd, LibC.SOL_SOCKET, LibC.SO_TIMESTAMPING, 0);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>
+    /// Makes the kernel number the next timestamped datagram 0 again (SO_TIMESTAMPING off, then on with OPT_ID), for a
+    /// sender that lost count, e.g. after a refused datagram. Stamps already queued keep their old numbers: read them
+    /// first. False when transmit timestamps are off, after Dispose, or when the kernel refused.
+    /// </summary>
+    public bool ResetTransmitTimestampIds()
+    {
+        if (!TransmitTimestampsEnabled || !TryEnter())
+            return false;
+        try
+        {
+            return TrySetInt(_fd, LibC.SOL_SOCKET, LibC.SO_TIMESTAMPING, 0) && EnableTransmitTimestamps(_fd);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>The SCM_TSTAMP_SND report in one error-queue message's control data: its software stamp and datagram number.</summary>
+    private static bool TryParseSendStamp(byte* control, nuint length, out long stampNs, out uint id)
+    {
+        stampNs = 0;
+        id = 0;
+        bool isSendStamp = false;
+        nuint offset = 0;
+        while (offset + Layout.CMsgHdrSize <= length)
+        {
+            byte* cmsg = control + offset;
+            nuint cmsgLength = *(nuint*)cmsg;
+            if (cmsgLength < Layout.CMsgHdrSize || offset + cmsgLength > length)
+                break;
+            int level = *(int*)(cmsg + 8);
+            int type = *(int*)(cmsg + 12);
+            byte* data = cmsg + Layout.CMsgHdrSize;
+            if (level == LibC.SOL_SOCKET && type == LibC.SCM_TIMESTAMPING && cmsgLength >= Layout.CMsgHdrSize + Layout.TimeSpecSize)
+            {
+                TimeSpec64* ts = (TimeSpec64*)data;   // ts[0]: software
+                stampNs = ts->Seconds * 1_000_000_000L + ts->Fraction;
+            }
+            else if (((level == LibC.SOL_IP && type == LibC.IP_RECVERR) || (level == LibC.SOL_IPV6 && type == LibC.IPV6_RECVERR))
+                     && cmsgLength >= Layout.CMsgHdrSize + 16)
+            {
+                isSendStamp = data[4] == LibC.SO_EE_ORIGIN_TIMESTAMPING && *(uint*)(data + 8) == LibC.SCM_TSTAMP_SND;
+                id = *(uint*)(data + 12);
+            }
+            offset += (cmsgLength + 7) & ~(nuint)7;   // CMSG_ALIGN
+        }
+        return isSendStamp && stampNs != 0;
+    }
+
     /// <summary>One recvmsg(MSG_ERRQUEUE | MSG_DONTWAIT): false when the queue was empty.</summary>
     private bool TryReadErrorQueue(out long stampNs, out uint id, out bool gotMessage)
     {

@@ -166,6 +166,98 @@ public class NtpServerActorTests : TestKit
         Assert.True(allocated < 1024, $"the loop allocated {allocated} bytes over 20 000 packets");
     }
 
+    /// <summary>An RFC 9769 request: origin = the server's receive timestamp of the previous reply, receive = ours of it.</summary>
+    private static byte[] InterleavedRequest(ulong previousServerReceive, ulong previousClientReceive, ulong cookie)
+    {
+        var bytes = NtpProbe.ClientRequest(cookie);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(NtpHeader.OriginTimeOffset), previousServerReceive);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(NtpHeader.ReceiveTimeOffset), previousClientReceive);
+        return bytes;
+    }
+
+    [Fact]
+    public void AnInterleavedClientGetsTheKernelTransmitTimeOfItsPreviousReply()
+    {
+        var (server, endpoint, _) = StartServer(Settings(), DisciplinedClock.System());
+        using var socket = new System.Net.Sockets.Socket(endpoint.AddressFamily, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        socket.Connect(endpoint);
+        socket.ReceiveTimeout = 2000;
+        var buffer = new byte[64];
+
+        socket.Send(NtpProbe.ClientRequest(0x1111));
+        Assert.Equal(48, socket.Receive(buffer));
+        var basic = NtpHeader.Read(buffer);
+        var basicReceived = NtpTimestamp.FromDateTime(DateTime.UtcNow);
+        Assert.Equal(new NtpTimestamp(0x1111), basic.OriginTime);
+
+        // The first request that asks for the interleaved mode turns the transmit timestamps on: the reply it names left
+        // without one, so this answer is still basic.
+        socket.Send(InterleavedRequest(basic.ReceiveTime.Value, basicReceived.Value, 0x1234));
+        Assert.Equal(48, socket.Receive(buffer));
+        var first = NtpHeader.Read(buffer);
+        var clientReceived = NtpTimestamp.FromDateTime(DateTime.UtcNow);   // after the reply was in our hands
+        Assert.Equal(new NtpTimestamp(0x1234), first.OriginTime);
+
+        Thread.Sleep(50);
+        socket.Send(InterleavedRequest(first.ReceiveTime.Value, clientReceived.Value, 0x2222));
+        Assert.Equal(48, socket.Receive(buffer));
+        var second = NtpHeader.Read(buffer);
+
+        Assert.Equal(clientReceived, second.OriginTime);                 // an interleaved reply
+        Assert.True(second.ReceiveTime.Value > first.ReceiveTime.Value);
+        // The first reply's kernel transmit time: after the user-space stamp it carried, before we had it in hand.
+        Assert.True(second.TransmitTime.Value >= first.TransmitTime.Value,
+            $"kernel {second.TransmitTime} before the user-space stamp {first.TransmitTime}");
+        Assert.True(second.TransmitTime.Value <= clientReceived.Value, $"kernel {second.TransmitTime} after the client had it {clientReceived}");
+        Assert.True(second.TransmitTime.Value < second.ReceiveTime.Value);
+        var stats = Stats(server);
+        Assert.Equal(1, stats.Interleaved);
+        Assert.True(stats.TransmitTimestamps >= 1, $"{stats.TransmitTimestamps} transmit timestamps recorded");
+    }
+
+    [Fact]
+    public void WithInterleavedOffAnInterleavedRequestGetsABasicReply()
+    {
+        var (server, endpoint, _) = StartServer(Settings("ntp-server.interleaved = off"), DisciplinedClock.System());
+        var first = NtpHeader.Read(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest(0x1111), TimeSpan.FromSeconds(2))!);
+        var second = NtpHeader.Read(NtpProbe.Ask(endpoint, InterleavedRequest(first.ReceiveTime.Value, 0x5555, 0x2222), TimeSpan.FromSeconds(2))!);
+        Assert.Equal(new NtpTimestamp(0x2222), second.OriginTime);
+        Assert.Equal(0, Stats(server).Interleaved);
+    }
+
+    [Fact]
+    public void TheInterleavedLoopAllocatesNothingPerPacket()
+    {
+        var (server, endpoint, _) = StartServer(Settings(), DisciplinedClock.System());
+        using var socket = new System.Net.Sockets.Socket(endpoint.AddressFamily, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        socket.Connect(endpoint);
+        socket.ReceiveTimeout = 2000;
+        var request = NtpProbe.ClientRequest(1);
+        var reply = new byte[64];
+        void RoundTrips(int count)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                socket.Send(request);
+                socket.Receive(reply);
+                // Each next request names this reply's receive timestamp: every reply after the first is interleaved.
+                reply.AsSpan(NtpHeader.ReceiveTimeOffset, 8).CopyTo(request.AsSpan(NtpHeader.OriginTimeOffset));
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(request.AsSpan(NtpHeader.ReceiveTimeOffset), (ulong)i + 7);
+            }
+        }
+        RoundTrips(2000);
+        Thread.Sleep(500);
+        RoundTrips(2000);
+        long before = Stats(server).LoopAllocatedBytes;
+        RoundTrips(20_000);
+        var after = Stats(server);
+        Assert.True(after.Answered >= 24_000);
+        // Nearly all interleaved: a reply whose stamp is read only after the next request arrived would be basic.
+        Assert.True(after.Interleaved >= 23_000, $"{after.Interleaved} of {after.Answered} replies interleaved");
+        long allocated = after.LoopAllocatedBytes - before;
+        Assert.True(allocated < 1024, $"the loop allocated {allocated} bytes over 20 000 interleaved packets");
+    }
+
     [Fact]
     public void RateLimitedClientsGetAKissOfDeathWhenKodIsOn()
     {

@@ -71,7 +71,15 @@ public sealed record CmdmonServerStats(
     long NtsKeDrops,
     long CommandDrops,
     long ClientLogDrops,
-    long NtpAuthenticatedHits);
+    long NtpAuthenticatedHits)
+{
+    /// <summary>Replies in the interleaved mode.</summary>
+    public long NtpInterleavedHits { get; init; }
+    /// <summary>Exchanges held for the interleaved mode.</summary>
+    public long NtpTimestamps { get; init; }
+    /// <summary>Seconds from the oldest held exchange to the newest.</summary>
+    public long NtpSpanSeconds { get; init; }
+}
 
 /// <summary>chronyc ntpdata: the last packet from one source and the exchange's counters.</summary>
 public sealed record CmdmonNtpData(
@@ -96,7 +104,11 @@ public sealed record CmdmonNtpData(
     long TxCount,
     long RxCount,
     long ValidCount,
-    long GoodCount);
+    long GoodCount)
+{
+    /// <summary>The last sample came from an interleaved reply (chrony's NTP_FLAG_INTERLEAVED).</summary>
+    public bool Interleaved { get; init; }
+}
 
 /// <summary>The node's state for one request; only the part the request needs must be filled.</summary>
 public sealed record CmdmonData

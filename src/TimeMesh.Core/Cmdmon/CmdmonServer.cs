@@ -328,7 +328,9 @@ public static class CmdmonServer
         BinaryPrimitives.WriteUInt32BigEndian(body[20..], (uint)s.CommandDrops);
         BinaryPrimitives.WriteUInt32BigEndian(body[24..], (uint)s.ClientLogDrops);
         BinaryPrimitives.WriteUInt32BigEndian(body[28..], (uint)s.NtpAuthenticatedHits);
-        // Interleaved mode and its timestamp store (the last three counters) do not exist in TimeMesh: 0.
+        BinaryPrimitives.WriteUInt32BigEndian(body[32..], (uint)s.NtpInterleavedHits);
+        BinaryPrimitives.WriteUInt32BigEndian(body[36..], (uint)s.NtpTimestamps);
+        BinaryPrimitives.WriteUInt32BigEndian(body[40..], (uint)s.NtpSpanSeconds);
     }
 
     private static void WriteNtpData(Span<byte> body, CmdmonNtpData n)
@@ -353,7 +355,7 @@ public static class CmdmonServer
         WriteFloat(body[84..], n.ResponseTimeSeconds);
         WriteFloat(body[88..], 0); // jitter asymmetry: TimeMesh does not estimate it
         // The ten NTP tests chrony reports (all passed for the packet that made the last sample), and authentication.
-        BinaryPrimitives.WriteUInt16BigEndian(body[92..], (ushort)(0x3ff | (n.Authenticated ? 0x8000 : 0)));
+        BinaryPrimitives.WriteUInt16BigEndian(body[92..], (ushort)(0x3ff | (n.Interleaved ? 0x4000 : 0) | (n.Authenticated ? 0x8000 : 0)));
         body[94] = (byte)'D'; // transmit and receive timestamps taken by the daemon (no kernel or hardware stamps)
         body[95] = (byte)'D';
         BinaryPrimitives.WriteUInt32BigEndian(body[96..], (uint)n.TxCount);

@@ -24,6 +24,13 @@ public enum ServerVerdict : byte
     RespondWithMac,
     /// <summary>The request's MAC names an unknown key or does not verify (chrony answers neither).</summary>
     DroppedMac,
+    /// <summary>
+    /// An interleaved reply (RFC 9769): its transmit field already holds the true transmit time of the client's
+    /// previous reply, so it is never restamped.
+    /// </summary>
+    RespondInterleaved,
+    /// <summary>An interleaved reply with a MAC; complete only after <see cref="NtpServerHandler.FinishReply"/>, which signs it.</summary>
+    RespondInterleavedWithMac,
 }
 
 /// <summary>
@@ -41,21 +48,43 @@ public sealed class NtpServerHandler(ClientLog clientLog)
     /// <summary>NTS (RFC 8915) on this server; null when NTS is off.</summary>
     public NtsServerExtension? Nts { get; init; }
 
-    /// <param name="request">The datagram as received.</param>
-    /// <param name="client">Its source address.</param>
-    /// <param name="receiveUnixNs">Disciplined time it was received at, Unix ns.</param>
-    /// <param name="snapshot">The server state to answer from.</param>
-    /// <param name="reply">Where the reply goes; at least 48 bytes, and as long as the request when NTS is on.</param>
-    /// <param name="replyLength">The reply's length when the verdict is a response, else 0.</param>
+    /// <summary>
+    /// The interleaved mode's table of recent exchanges; null when the server answers in basic mode only. Fill in
+    /// the true transmit times with <see cref="InterleavedTimestamps.SetTransmit"/> under the exchange numbers
+    /// <see cref="Handle(ReadOnlySpan{byte}, IpAddress128, long, ServerSnapshot, Span{byte}, out int, out long)"/> gives.
+    /// </summary>
+    public InterleavedTimestamps? Interleaving { get; init; }
+
+    /// <summary>Handles a request without recording its exchange for the interleaved mode's transmit times.</summary>
     public ServerVerdict Handle(
         ReadOnlySpan<byte> request,
         IpAddress128 client,
         long receiveUnixNs,
         ServerSnapshot snapshot,
         Span<byte> reply,
-        out int replyLength)
+        out int replyLength) => Handle(request, client, receiveUnixNs, snapshot, reply, out replyLength, out _);
+
+    /// <param name="request">The datagram as received.</param>
+    /// <param name="client">Its source address.</param>
+    /// <param name="receiveUnixNs">Disciplined time it was received at, Unix ns.</param>
+    /// <param name="snapshot">The server state to answer from.</param>
+    /// <param name="reply">Where the reply goes; at least 48 bytes, and as long as the request when NTS is on.</param>
+    /// <param name="replyLength">The reply's length when the verdict is a response, else 0.</param>
+    /// <param name="exchange">
+    /// With <see cref="Interleaving"/> on, the number under which this reply's true transmit time is to be recorded
+    /// once the kernel reports it; -1 when there is nothing to record (no table, no reply, a kiss-o'-death or NTS).
+    /// </param>
+    public ServerVerdict Handle(
+        ReadOnlySpan<byte> request,
+        IpAddress128 client,
+        long receiveUnixNs,
+        ServerSnapshot snapshot,
+        Span<byte> reply,
+        out int replyLength,
+        out long exchange)
     {
         replyLength = 0;
+        exchange = -1;
         if (!snapshot.Access.IsAllowed(client)) return ServerVerdict.DroppedAccess;
         if (NtpPacket.Validate(request, out NtpTrailer trailer) != NtpParseError.None) return ServerVerdict.DroppedMalformed;
 
@@ -99,6 +128,31 @@ public sealed class NtpServerHandler(ClientLog clientLog)
 
         ReferenceState reference = snapshot.Reference;
         var receiveTime = NtpTimestamp.FromUnixNanoseconds(receiveUnixNs);
+        var origin = requestTransmit;
+        var transmitTime = receiveTime;   // basic mode: a placeholder until FinishReply stamps the reply
+        bool interleaved = false;
+        if (Interleaving is { } table && ntsCheck == NtsCheck.NotNts)
+        {
+            // RFC 9769: a client asks for the interleaved mode by sending the server's receive timestamp of its previous
+            // exchange as origin and its own receive timestamp (which differs from its transmit timestamp) as receive.
+            var requestOrigin = NtpTimestamp.Read(request[NtpHeader.OriginTimeOffset..]);
+            var requestReceive = NtpTimestamp.Read(request[NtpHeader.ReceiveTimeOffset..]);
+            bool asks = AsksForInterleaved(request);
+            // The receive timestamp is the exchange's key: Record keeps it unique, so the reply carries the recorded value.
+            receiveTime = new NtpTimestamp(table.Record(receiveTime.Value, asks ? requestOrigin.Value : 0, out exchange, out ulong previousTransmit));
+            if (previousTransmit != 0)
+            {
+                // The reply names the client's previous exchange by its own receive timestamp and carries that exchange's
+                // true transmit time; this exchange's receive time goes out now, its transmit time with the next reply.
+                interleaved = true;
+                origin = requestReceive;
+                transmitTime = new NtpTimestamp(previousTransmit);
+            }
+            else
+            {
+                transmitTime = receiveTime;
+            }
+        }
         NtpTimestamp referenceTime = reference.Kind switch
         {
             ReferenceKind.Local => receiveTime,
@@ -116,9 +170,9 @@ public sealed class NtpServerHandler(ClientLog clientLog)
             NtpShort.FromSeconds(reference.RootDispersionAt(receiveUnixNs)),
             reference.ReferenceId,
             referenceTime,
-            requestTransmit,
+            origin,
             receiveTime,
-            receiveTime).Write(reply);
+            transmitTime).Write(reply);
         if (ntsCheck == NtsCheck.Authenticated)
         {
             // The transmit time is the receive time here: the authenticator covers it, so it cannot be stamped later.
@@ -128,11 +182,11 @@ public sealed class NtpServerHandler(ClientLog clientLog)
         // The reply is the bare header: never larger than a request, which is at least 48 bytes. An
         // authenticated reply adds a MAC no longer than the request's (same key, same version).
         replyLength = NtpHeader.Length;
-        if (macKey is null) return ServerVerdict.Respond;
+        if (macKey is null) return interleaved ? ServerVerdict.RespondInterleaved : ServerVerdict.Respond;
         // The digest must cover the transmit time, which the caller stamps last: FinishReply signs.
         BinaryPrimitives.WriteUInt32BigEndian(reply[NtpHeader.Length..], macKey.Id);
         replyLength += NtpMac.TrailerLength(macKey, version);
-        return ServerVerdict.RespondWithMac;
+        return interleaved ? ServerVerdict.RespondInterleavedWithMac : ServerVerdict.RespondWithMac;
     }
 
     /// <summary>
@@ -142,11 +196,20 @@ public sealed class NtpServerHandler(ClientLog clientLog)
     public void FinishReply(ServerVerdict verdict, Span<byte> reply, int replyLength, long transmitUnixNs)
     {
         if (NeedsTransmitStamp(verdict)) StampTransmitTime(reply, transmitUnixNs);
-        if (verdict != ServerVerdict.RespondWithMac) return;
+        if (verdict is not (ServerVerdict.RespondWithMac or ServerVerdict.RespondInterleavedWithMac)) return;
         uint keyId = BinaryPrimitives.ReadUInt32BigEndian(reply[NtpHeader.Length..]);
         if (!Keys.TryGet(keyId, out var key)) throw new InvalidOperationException($"reply names key {keyId}, which this handler does not hold");
         NtpMac.Append(reply, NtpHeader.Length, key, NtpHeader.VersionOf(reply[0]));
     }
+
+    /// <summary>
+    /// True for a client request that asks for the interleaved mode (RFC 9769): a non-zero origin and a receive timestamp
+    /// that differs from the transmit timestamp. Drivers use it to start taking transmit timestamps only when needed.
+    /// </summary>
+    public static bool AsksForInterleaved(ReadOnlySpan<byte> request) =>
+        request.Length >= NtpHeader.Length
+        && BinaryPrimitives.ReadUInt64BigEndian(request[NtpHeader.OriginTimeOffset..]) != 0
+        && BinaryPrimitives.ReadUInt64BigEndian(request[NtpHeader.ReceiveTimeOffset..]) != BinaryPrimitives.ReadUInt64BigEndian(request[NtpHeader.TransmitTimeOffset..]);
 
     /// <summary>Writes the transmit timestamp into a reply; call as late as possible before sending.</summary>
     public static void StampTransmitTime(Span<byte> reply, long transmitUnixNs) =>

@@ -23,6 +23,11 @@ public enum ReplyOutcome : byte
     AuthFailed,
     /// <summary>A valid reply whose round trip was too long to measure with (<see cref="SourceStatistics.PassesDelayTests"/>): the source counts as reached, the sample is not used.</summary>
     DelayRejected,
+    /// <summary>
+    /// An interleaved reply that completes an exchange already measured from its basic reply: the source counts as
+    /// reached, and no second sample of the same exchange is made.
+    /// </summary>
+    AlreadySampled,
 }
 
 /// <summary>
@@ -41,6 +46,14 @@ public sealed class NtpSourcePoller
 
     private readonly Func<ulong> _random;
     private ulong _cookie;
+    // Interleaved mode: the value sent in the receive field, which an interleaved reply echoes as its origin (0: none).
+    private ulong _interleavedCookie;
+    // The last exchange that was answered: what an interleaved reply completes (its T1, T4 and the server's T2).
+    private long _previousSentNs;
+    private long _previousReceivedNs;
+    private NtpTimestamp _previousServerReceive;
+    private bool _previousValid;
+    private bool _previousSampled;
     private long _sentNs;
     private bool _pending;
     private int _samplesSincePollChange;
@@ -94,6 +107,12 @@ public sealed class NtpSourcePoller
     /// <summary>Replies that made a sample (chronyc ntpdata's "Total good RX").</summary>
     public long GoodReplies { get; private set; }
 
+    /// <summary>Samples taken in the interleaved mode (RFC 9769): from the server's true transmit time of its previous reply.</summary>
+    public long InterleavedSamples { get; private set; }
+
+    /// <summary>True when the last sample came from an interleaved reply (chronyc ntpdata's "Interleaved").</summary>
+    public bool LastSampleInterleaved { get; private set; }
+
     /// <summary>Whether the source answered recently enough to be considered (maxunreach).</summary>
     public bool IsReachable => !Demobilised && Reach != 0 && ConsecutiveMisses < Settings.MaxUnreach;
 
@@ -131,8 +150,15 @@ public sealed class NtpSourcePoller
         // The transmit field carries a random cookie, not our time (as chrony does): the reply must echo
         // it, which an off-path attacker cannot guess, and it tells observers nothing about our clock.
         _cookie = _random() | 1;
+        // RFC 9769: an interleaved request names the previous exchange by the server's receive timestamp of it (origin)
+        // and carries a second cookie in the receive field, different from the transmit one; an interleaved reply echoes
+        // that cookie. Without an answered exchange to name, the request is basic.
+        _interleavedCookie = Settings.Xleave && !Settings.Nts && _previousValid ? (_random() | 1) : 0;
+        if (_interleavedCookie == _cookie) _interleavedCookie ^= 2;
         new NtpHeader(LeapIndicator.Unsynchronised, RequestVersion, NtpMode.Client, 0, (sbyte)PollLog2, 0x20,
-            NtpShort.Zero, NtpShort.Zero, 0, NtpTimestamp.Zero, NtpTimestamp.Zero, NtpTimestamp.Zero,
+            NtpShort.Zero, NtpShort.Zero, 0, NtpTimestamp.Zero,
+            _interleavedCookie != 0 ? _previousServerReceive : NtpTimestamp.Zero,
+            new NtpTimestamp(_interleavedCookie),
             new NtpTimestamp(_cookie)).Write(request);
         if (Settings.Key is { } key) NtpMac.Append(request, NtpHeader.Length, key, RequestVersion);
         _pending = true;
@@ -184,7 +210,8 @@ public sealed class NtpSourcePoller
             AuthFailures++;
             return ReplyOutcome.AuthFailed;
         }
-        if (!_pending || h.OriginTime.Value != _cookie)
+        bool interleaved = _pending && _interleavedCookie != 0 && h.OriginTime.Value == _interleavedCookie;
+        if (!_pending || (h.OriginTime.Value != _cookie && !interleaved))
         {
             BogusReplies++;
             return ReplyOutcome.Bogus;
@@ -215,11 +242,42 @@ public sealed class NtpSourcePoller
         }
         if (h.Leap == LeapIndicator.Unsynchronised || h.Stratum >= 16) return ReplyOutcome.Unsynchronised;
         if (h.ReceiveTime.IsZero || h.TransmitTime.IsZero) return ReplyOutcome.Malformed;
+        // This exchange, for the next interleaved reply to complete (the request that named the previous one is answered).
+        bool previousValid = _previousValid, previousSampled = _previousSampled;
+        long previousSentNs = _previousSentNs, previousReceivedNs = _previousReceivedNs;
+        var previousServerReceive = _previousServerReceive;
+        _previousValid = true;
+        _previousSentNs = _sentNs;
+        _previousReceivedNs = receivedNs;
+        _previousServerReceive = h.ReceiveTime;
+        // A basic reply measures its own exchange; an interleaved one only the one before.
+        _previousSampled = !interleaved;
 
-        long t1 = _sentNs;
-        long t2 = h.ReceiveTime.ToUnixNanoseconds(t1);
-        long t3 = h.TransmitTime.ToUnixNanoseconds(t1);
-        long t4 = receivedNs;
+        long t1, t2, t3, t4;
+        if (interleaved)
+        {
+            // The reply completes the previous exchange: our T1 and T4 of it, the server's T2 of it, and its true T3.
+            if (!previousValid) return ReplyOutcome.Malformed;
+            t1 = previousSentNs;
+            t2 = previousServerReceive.ToUnixNanoseconds(t1);
+            t3 = h.TransmitTime.ToUnixNanoseconds(t1);
+            t4 = previousReceivedNs;
+            // A transmit time before that exchange's receive time, or long after it, is no transmit time of it.
+            if (t3 < t2 || t3 - t2 > 1_000_000_000L) return ReplyOutcome.Malformed;
+            if (previousSampled)
+            {
+                Reach |= 1;
+                ConsecutiveMisses = 0;
+                return ReplyOutcome.AlreadySampled;
+            }
+        }
+        else
+        {
+            t1 = _sentNs;
+            t2 = h.ReceiveTime.ToUnixNanoseconds(t1);
+            t3 = h.TransmitTime.ToUnixNanoseconds(t1);
+            t4 = receivedNs;
+        }
         double offset = ((t2 - t1) + (t3 - t4)) * 0.5e-9;
         double precision = Math.Pow(2, h.PrecisionLog2) + Math.Pow(2, localPrecisionLog2);
         double delay = Math.Max((t4 - t1 - (t3 - t2)) * 1e-9, precision);
@@ -229,6 +287,8 @@ public sealed class NtpSourcePoller
         LastSample = sample;
         LastSampleHeader = h;
         LastResponseTimeSeconds = (t3 - t2) * 1e-9;
+        LastSampleInterleaved = interleaved;
+        if (interleaved) InterleavedSamples++;
         GoodReplies++;
         Reach |= 1;
         ConsecutiveMisses = 0;
@@ -245,6 +305,7 @@ public sealed class NtpSourcePoller
         if (LastReplyNs != 0) LastReplyNs += deltaNs;
         if (LastSample is { } s) LastSample = s with { LocalTimeNs = s.LocalTimeNs + deltaNs, OffsetSeconds = s.OffsetSeconds - deltaNs * 1e-9 };
         _pending = false;
+        _previousValid = false;   // its T1 and T4 are on the old scale
     }
 
     /// <summary>Adapts the poll interval to how well the statistics fit (chrony's polltarget idea).</summary>

@@ -23,6 +23,12 @@ public sealed record SourceSettings
     public bool Nts { get; init; }
     public int NtsKePort { get; init; } = 4460;
 
+    /// <summary>
+    /// chrony's <c>xleave</c>: ask for the interleaved mode (RFC 9769), in which each reply carries the true transmit
+    /// time of the server's previous reply. Servers that do not serve it answer in basic mode, which is used as before. Not with NTS (its requests stay basic).
+    /// </summary>
+    public bool Xleave { get; init; }
+
     /// <summary>chrony's <c>key</c> option: requests carry a MAC under this key and only replies under it count.</summary>
     public Auth.SymmetricKey? Key { get; init; }
 

@@ -324,7 +324,10 @@ public sealed class SyncEngine
         return new NtpDataReport(s.Id, p.Settings.Name, p.Settings.Port, true, h.Leap, h.Version, (int)h.Mode, h.Stratum, h.PollLog2, h.PrecisionLog2,
             h.RootDelay.Seconds, h.RootDispersion.Seconds, h.ReferenceId, h.ReferenceTime.IsZero ? 0 : h.ReferenceTime.ToUnixNanoseconds(nowRawNs),
             l.OffsetSeconds - _discipline.Correction.CorrectionNs(l.LocalTimeNs) * 1e-9, l.DelaySeconds, l.DispersionSeconds, p.LastResponseTimeSeconds,
-            p.Settings.Key is not null || p.Settings.Nts, p.RequestsSent, rx, p.RepliesReceived, p.GoodReplies);
+            p.Settings.Key is not null || p.Settings.Nts, p.RequestsSent, rx, p.RepliesReceived, p.GoodReplies)
+        {
+            Interleaved = p.LastSampleInterleaved,
+        };
     }).ToList();
 
     public IReadOnlyList<SourceStatsReport> SourceStats(long nowRawNs) => _sources.Select(s =>

@@ -82,4 +82,8 @@ public sealed record NtpDataReport(
     long TotalTx,
     long TotalRx,
     long TotalValidRx,
-    long TotalGoodRx);
+    long TotalGoodRx)
+{
+    /// <summary>The last sample came from an interleaved reply (RFC 9769; chronyc ntpdata's "Interleaved").</summary>
+    public bool Interleaved { get; init; }
+}

@@ -22,7 +22,7 @@ public static class ConfigKeys
         .. SourceKeys.Append("maxsources").Select(k => "pool[]." + k),
     ];
 
-    private static string[] SourceKeys => ["address", "port", "iburst", "burst", "minpoll", "maxpoll", "prefer", "maxunreach", "nts", "ntsport", "key"];
+    private static string[] SourceKeys => ["address", "port", "iburst", "burst", "minpoll", "maxpoll", "prefer", "xleave", "maxunreach", "nts", "ntsport", "key"];
 
     /// <summary>
     /// The built-in defaults of the optional blocks, for showing the effective configuration: what

@@ -20,7 +20,19 @@ public sealed record NtpServerSettings(
     int BatchSize,
     int ReceiveBufferBytes,
     bool KernelTimestamps,
-    TimeSpan LoopRestartDelay);
+    TimeSpan LoopRestartDelay)
+{
+    /// <summary>
+    /// Serve the interleaved mode (RFC 9769, chrony's xleave) to clients that ask for it: replies are sent with kernel
+    /// transmit timestamps (SO_TIMESTAMPING), whose times later replies to the same client carry. On by default, as in chrony.
+    /// </summary>
+    public bool Interleaved { get; init; } = true;
+
+    /// <summary>Recent exchanges remembered for the interleaved mode (16 bytes each); a client's previous one must still be held.</summary>
+    public int InterleavedExchanges { get; init; } = DefaultInterleavedExchanges;
+
+    public const int DefaultInterleavedExchanges = 16384;
+}
 
 /// <summary>How the node's served clock is steered.</summary>
 public enum ClockMode
@@ -152,7 +164,11 @@ public sealed record TimeMeshSettings
                 (int)r.Integer(Prefix + "ntp-server.batch-size", 1, 1024),
                 (int)r.Bytes(Prefix + "ntp-server.receive-buffer", 65536, 1L << 30),
                 r.Switch(Prefix + "ntp-server.kernel-timestamps", true),
-                r.Duration(Prefix + "ntp-server.loop-restart-delay", TimeSpan.Zero, TimeSpan.FromMinutes(10))),
+                r.Duration(Prefix + "ntp-server.loop-restart-delay", TimeSpan.Zero, TimeSpan.FromMinutes(10)))
+            {
+                Interleaved = r.Switch(Prefix + "ntp-server.interleaved", true),
+                InterleavedExchanges = (int)r.Integer(Prefix + "ntp-server.interleaved-exchanges", 16, 1 << 24),
+            },
             Upstream = ParseUpstream(r, keys),
             Mesh = ParseMesh(r),
             SystemName = TimeMesh.Node.Mesh.ClusterSystemName.Parse(r),
@@ -296,6 +312,7 @@ public sealed record TimeMeshSettings
             MinPollLog2 = minPoll,
             MaxPollLog2 = maxPoll,
             Prefer = s.Switch("prefer", false),
+            Xleave = s.Switch("xleave", false),
             MaxUnreach = (int)s.Integer("maxunreach", 1, 100_000, 4),
             Nts = s.Switch("nts", false),
             NtsKePort = (int)s.Integer("ntsport", 1, 65535, Core.Nts.NtsIds.DefaultKePort),

@@ -70,7 +70,12 @@ internal sealed class CmdmonDataSource(NodeQueries queries, Func<CmdmonListener>
         t.UpdateIntervalSeconds);
 
     public static CmdmonServerStats ServerStats(ServerStatsDto s, CmdmonListener cmd) => new(
-        s.NtpPacketsReceived, 0, cmd.Received, s.NtpPacketsDropped, 0, cmd.Dropped, s.ClientLogRecordsDropped, s.AuthenticatedNtpPackets);
+        s.NtpPacketsReceived, 0, cmd.Received, s.NtpPacketsDropped, 0, cmd.Dropped, s.ClientLogRecordsDropped, s.AuthenticatedNtpPackets)
+    {
+        NtpInterleavedHits = s.InterleavedNtpPackets,
+        NtpTimestamps = s.NtpTimestampsHeld,
+        NtpSpanSeconds = s.NtpTimestampSpanSeconds,
+    };
 
     /// <summary>NTP clients (the server's client log) and command-port clients (the listener's), one line per address.</summary>
     public static IReadOnlyList<CmdmonClient> Clients(ClientsDto ntp, CmdmonListener cmd)
@@ -113,5 +118,8 @@ internal sealed class CmdmonDataSource(NodeQueries queries, Func<CmdmonListener>
         AddressOf(n.Name, i), n.LocalAddress is { } local && IPAddress.TryParse(local, out var l) ? CmdmonAddress.FromIp(IpAddress128.FromIPAddress(l)) : CmdmonAddress.Unspecified,
         n.RemotePort, (LeapIndicator)n.Leap, n.Version, n.Mode, n.Stratum, n.PollLog2, n.PrecisionLog2, n.RootDelaySeconds, n.RootDispersionSeconds,
         n.ReferenceId, n.RefTimeUnixNs, n.OffsetSeconds, n.DelaySeconds, n.DispersionSeconds, n.ResponseTimeSeconds, n.Authenticated,
-        n.TotalTx, n.TotalRx, n.TotalValidRx, n.TotalGoodRx)).ToList();
+        n.TotalTx, n.TotalRx, n.TotalValidRx, n.TotalGoodRx)
+    {
+        Interleaved = n.Interleaved,
+    }).ToList();
 }

@@ -64,7 +64,11 @@ public sealed record NtpDataDto(
     long TotalTx,
     long TotalRx,
     long TotalValidRx,
-    long TotalGoodRx);
+    long TotalGoodRx)
+{
+    /// <summary>The last sample came from an interleaved reply (chronyc's "Interleaved").</summary>
+    public bool Interleaved { get; init; }
+}
 
 public sealed record NtpDataListDto(IReadOnlyList<NtpDataDto> Sources);
 
@@ -134,6 +138,12 @@ public sealed record ServerStatsDto(
     public long AuthenticatedNtpPackets { get; init; }
     /// <summary>Requests dropped because their MAC named an unknown key or did not verify.</summary>
     public long NtpDroppedAuth { get; init; }
+    /// <summary>Replies in the interleaved mode (chronyc's "Interleaved NTP packets").</summary>
+    public long InterleavedNtpPackets { get; init; }
+    /// <summary>Exchanges held for the interleaved mode (chronyc's "NTP timestamps held").</summary>
+    public long NtpTimestampsHeld { get; init; }
+    /// <summary>Seconds from the oldest held exchange to the newest (chronyc's "NTP timestamp span").</summary>
+    public long NtpTimestampSpanSeconds { get; init; }
 }
 
 /// <summary>One node of the mesh as this node sees it.</summary>

@@ -64,7 +64,10 @@ public sealed class NodeQueries(NodeActors actors, Func<long> nowUnixNs, TimeSpa
         return new NtpDataListDto(reply.Entries.Select(n => new NtpDataDto(
             n.Name, n.RemotePort, null, n.HasSample, (int)n.Leap, n.Version, n.Mode, n.Stratum, n.PollLog2, n.PrecisionLog2,
             n.RootDelaySeconds, n.RootDispersionSeconds, n.ReferenceId, n.RefTimeUnixNs, n.OffsetSeconds, n.DelaySeconds,
-            n.DispersionSeconds, n.ResponseTimeSeconds, n.Authenticated, n.TotalTx, n.TotalRx, n.TotalValidRx, n.TotalGoodRx)).ToList());
+            n.DispersionSeconds, n.ResponseTimeSeconds, n.Authenticated, n.TotalTx, n.TotalRx, n.TotalValidRx, n.TotalGoodRx)
+        {
+            Interleaved = n.Interleaved,
+        }).ToList());
     }
 
     public async Task<TrackingDto> TrackingAsync()
@@ -157,6 +160,9 @@ public sealed class NodeQueries(NodeActors actors, Func<long> nowUnixNs, TimeSpa
     {
         AuthenticatedNtpPackets = s.Authenticated,
         NtpDroppedAuth = s.DroppedAuth,
+        InterleavedNtpPackets = s.Interleaved,
+        NtpTimestampsHeld = s.InterleavedExchangesHeld,
+        NtpTimestampSpanSeconds = (long)s.InterleavedSpanSeconds,
     };
 
     public async Task<MeshDto> MeshAsync()

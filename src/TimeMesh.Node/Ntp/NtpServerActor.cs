@@ -45,6 +45,10 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
         {
             Keys = settings.Keys,
             Nts = nts,
+            // Replies are answered in basic mode where no socket gives transmit timestamps: nothing to interleave with.
+            Interleaving = settings.NtpServer.Interleaved && _sockets.Any(s => s.TransmitTimestampsEnabled)
+                ? new InterleavedTimestamps(settings.NtpServer.InterleavedExchanges)
+                : null,
         };
         if (settings.Keys.Count > 0)
             _log.Info("keyfile {0}: {1}", settings.Keys.Source, string.Join(", ", settings.Keys.Keys));
@@ -85,9 +89,10 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
     {
         _loopsStarted = true;
         for (int i = 0; i < _sockets.Length; i++) StartLoop(i);
-        _log.Info("NTP server listening on {0} ({1} loop(s), SO_RCVBUF {2} bytes, kernel timestamps {3})",
+        _log.Info("NTP server listening on {0} ({1} loop(s), SO_RCVBUF {2} bytes, kernel timestamps {3}, interleaved mode {4})",
             string.Join(", ", _sockets.Select(s => s.LocalEndPoint).Distinct()), _sockets.Length,
-            _sockets.Min(s => s.EffectiveReceiveBufferBytes), _sockets.All(s => s.KernelTimestampsEnabled) ? "on" : "off");
+            _sockets.Min(s => s.EffectiveReceiveBufferBytes), _sockets.All(s => s.KernelTimestampsEnabled) ? "on" : "off",
+            _handler.Interleaving is not null ? "on" : _settings.NtpServer.Interleaved ? "off (no kernel transmit timestamps)" : "off");
     }
 
     protected override void PostStop()
@@ -132,8 +137,16 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
         Timers.StartSingleTimer(("restart", m.Loop.Index), new NtpServer.RestartLoop(m.Loop.Index), _settings.NtpServer.LoopRestartDelay);
     }
 
-    private ServerStats Stats() =>
-        _counters.Aggregate(ServerStats.Zero, (sum, c) => sum + c.Read())
-        with
-        { ClientLogEvictions = _handler.ClientLog.Evictions, LoopRestarts = _restarts };
+    private ServerStats Stats()
+    {
+        var (held, span) = _handler.Interleaving?.Usage() ?? (0, 0);
+        return _counters.Aggregate(ServerStats.Zero, (sum, c) => sum + c.Read())
+            with
+            {
+                ClientLogEvictions = _handler.ClientLog.Evictions,
+                LoopRestarts = _restarts,
+                InterleavedExchangesHeld = held,
+                InterleavedSpanSeconds = span,
+            };
+    }
 }

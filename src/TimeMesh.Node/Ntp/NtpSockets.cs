@@ -12,6 +12,8 @@ public static class NtpSockets
         ReusePort = settings.LoopsPerSocket > 1,
         ReceiveBufferBytes = settings.ReceiveBufferBytes,
         KernelTimestamps = settings.KernelTimestamps,
+        // The interleaved mode needs each reply's real transmit time, read back from the error queue by the loop.
+        TransmitTimestamps = settings.Interleaved,
         ReceiveTimeout = TimeSpan.FromMilliseconds(250),
     };
 

@@ -20,6 +20,12 @@ internal sealed class LoopCounters
     public long Authenticated;
     /// <summary>Requests whose MAC named an unknown key or did not verify.</summary>
     public long DroppedAuth;
+    /// <summary>Interleaved replies (RFC 9769): they carried the true transmit time of the client's previous reply.</summary>
+    public long Interleaved;
+    /// <summary>Kernel transmit timestamps of replies recorded for the interleaved mode.</summary>
+    public long TransmitTimestamps;
+    /// <summary>Times the kernel refused to restart the transmit-timestamp numbering after a refused datagram.</summary>
+    public long TransmitTimestampResyncFailures;
     /// <summary>Bytes this loop's thread has allocated since it started, read after each batch: it must stay flat.</summary>
     public long AllocatedBytes;
 
@@ -37,6 +43,8 @@ internal sealed class LoopCounters
             case ServerVerdict.DroppedUnsupportedMode: DroppedUnsupportedMode++; break;
             case ServerVerdict.RespondWithMac: Answered++; Authenticated++; break;
             case ServerVerdict.DroppedMac: DroppedAuth++; break;
+            case ServerVerdict.RespondInterleaved: Answered++; Interleaved++; break;
+            case ServerVerdict.RespondInterleavedWithMac: Answered++; Authenticated++; Interleaved++; break;
         }
     }
 
@@ -54,6 +62,8 @@ internal sealed class LoopCounters
     {
         Authenticated = Volatile.Read(ref Authenticated),
         DroppedAuth = Volatile.Read(ref DroppedAuth),
+        Interleaved = Volatile.Read(ref Interleaved),
+        TransmitTimestamps = Volatile.Read(ref TransmitTimestamps),
     };
 }
 
@@ -77,6 +87,14 @@ public sealed record ServerStats(
     public long Authenticated { get; init; }
     /// <summary>Requests dropped because their MAC named an unknown key or did not verify.</summary>
     public long DroppedAuth { get; init; }
+    /// <summary>Interleaved replies (RFC 9769, chrony's xleave).</summary>
+    public long Interleaved { get; init; }
+    /// <summary>Kernel transmit timestamps of replies recorded for the interleaved mode.</summary>
+    public long TransmitTimestamps { get; init; }
+    /// <summary>Exchanges held for the interleaved mode now (not summed: one table for all loops).</summary>
+    public long InterleavedExchangesHeld { get; init; }
+    /// <summary>Seconds from the oldest held exchange to the newest.</summary>
+    public double InterleavedSpanSeconds { get; init; }
 
     public long Dropped => DroppedAccess + DroppedRateLimit + DroppedMalformed + DroppedUnsupportedMode + DroppedAuth;
 
@@ -95,5 +113,7 @@ public sealed record ServerStats(
     {
         Authenticated = a.Authenticated + b.Authenticated,
         DroppedAuth = a.DroppedAuth + b.DroppedAuth,
+        Interleaved = a.Interleaved + b.Interleaved,
+        TransmitTimestamps = a.TransmitTimestamps + b.TransmitTimestamps,
     };
 }

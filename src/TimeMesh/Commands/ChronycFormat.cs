@@ -142,9 +142,9 @@ public static class ChronycFormat
         .Append("NTS-KE connections accepted: 0\n")
         .Append("NTS-KE connections dropped : 0\n")
         .Append("Authenticated NTP packets  : ").Append(s.AuthenticatedNtpPackets.ToString(C)).Append('\n')
-        .Append("Interleaved NTP packets    : 0\n")
-        .Append("NTP timestamps held        : 0\n")
-        .Append("NTP timestamp span         : 0\n")
+        .Append("Interleaved NTP packets    : ").Append(s.InterleavedNtpPackets.ToString(C)).Append('\n')
+        .Append("NTP timestamps held        : ").Append(s.NtpTimestampsHeld.ToString(C)).Append('\n')
+        .Append("NTP timestamp span         : ").Append(s.NtpTimestampSpanSeconds.ToString(C)).Append('\n')
         .ToString();
 
     /// <summary>chronyc ntpdata's layout, one block per source (the local address is not known: requests leave from random ports).</summary>
@@ -171,6 +171,7 @@ public static class ChronycFormat
                 .Append("Peer delay      : ").Append(n.DelaySeconds.ToString("F9", C)).Append(" seconds\n")
                 .Append("Peer dispersion : ").Append(n.DispersionSeconds.ToString("F9", C)).Append(" seconds\n")
                 .Append("Response time   : ").Append(n.ResponseTimeSeconds.ToString("F9", C)).Append(" seconds\n")
+                .Append("Interleaved     : ").Append(n.Interleaved ? "Yes" : "No").Append('\n')
                 .Append("Authenticated   : ").Append(n.Authenticated ? "Yes" : "No").Append('\n')
                 .Append("Total TX        : ").Append(n.TotalTx.ToString(C)).Append('\n')
                 .Append("Total RX        : ").Append(n.TotalRx.ToString(C)).Append('\n')

@@ -170,7 +170,7 @@ public class ChronycFormatTests
     [Fact]
     public void ServerStatsAreChronycs()
     {
-        var stats = new ServerStatsDto(8, 8, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0) { AuthenticatedNtpPackets = 5 };
+        var stats = new ServerStatsDto(8, 8, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0) { AuthenticatedNtpPackets = 5, InterleavedNtpPackets = 6, NtpTimestampsHeld = 7, NtpTimestampSpanSeconds = 3 };
         Assert.Equal("""
             NTP packets received       : 8
             NTP packets dropped        : 0
@@ -180,9 +180,9 @@ public class ChronycFormatTests
             NTS-KE connections accepted: 0
             NTS-KE connections dropped : 0
             Authenticated NTP packets  : 5
-            Interleaved NTP packets    : 0
-            NTP timestamps held        : 0
-            NTP timestamp span         : 0
+            Interleaved NTP packets    : 6
+            NTP timestamps held        : 7
+            NTP timestamp span         : 3
 
             """.ReplaceLineEndings("\n"), ChronycFormat.ServerStats(stats));
     }
