@@ -12,7 +12,9 @@ public static class NtpSockets
         ReusePort = settings.LoopsPerSocket > 1,
         ReceiveBufferBytes = settings.ReceiveBufferBytes,
         KernelTimestamps = settings.KernelTimestamps,
-        ReceiveTimeout = TimeSpan.FromMilliseconds(250),
+        // Block without a timeout: an idle server does not wake up at all. Stopping disposes the socket, whose
+        // shutdown(2) wakes the blocked recvmmsg at once (UdpServerLoop.Stop is followed by the dispose).
+        ReceiveTimeout = Timeout.InfiniteTimeSpan,
     };
 
     /// <summary>
