@@ -39,10 +39,14 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
 
     private readonly TimeSpan _poolRefreshInterval;
     private readonly Func<long> _monotonicNs;
+    private readonly bool _monotonicInjected;
     private readonly ClockStepDetector _stepDetector = new(new ClockStepSettings { ToleranceNs = StepDetectionNs });
 
     /// <summary>How often the raw clock is compared with the monotonic clock to catch outside steps.</summary>
     public static readonly TimeSpan ClockWatchInterval = TimeSpan.FromMilliseconds(250);
+    /// <summary>With the kernel telling when the clock is set (<see cref="ClockSetNotifier"/>), the timer check is only a safety net.</summary>
+    public static readonly TimeSpan ClockWatchFallbackInterval = TimeSpan.FromMinutes(1);
+    private ClockSetNotifier? _clockSets;
     /// <summary>
     /// A change of raw − monotonic larger than this (beyond the reads' own uncertainty, and confirmed by a
     /// second reading) is a step of the OS clock by someone else (<see cref="ClockStepDetector"/>).
@@ -63,6 +67,7 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
         _meshSettings = mesh;
         _poolRefreshInterval = poolRefreshInterval ?? PoolRefreshInterval;
         _monotonicNs = monotonicNs ?? Clock.RealtimeClock.ReadMonotonicNanoseconds;
+        _monotonicInjected = monotonicNs is not null;
         _settings = settings;
         _clock = clock;
         _reference = reference;
@@ -99,8 +104,10 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
         foreach (var server in _settings.Servers) Resolve(server.Address, -1, self);
         for (int i = 0; i < _settings.Pools.Count; i++) Resolve(_settings.Pools[i].Address, i, self);
         if (_settings.Pools.Count > 0) Timers.StartPeriodicTimer("pools", SyncProtocol.RefreshPools.Instance, _poolRefreshInterval);
+        // On the real clocks the kernel wakes the watch when the clock is set, so an idle node does not wake 4 times a second.
+        _clockSets = _monotonicInjected ? null : ClockSetNotifier.TryStart(() => self.Tell(SyncProtocol.WatchClock.Instance), out _);
         WatchClock();
-        Timers.StartPeriodicTimer("clock-watch", SyncProtocol.WatchClock.Instance, ClockWatchInterval);
+        Timers.StartPeriodicTimer("clock-watch", SyncProtocol.WatchClock.Instance, _clockSets is null ? ClockWatchInterval : ClockWatchFallbackInterval);
         if (_meshSettings is { Masters.Count: > 0 })
         {
             // The masters named in the config are polled from the start, before (and whether or not) this node is in a cluster.
@@ -108,6 +115,8 @@ public sealed partial class SyncActor : ReceiveActor, IWithTimers
             Timers.StartPeriodicTimer("masters", SyncProtocol.ResolveMasters.Instance, MastersRefreshInterval);
         }
     }
+
+    protected override void PostStop() => _clockSets?.Dispose();
 
     /// <summary>How often the names in <c>timemesh.mesh.masters</c> are looked up again (a Kubernetes service's pods move).</summary>
     public static readonly TimeSpan MastersRefreshInterval = TimeSpan.FromSeconds(60);
