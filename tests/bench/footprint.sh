@@ -25,7 +25,7 @@
 # --long also keeps every server polling for 10 minutes from its start (after the idle window, before any request)
 # and reports memory and threads then: the memory a node grows to from polling alone.
 # --timemesh PATH measures another build (e.g. a copy of an older bin/Release/net10.0/timemesh), with --no-build.
-# The whole run takes about 3 minutes (--quick: about 1.5).
+# The whole run takes about 4-6 minutes on a busy machine (--quick: about 2; --long: at least 10 more).
 set -euo pipefail
 
 IDLE_S=60
@@ -170,7 +170,7 @@ UP_PORT="$(pick_port)"
 for n in tm-local chronyd-local tm-up0 chronyd-up0 tm-up6 chronyd-up6 tm-master tm-member tm-4up0 chronyd-4up0 tm-4up6 chronyd-4up6; do PORT[$n]="$(pick_port)"; done
 AKKA_MASTER="$(pick_port)"; AKKA_MEMBER="$(pick_port)"
 
-log "starting the upstream chronyd and 8 servers (load average $(loadavg))"
+log "starting 4 upstream chronyds and 12 servers (load average $(loadavg))"
 start_chronyd upstream "$UP_PORT"; PID[upstream]="$SERVER_PID"
 for u in 2 3 4; do start_chronyd "up$u" "$UP_PORT" "" "127.0.0.$u"; PID[up$u]="$SERVER_PID"; done
 start_timemesh tm-local "  listen = [\"127.0.0.1:${PORT[tm-local]}\"]
@@ -201,7 +201,7 @@ start_timemesh tm-member "  role = member
 for p in 0 6; do
     TM_SERVERS=""; CHRONY_SERVERS=""
     for u in 1 2 3 4; do
-        TM_SERVERS+="{ address = \"127.0.0.$u\", port = $UP_PORT, iburst = on, minpoll = $p, maxpoll = $p } "
+        TM_SERVERS+="${TM_SERVERS:+, }{ address = \"127.0.0.$u\", port = $UP_PORT, iburst = on, minpoll = $p, maxpoll = $p }"
         CHRONY_SERVERS+="server 127.0.0.$u port $UP_PORT iburst minpoll $p maxpoll $p"$'\n'
     done
     start_timemesh "tm-4up$p" "  listen = [\"127.0.0.1:${PORT[tm-4up$p]}\"]
