@@ -94,16 +94,36 @@ public class TimerQueueSchedulerTests : TestKit
     }
 
     [Fact]
-    public async Task StoppingTheSystemStopsEveryPendingTask()
+    public async Task StoppingTheSystemRunsEachPendingTaskOnceAndThenNothing()
     {
         var system = ActorSystem.Create("tq", UseIt);
         var scheduler = Assert.IsType<TimerQueueScheduler>(system.Scheduler);
-        int ran = 0;
-        system.Scheduler.Advanced.ScheduleRepeatedly(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(300), () => Interlocked.Increment(ref ran));
+        int ran = 0, cancelledRan = 0;
+        system.Scheduler.Advanced.ScheduleRepeatedly(TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30), () => Interlocked.Increment(ref ran));
+        var cancel = new Cancelable(system.Scheduler);
+        system.Scheduler.Advanced.ScheduleOnce(TimeSpan.FromSeconds(30), () => Interlocked.Increment(ref cancelledRan), cancel);
+        cancel.Cancel();
         Assert.True(scheduler.PendingCount >= 1);
         await system.Terminate().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(0, scheduler.PendingCount);
-        await Task.Delay(700);
-        Assert.Equal(0, Volatile.Read(ref ran));
+        // As Akka's own scheduler: what was pending runs once at shutdown (a cancelled task does not), then never again.
+        Assert.Equal(1, Volatile.Read(ref ran));
+        await Task.Delay(500);
+        Assert.Equal(1, Volatile.Read(ref ran));
+        Assert.Equal(0, Volatile.Read(ref cancelledRan));
+    }
+
+    [Fact]
+    public void ARepeatedTaskThatThrowsIsNotRunAgain()
+    {
+        int runs = 0;
+        Sys.Scheduler.Advanced.ScheduleRepeatedly(TimeSpan.Zero, TimeSpan.FromMilliseconds(30), () =>
+        {
+            Interlocked.Increment(ref runs);
+            throw new InvalidOperationException("scheduled failure");
+        });
+        AwaitCondition(() => Volatile.Read(ref runs) >= 1, TimeSpan.FromSeconds(5));
+        Thread.Sleep(400);
+        Assert.Equal(1, Volatile.Read(ref runs));
     }
 }

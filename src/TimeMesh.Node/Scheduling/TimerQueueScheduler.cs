@@ -11,7 +11,9 @@ namespace TimeMesh.Node.Scheduling;
 /// does not wake at all in between. Akka's <see cref="HashedWheelTimerScheduler"/> ticks every
 /// <c>akka.scheduler.tick-duration</c> while any task is pending, and each tick wakes the timer thread and a
 /// thread-pool worker: at 100 ms that was most of an idle node's CPU (docs/benchmark.md, "Footprint").
-/// A task runs on the thread pool at its deadline (no tick rounding); a repeated one at a fixed rate.
+/// A task runs on the thread pool at its deadline (no tick rounding); a repeated one at a fixed rate. As with Akka's
+/// scheduler, a repeated task that throws is not run again, and stopping the scheduler runs every task still pending
+/// (not cancelled) once, so that nothing waiting on one is left hanging at shutdown.
 /// Chosen with <c>akka.scheduler.implementation</c>; cancelling a task disposes its timer.
 /// </summary>
 public sealed class TimerQueueScheduler : SchedulerBase, IDateTimeOffsetNowTimeProvider, IDisposable
@@ -79,11 +81,14 @@ public sealed class TimerQueueScheduler : SchedulerBase, IDateTimeOffsetNowTimeP
     protected override void InternalScheduleRepeatedly(TimeSpan initialDelay, TimeSpan interval, IRunnable action, ICancelable cancelable) =>
         Add(initialDelay, interval, action, cancelable);
 
-    /// <summary>Stops every pending task (an actor system calls this on termination).</summary>
+    /// <summary>Stops every pending task and runs each once more, as Akka's scheduler does (an actor system calls this on termination).</summary>
     public void Dispose()
     {
         _disposed = true;
-        foreach (var entry in _pending.Keys) entry.Stop();
+        foreach (var entry in _pending.Keys)
+        {
+            if (entry.Stop()) entry.RunForShutdown();
+        }
     }
 
     private void Add(TimeSpan delay, TimeSpan interval, IRunnable action, ICancelable? cancelable)
@@ -105,6 +110,7 @@ public sealed class TimerQueueScheduler : SchedulerBase, IDateTimeOffsetNowTimeP
         private readonly Timer _timer;
         private CancellationTokenRegistration _registration;
         private int _stopped;
+        private int _running;
 
         public Entry(TimerQueueScheduler owner, IRunnable action, ICancelable? cancelable, bool repeated)
         {
@@ -124,30 +130,60 @@ public sealed class TimerQueueScheduler : SchedulerBase, IDateTimeOffsetNowTimeP
             _timer.Change(delay > max ? max : delay, interval == Timeout.InfiniteTimeSpan || interval <= max ? interval : max);
         }
 
-        public void Stop()
+        /// <summary>Stops the timer; true for the call that stopped it.</summary>
+        public bool Stop()
         {
-            if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
+            if (Interlocked.Exchange(ref _stopped, 1) != 0) return false;
             _timer.Dispose();
             _registration.Dispose();
             _owner._pending.TryRemove(this, out _);
+            return true;
         }
 
-        private void Fire()
+        public void RunForShutdown()
         {
-            if (Volatile.Read(ref _stopped) != 0) return;
-            if (_cancelable?.IsCancellationRequested == true)
-            {
-                Stop();
-                return;
-            }
-            if (!_repeated) Stop();
+            if (_cancelable?.IsCancellationRequested == true) return;
             try
             {
                 _action.Run();
             }
+            catch (SchedulerException)
+            {
+                // From an actor that is already gone.
+            }
             catch (Exception e)
             {
-                _owner.Log.Error(e, "a scheduled task failed");
+                _owner.Log.Error(e, "a scheduled task failed while the scheduler stopped");
+            }
+        }
+
+        private void Fire()
+        {
+            // Never two runs of one task at once (a late thread pool can hand a periodic timer's next tick over
+            // before the last run returned): that tick is skipped, as a tick of Akka's wheel would be.
+            if (Interlocked.CompareExchange(ref _running, 1, 0) != 0) return;
+            try
+            {
+                if (Volatile.Read(ref _stopped) != 0) return;
+                if (_cancelable?.IsCancellationRequested == true)
+                {
+                    Stop();
+                    return;
+                }
+                if (!_repeated) Stop();
+                try
+                {
+                    _action.Run();
+                }
+                catch (Exception e)
+                {
+                    _owner.Log.Error(e, "a scheduled task failed{0}", _repeated ? "; it is not run again" : "");
+                    Stop();
+                }
+            }
+            finally
+            {
+                Volatile.Write(ref _running, 0);
             }
         }
     }
