@@ -347,33 +347,23 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
         gotMessage = true;
         long software = 0;
         bool isSendStamp = false;
-        nuint length = Math.Min(header.ControlLength, (nuint)ControlBytes);
-        nuint offset = 0;
-        while (offset + Layout.CMsgHdrSize <= length)
+        foreach (ControlMessage message in new ControlMessages(control, header.ControlLength, ControlBytes))
         {
-            byte* cmsg = control + offset;
-            nuint cmsgLength = *(nuint*)cmsg;
-            if (cmsgLength < Layout.CMsgHdrSize || offset + cmsgLength > length)
-                break;
-            int level = *(int*)(cmsg + 8);
-            int type = *(int*)(cmsg + 12);
-            byte* data = cmsg + Layout.CMsgHdrSize;
-            if (level == LibC.SOL_SOCKET && type == LibC.SCM_TIMESTAMPING && cmsgLength >= Layout.CMsgHdrSize + Layout.TimeSpecSize)
+            if (message.Level == LibC.SOL_SOCKET && message.Type == LibC.SCM_TIMESTAMPING && message.DataLength >= Layout.TimeSpecSize)
             {
                 // struct scm_timestamping: ts[0] software, ts[1] deprecated, ts[2] hardware.
-                TimeSpec64* ts = (TimeSpec64*)data;
-                software = ts->Seconds * 1_000_000_000L + ts->Fraction;
+                software = message.TimeSpecUnixNanoseconds();
             }
-            else if (((level == LibC.SOL_IP && type == LibC.IP_RECVERR) || (level == LibC.SOL_IPV6 && type == LibC.IPV6_RECVERR))
-                     && cmsgLength >= Layout.CMsgHdrSize + 16)
+            else if (((message.Level == LibC.SOL_IP && message.Type == LibC.IP_RECVERR) || (message.Level == LibC.SOL_IPV6 && message.Type == LibC.IPV6_RECVERR))
+                     && message.DataLength >= 16)
             {
                 // struct sock_extended_err: u32 errno; u8 origin, type, code, pad; u32 info; u32 data.
+                byte* data = message.Data;
                 byte origin = data[4];
                 uint info = *(uint*)(data + 8);
                 isSendStamp = origin == LibC.SO_EE_ORIGIN_TIMESTAMPING && info == LibC.SCM_TSTAMP_SND;
                 id = *(uint*)(data + 12);
             }
-            offset += (cmsgLength + 7) & ~(nuint)7;   // CMSG_ALIGN
         }
         if (isSendStamp)
             stampNs = software;

@@ -117,23 +117,11 @@ public sealed unsafe class DatagramBatch : IDisposable
     public long KernelTimestampUnixNanoseconds(int i)
     {
         CheckSlot(i);
-        byte* control = _control + (nint)i * Layout.ControlSlotBytes;
-        nuint length = Math.Min(_receiveHeaders[i].Header.ControlLength, (nuint)Layout.ControlSlotBytes);
-        nuint offset = 0;
-        while (offset + Layout.CMsgHdrSize <= length)
+        var messages = new ControlMessages(_control + (nint)i * Layout.ControlSlotBytes, _receiveHeaders[i].Header.ControlLength, Layout.ControlSlotBytes);
+        foreach (ControlMessage message in messages)
         {
-            byte* cmsg = control + offset;
-            nuint cmsgLength = *(nuint*)cmsg;
-            if (cmsgLength < Layout.CMsgHdrSize || offset + cmsgLength > length)
-                break;
-            int level = *(int*)(cmsg + 8);
-            int type = *(int*)(cmsg + 12);
-            if (level == LibC.SOL_SOCKET && type == LibC.SCM_TIMESTAMPNS && cmsgLength >= Layout.CMsgHdrSize + Layout.TimeSpecSize)
-            {
-                TimeSpec64* ts = (TimeSpec64*)(cmsg + Layout.CMsgHdrSize);
-                return ts->Seconds * 1_000_000_000L + ts->Fraction;
-            }
-            offset += (cmsgLength + 7) & ~(nuint)7;   // CMSG_ALIGN
+            if (message.Level == LibC.SOL_SOCKET && message.Type == LibC.SCM_TIMESTAMPNS && message.DataLength >= Layout.TimeSpecSize)
+                return message.TimeSpecUnixNanoseconds();
         }
         return 0;
     }

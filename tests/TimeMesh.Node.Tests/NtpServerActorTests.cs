@@ -324,4 +324,26 @@ public class NtpServerActorTests : TestKit
         Assert.Equal(3, listening.Loops);
         Assert.Equal(endpoint, Assert.Single(listening.Endpoints));
     }
+
+    [Fact]
+    public void StoppingAnIdleServerWakesItsLoopsAlthoughTheyBlockWithoutATimeout()
+    {
+        // An idle server must not wake up by itself (issue 12: idle CPU), so its loops block in recvmmsg without a
+        // receive timeout; stopping the actor must still end them at once: the socket's dispose wakes the receive.
+        Assert.Equal(Timeout.InfiniteTimeSpan, NtpSockets.Options(Settings().NtpServer).ReceiveTimeout);
+        var (server, endpoint, _) = StartServer(Settings("ntp-server.loops-per-socket = 2"), DisciplinedClock.System());
+        Assert.NotNull(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest(1), TimeSpan.FromSeconds(2)));
+        Thread.Sleep(300);   // both loops are back in recvmmsg, idle
+
+        Watch(server);
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        Sys.Stop(server);
+        ExpectTerminated(server, TimeSpan.FromSeconds(10));
+        stopping.Stop();
+        // PostStop joins each loop for up to 2 s: a loop that did not wake would hold it that long (twice here).
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(1.5), $"stopping took {stopping.Elapsed.TotalMilliseconds:0} ms");
+        // A descriptor is closed only once its last call returned: the port is free only if both receives woke.
+        using var again = TimeMesh.Net.BatchedUdpSocket.Bind(endpoint, new TimeMesh.Net.UdpSocketOptions());
+        Assert.Equal(endpoint, again.LocalEndPoint);
+    }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Footprint of a TimeMesh node next to chronyd: memory, idle CPU, threads, exec to first valid answer.
 #
-#   tests/bench/footprint.sh [--quick] [--idle S] [--starts N] [--requests N] [--no-build] [--timemesh PATH] [--out FILE]
+#   tests/bench/footprint.sh [--quick] [--long] [--idle S] [--starts N] [--requests N] [--no-build] [--timemesh PATH] [--out FILE]
 #
 # Starts, all at once on loopback (random free ports, everything killed by pid on exit):
 #   upstream       chronyd -x, `local stratum 1`: the one upstream of the nodes below
@@ -10,6 +10,8 @@
 #   tm-up6         timemesh, one upstream at minpoll 6 / maxpoll 6       | chronyd-up6     chronyd -x, same server, poll 6
 #   tm-master      mesh master (plain loopback cluster), the upstream at poll 6, `local { stratum = 10 }`
 #   tm-member      mesh member of that master
+#   tm-4up0        timemesh, four upstreams at poll 0 (the upstream and up2-up4,  | chronyd-4up0  the same four, poll 0
+#   tm-4up6        chronyd -x on 127.0.0.2-4), and the same at poll 6             | chronyd-4up6  the same four, poll 6
 # and reports for each process: RSS, Pss and private memory (/proc/PID/smaps_rollup) and threads once all
 # answer (after a settle of 10 s), CPU ticks of the process itself (utime + stime from /proc/PID/stat) over an
 # idle window (--idle S, default 60; --quick: 20), then memory and threads after --requests (default 1 000 000)
@@ -19,8 +21,11 @@
 # The load average is recorded beside every phase: the machine's other work inflates ticks and times, never
 # memory or thread counts. Traffic goes to 127.0.0.0/8 only; chronyd only ever runs with -x.
 # Every node has its own control port and cmdport (the defaults, 11130 and 323, would go to the first node only).
+# The four-source servers are left out of the request runs (the memory goals are for one source).
+# --long also keeps every server polling for 10 minutes from its start (after the idle window, before any request)
+# and reports memory and threads then: the memory a node grows to from polling alone.
 # --timemesh PATH measures another build (e.g. a copy of an older bin/Release/net10.0/timemesh), with --no-build.
-# The whole run takes about 3 minutes (--quick: about 1.5).
+# The whole run takes about 4-6 minutes on a busy machine (--quick: about 2; --long: at least 10 more).
 set -euo pipefail
 
 IDLE_S=60
@@ -30,11 +35,13 @@ BUILD=1
 OUT=""
 SETTLE_S=10
 TIMEMESH_ARG=""
+LONG_S=0
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) IDLE_S=20; STARTS=3; shift ;;
+        --long) LONG_S=600; shift ;;
         --idle) IDLE_S="$2"; shift 2 ;;
         --starts) STARTS="$2"; shift 2 ;;
         --requests) REQUESTS="$2"; shift 2 ;;
@@ -50,6 +57,9 @@ done
 [[ "$REQUESTS" =~ ^[1-9][0-9]{0,7}$ ]] || { echo "--requests must be 1-99999999" >&2; exit 2; }
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=tests/bench/probe-lib.sh
+source "$REPO/tests/bench/probe-lib.sh"
+PROBE_PREFIX=()
 LOADGEN="$REPO/tests/bench/TimeMesh.LoadGen/bin/Release/net10.0/timemesh-loadgen"
 TIMEMESH="${TIMEMESH_ARG:-$REPO/src/TimeMesh/bin/Release/net10.0/timemesh}"
 if [[ -n "$OUT" && "$OUT" != /* ]]; then OUT="$PWD/$OUT"; fi
@@ -102,13 +112,13 @@ pick_port() { # a free UDP and TCP port not handed out before in this run (a fil
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 SERVER_PID=""
-start_chronyd() { # start_chronyd NAME PORT [SERVER_LINE]: -x always (the clock is never touched)
-    local name="$1" port="$2" server="${3:-}" dir="$WORK/$1"
+start_chronyd() { # start_chronyd NAME PORT [SERVER_LINES] [ADDRESS]: -x always (the clock is never touched)
+    local name="$1" port="$2" server="${3:-}" address="${4:-127.0.0.1}" dir="$WORK/$1"
     mkdir -p "$dir"
     if id _chrony >/dev/null 2>&1; then chown _chrony "$dir"; fi
     {
         echo "port $port"
-        echo "bindaddress 127.0.0.1"
+        echo "bindaddress $address"
         echo "allow 127.0.0.1"
         echo "cmdport 0"
         echo "bindcmdaddress /"
@@ -130,7 +140,8 @@ start_timemesh() { # start_timemesh NAME BODY (the inside of timemesh { }) [AKKA
     PIDS+=("$SERVER_PID")
 }
 wait_valid() { # wait_valid NAME PORT TIMEOUT_MS: until the server gives a valid (synchronised) answer
-    if ! timeout $(( $3 / 1000 + 30 )) "$LOADGEN" --probe --target "127.0.0.1:$2" --timeout-ms "$3" >"$WORK/$1/ready.txt" 2>&1; then
+    PROBE_PREFIX=()
+    if ! probe_until_valid "$2" "$3" "$WORK/$1/ready.txt"; then
         tail -n 30 "$WORK/$1/server.log" >&2 || true
         die "$1 gave no valid answer on 127.0.0.1:$2 within $3 ms"
     fi
@@ -156,11 +167,12 @@ breakdown() {
 
 declare -A PORT PID
 UP_PORT="$(pick_port)"
-for n in tm-local chronyd-local tm-up0 chronyd-up0 tm-up6 chronyd-up6 tm-master tm-member; do PORT[$n]="$(pick_port)"; done
+for n in tm-local chronyd-local tm-up0 chronyd-up0 tm-up6 chronyd-up6 tm-master tm-member tm-4up0 chronyd-4up0 tm-4up6 chronyd-4up6; do PORT[$n]="$(pick_port)"; done
 AKKA_MASTER="$(pick_port)"; AKKA_MEMBER="$(pick_port)"
 
-log "starting the upstream chronyd and 8 servers (load average $(loadavg))"
+log "starting 4 upstream chronyds and 12 servers (load average $(loadavg))"
 start_chronyd upstream "$UP_PORT"; PID[upstream]="$SERVER_PID"
+for u in 2 3 4; do start_chronyd "up$u" "$UP_PORT" "" "127.0.0.$u"; PID[up$u]="$SERVER_PID"; done
 start_timemesh tm-local "  listen = [\"127.0.0.1:${PORT[tm-local]}\"]
   allow = [\"127.0.0.0/8\"]
   local { stratum = 1 }"; PID[tm-local]="$SERVER_PID"
@@ -186,7 +198,22 @@ start_timemesh tm-member "  role = member
   allow = [\"127.0.0.0/8\"]" "akka { remote.dot-netty.tcp { hostname = \"127.0.0.1\", port = $AKKA_MEMBER }
   $SEEDS }"; PID[tm-member]="$SERVER_PID"
 
-SERVERS=(tm-local chronyd-local tm-up0 chronyd-up0 tm-up6 chronyd-up6 tm-master tm-member)
+for p in 0 6; do
+    TM_SERVERS=""; CHRONY_SERVERS=""
+    for u in 1 2 3 4; do
+        TM_SERVERS+="${TM_SERVERS:+, }{ address = \"127.0.0.$u\", port = $UP_PORT, iburst = on, minpoll = $p, maxpoll = $p }"
+        CHRONY_SERVERS+="server 127.0.0.$u port $UP_PORT iburst minpoll $p maxpoll $p"$'\n'
+    done
+    start_timemesh "tm-4up$p" "  listen = [\"127.0.0.1:${PORT[tm-4up$p]}\"]
+  allow = [\"127.0.0.0/8\"]
+  server = [ $TM_SERVERS ]"; PID[tm-4up$p]="$SERVER_PID"
+    start_chronyd "chronyd-4up$p" "${PORT[chronyd-4up$p]}" "$CHRONY_SERVERS"; PID[chronyd-4up$p]="$SERVER_PID"
+done
+T_STARTED="$(date +%s)"
+
+SERVERS=(tm-local chronyd-local tm-up0 chronyd-up0 tm-up6 chronyd-up6 tm-master tm-member tm-4up0 chronyd-4up0 tm-4up6 chronyd-4up6)
+LOADED=(tm-local chronyd-local tm-up0 chronyd-up0 tm-up6 chronyd-up6 tm-master tm-member)
+UPSTREAMS=(upstream up2 up3 up4)
 wait_valid upstream "$UP_PORT" 30000
 for n in "${SERVERS[@]}"; do
     wait_valid "$n" "${PORT[$n]}" 60000
@@ -197,19 +224,28 @@ sleep "$SETTLE_S"
 
 declare -A START_MEM IDLE_TICKS LOAD_MEM
 LA_START="$(loadavg)"
-for n in upstream "${SERVERS[@]}"; do START_MEM[$n]="$(memory "$n" "${PID[$n]}")"; done
+for n in "${UPSTREAMS[@]}" "${SERVERS[@]}"; do START_MEM[$n]="$(memory "$n" "${PID[$n]}")"; done
 
 log "idle window ${IDLE_S} s (load average $LA_START)"
 declare -A T0
-for n in upstream "${SERVERS[@]}"; do T0[$n]="$(ticks "${PID[$n]}")"; done
+for n in "${UPSTREAMS[@]}" "${SERVERS[@]}"; do T0[$n]="$(ticks "${PID[$n]}")"; done
 sleep "$IDLE_S"
-for n in upstream "${SERVERS[@]}"; do IDLE_TICKS[$n]=$(( $(ticks "${PID[$n]}") - T0[$n] )); done
+for n in "${UPSTREAMS[@]}" "${SERVERS[@]}"; do IDLE_TICKS[$n]=$(( $(ticks "${PID[$n]}") - T0[$n] )); done
 LA_IDLE="$(loadavg)"
+
+declare -A LONG_MEM
+if [[ "$LONG_S" -gt 0 ]]; then
+    left=$(( T_STARTED + LONG_S - $(date +%s) ))
+    log "polling until ${LONG_S} s after the start (${left} s more; load average $(loadavg))"
+    [[ "$left" -gt 0 ]] && sleep "$left"
+    for n in "${SERVERS[@]}"; do LONG_MEM[$n]="$(memory "$n" "${PID[$n]}")"; done
+    LA_LONG="$(loadavg)"
+fi
 
 # Requests: each server in turn, server pinned to CPU 0 and the load generator to CPU 1 (as run-bench.sh).
 declare -A RPS
 LA_LOAD_START="$(loadavg)"
-for n in "${SERVERS[@]}"; do
+for n in "${LOADED[@]}"; do
     while read -r tid; do taskset -p -c 0 "$tid" >/dev/null 2>&1 || true; done < <(ls "/proc/${PID[$n]}/task")
     out="$WORK/$n/load.txt"
     timeout 120 taskset -c 1 "$LOADGEN" --target "127.0.0.1:${PORT[$n]}" --window 64 --duration 60 \
@@ -221,7 +257,7 @@ done
 sleep 2
 declare -A BREAKDOWN ASSEMBLIES
 for n in "${SERVERS[@]}"; do
-    LOAD_MEM[$n]="$(memory "$n" "${PID[$n]}")"
+    [[ " ${LOADED[*]} " == *" $n "* ]] && LOAD_MEM[$n]="$(memory "$n" "${PID[$n]}")"
     [[ "$n" == tm-* ]] || continue
     BREAKDOWN[$n]="$(breakdown "${PID[$n]}")"
     ASSEMBLIES[$n]="$(grep -o '[^/]*\.dll$' "/proc/${PID[$n]}/maps" | sort -u | wc -l)"
@@ -234,15 +270,11 @@ done
 
 # Exec to first valid answer: a probe already sending every 10 ms, then a fresh server (run-bench.sh's method).
 first_answer_ms() { # first_answer_ms KIND RUN -> prints ms
-    local kind="$1" name="start-$1-$2" port ready start probe_pid pid line
-    port="$(pick_port)"; mkdir -p "$WORK/$name"
-    ready="$WORK/$name/probe.ready"; start="$WORK/$name/start.ns"
-    taskset -c 1 "$LOADGEN" --probe --target "127.0.0.1:$port" --timeout-ms 30000 \
-        --ready-file "$ready" --start-file "$start" >"$WORK/$name/probe.txt" 2>"$WORK/$name/probe.err" &
-    probe_pid=$!; PIDS+=("$probe_pid")
-    for i in $(seq 1 200); do [[ -e "$ready" ]] && break; sleep 0.05; done
-    [[ -e "$ready" ]] || die "probe for $name did not start"
-    date +%s%N > "$start"
+    local kind="$1" name="start-$1-$2" port pid
+    port="$(pick_port)"
+    PROBE_PREFIX=(taskset -c 1); probe_arm "$WORK/$name" "$port" 30000 || die "probe for $name did not start"
+    PIDS+=("$PROBE_PID")
+    probe_fire "$WORK/$name"
     case "$kind" in
         tm-local) start_timemesh "$name" "  listen = [\"127.0.0.1:$port\"]
   allow = [\"127.0.0.0/8\"]
@@ -254,10 +286,9 @@ first_answer_ms() { # first_answer_ms KIND RUN -> prints ms
         chronyd-up0) start_chronyd "$name" "$port" "server 127.0.0.1 port $UP_PORT iburst minpoll 0 maxpoll 0" ;;
     esac
     pid="$SERVER_PID"
-    wait "$probe_pid" || { cat "$WORK/$name/probe.txt" >&2; tail -n 20 "$WORK/$name/server.log" >&2; die "$name gave no valid answer"; }
+    wait "$PROBE_PID" || { cat "$WORK/$name/probe.txt" >&2; tail -n 20 "$WORK/$name/server.log" >&2; die "$name gave no valid answer"; }
     stop_pid "$pid"
-    line="$(head -n 1 "$WORK/$name/probe.txt")"
-    sed -n 's/.*"elapsed_ms":\([0-9.]*\).*/\1/p' <<<"$line"
+    probe_elapsed_ms "$WORK/$name"
 }
 declare -A FIRST_MIN FIRST_ALL
 LA_FIRST_START="$(loadavg)"
@@ -281,7 +312,7 @@ report() {
     echo
     echo "| process | RSS start | Pss start | private start | threads start | idle ticks/min | idle % of a core | RSS after $REQUESTS req | Pss after | private after | threads after | responses/s |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    for n in "${SERVERS[@]}" upstream; do
+    for n in "${SERVERS[@]}" "${UPSTREAMS[@]}"; do
         read -r r p v t <<<"${START_MEM[$n]}"
         local tpm pct lr lp lv lt
         tpm="$(awk -v t="${IDLE_TICKS[$n]}" -v s="$IDLE_S" 'BEGIN { printf "%.1f", t * 60 / s }')"
@@ -293,6 +324,19 @@ report() {
             echo "| $n | $(mb "$r") | $(mb "$p") | $(mb "$v") | $t | $tpm | $pct | – | – | – | – | – |"
         fi
     done
+    echo
+    if [[ "$LONG_S" -gt 0 ]]; then
+        echo "After $(( LONG_S / 60 )) minutes of polling from the start, before any request (load average then $LA_LONG):"
+        echo
+        echo "| process | RSS | Pss | private | threads |"
+        echo "|---|---:|---:|---:|---:|"
+        for n in "${SERVERS[@]}"; do
+            read -r r p v t <<<"${LONG_MEM[$n]}"
+            echo "| $n | $(mb "$r") | $(mb "$p") | $(mb "$v") | $t |"
+        done
+        echo
+    fi
+    echo "The four-source servers (tm-4up*, chronyd-4up*) take no requests; their memory is given at the start only."
     echo
     echo "Where each node's memory is after the requests (/proc/PID/smaps; RSS/private MB; JIT code is the runtime's double-mapped"
     echo "executable memory, /memfd:doublemapper; other anonymous holds the GC heap):"

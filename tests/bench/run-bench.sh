@@ -61,6 +61,9 @@ done
 for w in $WINDOWS; do [[ "$w" =~ ^[1-9][0-9]{0,4}$ ]] || { echo "bad window '$w'" >&2; exit 2; }; done
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=tests/bench/probe-lib.sh
+source "$REPO/tests/bench/probe-lib.sh"
+PROBE_PREFIX=()
 LOADGEN="$REPO/tests/bench/TimeMesh.LoadGen/bin/Release/net10.0/timemesh-loadgen"
 TIMEMESH="$REPO/src/TimeMesh/bin/Release/net10.0/timemesh"
 WORK="$(mktemp -d /tmp/timemesh-bench.XXXXXX)"
@@ -215,7 +218,8 @@ start_bare() { # start_bare PORT NAME -> SERVER_PID: the load generator's own ba
 
 wait_ready() { # wait_ready PORT NAME PID TIMEOUT_MS
     local port="$1" name="$2" pid="$3" ms="$4"
-    if ! timeout $(( ms / 1000 + 30 )) "$LOADGEN" --probe --target "127.0.0.1:$port" --timeout-ms "$ms" >"$WORK/$name/ready.txt" 2>&1; then
+    PROBE_PREFIX=()
+    if ! probe_until_valid "$port" "$ms" "$WORK/$name/ready.txt"; then
         echo "--- $name log ---" >&2; tail -n 30 "$WORK/$name/server.log" >&2 || true
         kill -0 "$pid" 2>/dev/null || die "$name exited during start-up"
         die "$name did not answer on 127.0.0.1:$port within $ms ms"
@@ -315,21 +319,14 @@ for s in "${SERVERS[@]}"; do stop_pid "${PID[$s]}"; done
 # ---- start-up: fresh process -> first valid answer ----
 STARTUP_MS=""; STARTUP_INVALID=0; STARTUP_FIRST_INVALID=""; STARTUP_FIRST_INVALID_MS=""
 startup_ms() { # startup_ms SERVER -> STARTUP_MS (runs in this shell so cleanup knows every pid)
-    local server="$1" name="start-$1" port ready start pid probe_pid i
+    local server="$1" name="start-$1" port pid
     port="$(pick_port)"
-    mkdir -p "$WORK/$name"
-    ready="$WORK/$name/probe.ready"; start="$WORK/$name/start.ns"
-    # The probe starts first (its own JIT is not counted); the server starts once the probe is sending.
-    "${PIN_LOAD[@]}" "$LOADGEN" --probe --target "127.0.0.1:$port" --timeout-ms 30000 \
-        --ready-file "$ready" --start-file "$start" >"$WORK/$name/probe.txt" 2>"$WORK/$name/probe.err" &
-    probe_pid=$!
-    PIDS+=("$probe_pid")
-    for i in $(seq 1 200); do [[ -e "$ready" ]] && break; sleep 0.05; done
-    [[ -e "$ready" ]] || die "probe for $server did not start"
-    date +%s%N > "$start"
+    PROBE_PREFIX=("${PIN_LOAD[@]}"); probe_arm "$WORK/$name" "$port" 30000 || die "probe for $server did not start"
+    PIDS+=("$PROBE_PID")
+    probe_fire "$WORK/$name"
     "start_$server" "$port" "$name"
     pid="$SERVER_PID"
-    if ! wait "$probe_pid"; then
+    if ! wait "$PROBE_PID"; then
         cat "$WORK/$name/probe.txt" >&2; tail -n 30 "$WORK/$name/server.log" >&2 || true
         die "$server gave no valid answer after start"
     fi

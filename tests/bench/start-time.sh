@@ -12,6 +12,9 @@
 set -euo pipefail
 RUNS=7
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=tests/bench/probe-lib.sh
+source "$REPO/tests/bench/probe-lib.sh"
+PROBE_PREFIX=()
 LOADGEN="$REPO/tests/bench/TimeMesh.LoadGen/bin/Release/net10.0/timemesh-loadgen"
 names=(); bins=()
 while [ $# -gt 0 ]; do
@@ -48,17 +51,14 @@ timemesh {
   control { listen = off, socket = off }
 }
 EOF
-    "$LOADGEN" --probe --target "127.0.0.1:$port" --timeout-ms 60000 --ready-file "$dir/ready" --start-file "$dir/start" \
-        > "$dir/probe.txt" 2> "$dir/probe.err" &
-    probe=$!; PIDS+=("$probe")
-    for _ in $(seq 1 200); do [ -e "$dir/ready" ] && break; sleep 0.05; done
-    [ -e "$dir/ready" ] || { echo "the probe did not start" >&2; exit 1; }
-    date +%s%N > "$dir/start"
+    PROBE_PREFIX=(); probe_arm "$dir" "$port" 60000 || exit 1
+    probe=$PROBE_PID; PIDS+=("$probe")
+    probe_fire "$dir"
     DOTNET_BUNDLE_EXTRACT_BASE_DIR="$WORK/extract-$i" "${bins[$i]}" run --config "$dir/node.hocon" > "$dir/node.log" 2>&1 &
     pid=$!; PIDS+=("$pid")
     wait "$probe" || { tail -n 20 "$dir/node.log" >&2; echo "${names[$i]} gave no valid answer" >&2; exit 1; }
     kill -TERM "$pid"; wait "$pid" || true
-    sed -n 's/.*"elapsed_ms":\([0-9.]*\).*/\1/p' "$dir/probe.txt"
+    probe_elapsed_ms "$dir"
 }
 
 declare -A ALL FIRST

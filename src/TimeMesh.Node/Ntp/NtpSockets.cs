@@ -14,7 +14,10 @@ public static class NtpSockets
         KernelTimestamps = settings.KernelTimestamps,
         // The interleaved mode needs each reply's real transmit time, read back from the error queue by the loop.
         TransmitTimestamps = settings.Interleaved,
-        ReceiveTimeout = TimeSpan.FromMilliseconds(250),
+        // Block without a timeout: an idle server does not wake up at all. Stopping disposes the socket, whose
+        // shutdown(2) wakes the blocked recvmmsg at once (UdpServerLoop.Stop is followed by the dispose). Transmit
+        // timestamps still come in time: the loop reads them before it handles each batch.
+        ReceiveTimeout = Timeout.InfiniteTimeSpan,
     };
 
     /// <summary>

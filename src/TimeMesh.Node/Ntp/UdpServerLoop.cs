@@ -70,7 +70,10 @@ internal sealed class UdpServerLoop
 
     public void Start() => _thread.Start();
 
-    /// <summary>Asks the loop to stop; it notices within the socket's receive timeout.</summary>
+    /// <summary>
+    /// Asks the loop to stop. The loop blocks in recvmmsg without a timeout, so it notices when the socket is
+    /// disposed next (its shutdown wakes the receive), or at the next datagram.
+    /// </summary>
     public void Stop() => _stopping = true;
 
     public bool Join(TimeSpan timeout) => _thread.Join(timeout);

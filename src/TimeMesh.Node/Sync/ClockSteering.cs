@@ -12,10 +12,16 @@ namespace TimeMesh.Node.Sync;
 /// end of a slew on a timer); and watches the OS clock for steps made by someone else. Called on the sync actor's
 /// thread, so the engine and the served clock never disagree between two messages.
 /// </summary>
-internal sealed class ClockSteering(DisciplinedClock clock, IClockSteering? kernel, Func<long> monotonicNs, ITimerScheduler timers, ILoggingAdapter log)
+/// <param name="kernelNotifications">Ask the kernel to tell when the clock is set (<see cref="ClockSetNotifier"/>); off when
+/// the clocks are injected (tests), as the kernel's notice would not concern them.</param>
+internal sealed class ClockSteering(DisciplinedClock clock, IClockSteering? kernel, Func<long> monotonicNs, ITimerScheduler timers, ILoggingAdapter log,
+    bool kernelNotifications) : IDisposable
 {
     /// <summary>How often the raw clock is compared with the monotonic clock to catch outside steps.</summary>
     public static readonly TimeSpan WatchInterval = TimeSpan.FromMilliseconds(250);
+    /// <summary>With the kernel telling when the clock is set (<see cref="ClockSetNotifier"/>), the timer check is only a safety net.</summary>
+    public static readonly TimeSpan WatchFallbackInterval = TimeSpan.FromMinutes(1);
+    private ClockSetNotifier? _clockSets;
 
     /// <summary>
     /// A change of raw − monotonic larger than this (beyond the reads' own uncertainty, and confirmed by a
@@ -25,8 +31,19 @@ internal sealed class ClockSteering(DisciplinedClock clock, IClockSteering? kern
 
     private readonly ClockStepDetector _stepDetector = new(new ClockStepSettings { ToleranceNs = StepDetectionNs });
 
-    /// <summary>The watch's timer (<see cref="SyncProtocol.WatchClock"/>, every <see cref="WatchInterval"/>).</summary>
-    public void StartWatching() => timers.StartPeriodicTimer("clock-watch", SyncProtocol.WatchClock.Instance, WatchInterval);
+    /// <summary>
+    /// Starts the watch: <paramref name="watcher"/> gets <see cref="SyncProtocol.WatchClock"/> when the kernel says the
+    /// clock was set, and from a timer every minute as a safety net; every <see cref="WatchInterval"/> when the kernel
+    /// cannot tell (or the clocks are injected), so an idle node does not wake 4 times a second for nothing.
+    /// </summary>
+    public void StartWatching(IActorRef watcher)
+    {
+        _clockSets = kernelNotifications ? ClockSetNotifier.TryStart(() => watcher.Tell(SyncProtocol.WatchClock.Instance), out _) : null;
+        timers.StartPeriodicTimer("clock-watch", SyncProtocol.WatchClock.Instance, _clockSets is null ? WatchInterval : WatchFallbackInterval);
+    }
+
+    /// <summary>Stops the kernel's notices (the timers stop with the actor).</summary>
+    public void Dispose() => _clockSets?.Dispose();
 
     /// <summary>Makes the served clock, and the kernel clock when steered, follow <paramref name="correction"/>.</summary>
     public void Apply(ClockCorrection correction)

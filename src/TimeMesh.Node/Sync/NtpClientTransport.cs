@@ -9,8 +9,9 @@ using TimeMesh.Node.Clock;
 namespace TimeMesh.Node.Sync;
 
 /// <summary>
-/// Sends one client request from a fresh socket on a random ephemeral port (RFC 9109) and waits a
-/// bounded time for the reply, taking its kernel receive timestamp. Runs off the actor's thread and
+/// Sends one client request from a fresh socket on a random ephemeral port (RFC 9109, as chronyd opens a new
+/// client socket per request) and waits a bounded time for the reply, taking its kernel receive timestamp. Runs
+/// off the actor's thread, on a small set of long-lived exchange threads (<see cref="ExchangeThreads"/>), and
 /// reports back with messages; nothing here decides anything.
 /// </summary>
 internal static class NtpClientTransport
@@ -62,7 +63,7 @@ internal static class NtpClientTransport
     public static void Exchange(IActorRef replyTo, int sourceId, IPEndPoint server, byte[] request, IClock clock, TimeSpan timeout,
         Core.Auth.SymmetricKey? key = null, Core.Nts.NtsReplyFilter? nts = null, bool transmitTimestamps = true)
     {
-        Task.Factory.StartNew(() =>
+        ExchangeThreads.Run(batch =>
         {
             try
             {
@@ -74,7 +75,6 @@ internal static class NtpClientTransport
                     TransmitTimestamps = transmitTimestamps,
                     ReceiveTimeout = TimeSpan.FromMilliseconds(Math.Clamp(timeout.TotalMilliseconds, 10, 250)),
                 });
-                using var batch = new DatagramBatch(4, 2048);
                 request.CopyTo(batch.Outgoing(0));
                 batch.SetOutgoing(0, request.Length);
                 var destination = PeerAddress.FromEndPoint(server);
@@ -130,7 +130,7 @@ internal static class NtpClientTransport
                     nts.Dispose();
                 }
             }
-        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        });
     }
 
     private static bool SignedBy(ReadOnlySpan<byte> datagram, Core.Auth.SymmetricKey key) =>

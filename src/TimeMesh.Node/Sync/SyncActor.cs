@@ -59,7 +59,7 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
         _engine = new SyncEngine(settings.Sync with { PrecisionLog2 = precisionLog2 }, clock.ReadRawUnixNs(), (ulong)Random.Shared.NextInt64() | 1);
         var resolver = Context.ActorOf(SourceResolverActor.Props(resolve, mesh?.Masters ?? []), "resolver");
         var keyExchange = Context.ActorOf(NtsKeyExchangeActor.Props(settings.NtsTrustedCertificatesPath, mesh?.Nts), "nts-ke");
-        _steering = new ClockSteering(clock, steering, monotonicNs ?? RealtimeClock.ReadMonotonicNanoseconds, Timers, _log);
+        _steering = new ClockSteering(clock, steering, monotonicNs ?? RealtimeClock.ReadMonotonicNanoseconds, Timers, _log, kernelNotifications: monotonicNs is null);
         _nts = new NtsSessions(keyExchange, _endpoints, _log);
         _upstream = new UpstreamSources(settings, _engine, _endpoints, _nts, resolver, Self, Timers, _log,
             poolRefreshInterval ?? UpstreamSources.DefaultUpkeepInterval);
@@ -113,8 +113,10 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
     {
         _upstream.Start();
         WatchClock();
-        _steering.StartWatching();
+        _steering.StartWatching(Self);
     }
+
+    protected override void PostStop() => _steering.Dispose();
 
     private void Poll()
     {
