@@ -27,8 +27,10 @@ internal static class PersistenceSystems
         try
         {
             var inbox = Inbox.Create(system);
-            system.ActorOf(DriftStore.Props(settings, node, inbox.Ref), "drift");
-            var recovered = await inbox.Next<Recovered>(TimeSpan.FromSeconds(20));
+            // The node gives up waiting after 10 s and starts without the stored state; these checks are about what is
+            // read, not how fast, and a fresh system's first SQL recovery took over 10 s once at load 30: 30 s here.
+            system.ActorOf(DriftStore.Props(settings, node, inbox.Ref, TimeSpan.FromSeconds(30)), "drift");
+            var recovered = await inbox.Next<Recovered>(TimeSpan.FromSeconds(40));
             Assert.True(recovered.Error is null, "recovery failed: " + recovered.Error);
             return recovered.State;
         }
