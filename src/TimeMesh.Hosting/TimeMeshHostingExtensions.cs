@@ -89,7 +89,9 @@ public static class TimeMeshHostingExtensions
             TimeMeshActors actors;
             try
             {
-                actors = TimeMeshActors.Start(system, settings, persistence, sockets, meshClock, namePrefix: ActorNamePrefix);
+                // Embedded, the node is the application's cluster member: its system and remoting config say who it is.
+                var identity = NodeIdentity.FromConfig(system.Settings.Config, system.Name, settings.Mesh is not null);
+                actors = TimeMeshActors.Start(system, settings, identity, persistence, sockets, meshClock, namePrefix: ActorNamePrefix);
             }
             catch
             {

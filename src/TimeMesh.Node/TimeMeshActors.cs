@@ -22,7 +22,8 @@ public sealed record TimeMeshActors(
     IActorRef? Mesh,
     IActorRef MeshClockPublisher,
     IReadOnlyList<IPEndPoint> Endpoints,
-    MeshClock MeshClock)
+    MeshClock MeshClock,
+    NodeIdentity Identity)
 {
     /// <summary>
     /// Starts the actors in <paramref name="system"/>, whose config must already hold what the settings need
@@ -30,13 +31,15 @@ public sealed record TimeMeshActors(
     /// <paramref name="persistence"/> is given).
     /// </summary>
     /// <param name="sockets">Bound NTP sockets the server actor takes over; null: no NTP server (a member that only follows the mesh).</param>
+    /// <param name="identity">Who the node is to the others (<see cref="NodeIdentity.FromConfig"/>); its advertised NTP
+    /// endpoint is filled in here from the sockets.</param>
     /// <param name="persistence">Where the drift state is kept; null: not kept.</param>
     /// <param name="meshClock">The clock the node disciplines and the mesh clock it publishes to.</param>
     /// <param name="namePrefix">Prefixed to the top-level actor names, so that they cannot clash with an application's.</param>
     /// <param name="nts">NTS on the NTP server (null: off).</param>
     /// <param name="startMesh">Starts the mesh actor from its props somewhere else (a standalone node's cluster part,
     /// see MeshHost); null: in <paramref name="system"/>, which is then the cluster member.</param>
-    public static TimeMeshActors Start(ActorSystem system, TimeMeshSettings settings, PersistenceSettings? persistence,
+    public static TimeMeshActors Start(ActorSystem system, TimeMeshSettings settings, NodeIdentity identity, PersistenceSettings? persistence,
         IReadOnlyList<BatchedUdpSocket>? sockets, MeshClock meshClock, IClockSteering? steering = null, string namePrefix = "",
         Func<Props, IActorRef>? startMesh = null, Core.Nts.NtsServerExtension? nts = null)
     {
@@ -45,7 +48,7 @@ public sealed record TimeMeshActors(
         if (settings.Mesh is not null && startMesh is null)
         {
             // Embedded: this system is the cluster member, and the application named it.
-            foreach (string mismatch in TimeMesh.Node.Mesh.ClusterSystemName.Mismatches(system.Name, full.GetStringList("akka.cluster.seed-nodes", []),
+            foreach (string mismatch in TimeMesh.Node.Mesh.ClusterSystemName.Mismatches(identity.SystemName, full.GetStringList("akka.cluster.seed-nodes", []),
                          $"name the application's ActorSystem (AddAkka's first argument) as the seeds' is named, or run the standalone masters with {TimeMesh.Node.Mesh.ClusterSystemName.Key} = \"{system.Name}\""))
                 system.Log.Error("{0}", mismatch);
         }
@@ -55,7 +58,8 @@ public sealed record TimeMeshActors(
         var reference = system.ActorOf(ReferenceActor.Props(settings, server), namePrefix + "reference");
         var endpoints = sockets is null ? [] : sockets.Select(s => s.LocalEndPoint).Distinct().ToArray();
         // A node without NTP sockets advertises nothing: nobody follows it (only members may run so).
-        string advertised = endpoints.Length > 0 ? TimeMeshNode.AdvertisedNtpEndpoint(endpoints, full) : "";
+        identity = identity.WithNtpEndpoints(endpoints);
+        string advertised = identity.AdvertisedNtpEndpoint;
         var sync = settings.Upstream.HasSources || settings.Mesh is not null
             ? system.ActorOf(SyncActor.Props(settings.Upstream, clock, reference, precision, steering,
                 mesh: settings.Mesh is { } m ? new MeshFollowSettings(m.Role, m.Masters, IPEndPoint.TryParse(advertised, out var self) ? self : null) { Nts = m.Nts } : null), namePrefix + "sync")
@@ -64,8 +68,7 @@ public sealed record TimeMeshActors(
         if (sync is not null && persistence is not null)
         {
             // The drift state (chrony's driftfile) is kept per node: recovered at start, recorded after updates.
-            string nodeName = settings.Mesh is null ? "local" : $"{full.GetString("akka.remote.dot-netty.tcp.hostname", "localhost")}-{full.GetInt("akka.remote.dot-netty.tcp.port", 0)}";
-            drift = system.ActorOf(Persistence.DriftStore.Props(persistence, nodeName, notifyRecovered: sync), namePrefix + "drift");
+            drift = system.ActorOf(Persistence.DriftStore.Props(persistence, identity.NodeName, notifyRecovered: sync), namePrefix + "drift");
             sync.Tell(new SyncProtocol.UseDriftStore(drift));
             var store = drift;
             CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "flush-drift", async () =>
@@ -89,7 +92,7 @@ public sealed record TimeMeshActors(
             if (meshSettings.Masters.Count == 0 && meshSettings.Role == Core.Mesh.MeshRole.Member)
                 system.Log.Warning("mesh: timemesh.mesh.masters is empty: this member takes time only from the masters the cluster advertises, so it loses time while it is out of the cluster; name the masters' NTP addresses there");
         }
-        return new TimeMeshActors(server, reference, sync, drift, mesh, publisher, endpoints, meshClock);
+        return new TimeMeshActors(server, reference, sync, drift, mesh, publisher, endpoints, meshClock, identity);
     }
 
     /// <summary>What a node's settings leave it unable to do, said once at start.</summary>

@@ -38,97 +38,86 @@ public sealed class TimeMeshNode : IAsyncDisposable
 
     /// <summary>
     /// Validates the config, binds the NTP sockets (so a taken port fails here, loudly) and starts the actors.
+    /// What a node is made of, in the order it starts: the plan read from the config (nothing runs yet), the clock,
+    /// the NTP sockets, the time system, NTS, the time actors with the mesh host, the tracking history, chrony's
+    /// command port and the monitoring endpoint.
     /// </summary>
     public static TimeMeshNode Start(Akka.Configuration.Config config, DisciplinedClock? clock = null)
     {
-        var full = TimeMeshSettings.WithReference(config);
-        var settings = TimeMeshSettings.FromConfig(full);
-        full = SchedulerTick.Apply(full, settings.Upstream.Clock);
-        Akka.Configuration.Config? meshConfig = null;
-        TimeMesh.Node.Mesh.ClusterTlsSettings? clusterTls = null;
-        TimeMesh.Node.Mesh.ClusterTransport? clusterTransport = null;
-        TimeMesh.Node.Mesh.CertifiedRoleRegistry? certifiedRoles = null;
-        var meshNtp = Core.Mesh.MeshNtpDecision.PlainWithoutTls;
-        if (settings.Mesh is not null)
-        {
-            // In a mesh the cluster member runs in an actor system of its own (MeshHost) that can be replaced
-            // when the cluster downs this node; the time system beside it is never a cluster member, so NTP
-            // serving never waits on membership.
-            meshConfig = Akka.Configuration.ConfigurationFactory.ParseString(MeshHocon).WithFallback(full);
-            // Cluster Bootstrap's keys (timemesh.mesh.discovery) go under the user's own akka.* keys.
-            if (settings.Mesh.Discovery.Enabled) meshConfig = meshConfig.WithFallback(settings.Mesh.Discovery.ToAkkaConfig());
-            clusterTls = TimeMesh.Node.Mesh.ClusterTlsSettings.FromConfig(full);
-            if (clusterTls is not null)
-            {
-                meshConfig = Akka.Configuration.ConfigurationFactory.ParseString(TimeMesh.Node.Mesh.ClusterTlsSettings.Hocon).WithFallback(meshConfig);
-                // With cluster TLS, roles come from the certificates the mesh CA signed, not from what statuses say.
-                certifiedRoles = new TimeMesh.Node.Mesh.CertifiedRoleRegistry(clusterTls.OwnRole());
-                // And every status is signed with the node's cluster-TLS key and checked against the mesh CA: the
-                // sender of a remote message is whatever the message says it is.
-                settings = settings with { Mesh = settings.Mesh with { CertifiedRoles = certifiedRoles, Signing = TimeMesh.Node.Mesh.StatusSigning.FromSettings(clusterTls) } };
-            }
-            // A mesh node states its cluster address, and runs without TLS only on loopback or when told to.
-            clusterTransport = TimeMesh.Node.Mesh.ClusterTransport.FromConfig(meshConfig, clusterTls is not null, settings.Mesh!.Insecure);
-            settings = settings with
-            {
-                Mesh = settings.Mesh with { Security = clusterTransport.Security, Seeds = meshConfig.GetStringList("akka.cluster.seed-nodes", []).ToList() },
-            };
-            // Seeds in another actor system can never let this node in; Akka would retry them silently forever.
-            var foreignSeeds = TimeMesh.Node.Mesh.ClusterSystemName.Mismatches(settings.SystemName, settings.Mesh.Seeds,
-                $"set {TimeMesh.Node.Mesh.ClusterSystemName.Key} to the seeds' name on this node, or give the seeds this node's name");
-            if (foreignSeeds.Count > 0)
-                throw new TimeMeshConfigException("akka.cluster.seed-nodes", "[" + string.Join(", ", settings.Mesh.Seeds) + "]", string.Join("; and ", foreignSeeds));
-            full = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local").WithFallback(full);
-            meshNtp = Core.Mesh.MeshNtpAuthentication.Decide(settings.Mesh.Authenticate, clusterTls is not null);
-            if (meshNtp == Core.Mesh.MeshNtpDecision.Refused)
-                throw new TimeMeshConfigException("timemesh.mesh.authenticate", "on",
-                    "authenticated mesh NTP uses the cluster's TLS certificates: set up timemesh.cluster-tls (`timemesh cert init`, docs/security.md), or say auto");
-            if (meshNtp == Core.Mesh.MeshNtpDecision.Authenticated)
-                settings = settings with { Mesh = settings.Mesh with { Nts = Nts.MeshNtsCredentials.FromClusterTls(clusterTls!, settings.Mesh.NtsPort) } };
-        }
-        // Only a node with a sync actor keeps drift state; a plain local server loads no persistence code at all.
-        bool keepsDrift = settings.Upstream.HasSources || settings.Mesh is not null;
-        var persistence = keepsDrift ? Persistence.PersistenceSettings.FromConfig(full) : null;
-        var history = StatusPage.HistorySettings.FromConfig(full);
-        if (persistence is not null) full = persistence.ToAkkaConfig().WithFallback(full);
-        IClockSteering? steering = null;
-        if (clock is null && settings.Upstream.Clock == ClockMode.System)
-        {
-            // Opt-in: the kernel clock itself is steered (needs CAP_SYS_TIME).
-            clock = new DisciplinedClock(RealtimeClock.ReadUnixNanoseconds, kernelSteered: true);
-            steering = new KernelClockSteering(new LinuxKernelClock.Controls());
-        }
-        clock ??= DisciplinedClock.System();
+        var plan = NodePlan.FromConfig(config);
+        var settings = plan.Settings;
+        (clock, var steering) = ChooseClock(settings, clock);
         Directory.CreateDirectory(settings.DataDir);
-
         var sockets = NtpSockets.Bind(settings.Listen, settings.NtpServer);
+        var system = StartTimeSystem(plan, sockets);
+        var ntsKe = StartNts(settings, sockets, system);
+        var meshNtsKe = StartMeshNts(settings, sockets, system, ntsKe);
+        var (actors, meshHost) = StartActors(system, plan, sockets, clock, steering, ntsKe?.Extension ?? meshNtsKe?.Extension);
+        Func<IActorRef?> currentMesh = meshHost is null ? () => actors.Mesh : () => meshHost.Mesh;
+        var history = StartHistory(system, plan.History, actors.Sync, currentMesh, clock);
+        var queries = Queries(plan, actors, currentMesh, history, clock);
+        var (cmdmon, control) = StartMonitoring(system, settings, queries);
+        system.Log.Info("{0}", StartedLine(plan, actors, meshHost, meshNtsKe));
+        return new TimeMeshNode(system, settings, actors.NtpServer!, actors.Reference, actors.Sync, actors.Endpoints, clock)
+        {
+            MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control, Cmdmon = cmdmon, History = history, NtsKe = ntsKe, MeshNtsKe = meshNtsKe,
+            Identity = actors.Identity,
+        };
+    }
+
+    /// <summary>The clock the node disciplines: the caller's, the kernel's (timemesh.clock = system, opt-in, needs CAP_SYS_TIME) or a virtual one.</summary>
+    private static (DisciplinedClock Clock, IClockSteering? Steering) ChooseClock(TimeMeshSettings settings, DisciplinedClock? clock)
+    {
+        if (clock is null && settings.Upstream.Clock == ClockMode.System)
+            return (new DisciplinedClock(RealtimeClock.ReadUnixNanoseconds, kernelSteered: true), new KernelClockSteering(new LinuxKernelClock.Controls()));
+        return (clock ?? DisciplinedClock.System(), null);
+    }
+
+    /// <summary>
+    /// The time system: never a cluster member, so NTP serving never waits on membership. The sockets are closed
+    /// when it cannot be created. Logs what the plan leaves weak, once.
+    /// </summary>
+    private static ActorSystem StartTimeSystem(NodePlan plan, IReadOnlyList<TimeMesh.Net.BatchedUdpSocket> sockets)
+    {
         ActorSystem system;
         try
         {
-            system = ActorSystem.Create(settings.Mesh is null ? "timemesh" : "timemesh-time", full);
+            system = ActorSystem.Create(plan.Mesh is null ? "timemesh" : "timemesh-time", plan.TimeConfig);
         }
         catch
         {
             foreach (var s in sockets) s.Dispose();
             throw;
         }
-        foreach (string warning in settings.InsecureFileWarnings) system.Log.Warning("{0}", warning);
-        if (clusterTransport is { Security: TimeMesh.Node.Mesh.ClusterSecurity.Insecure }) system.Log.Warning("{0}", clusterTransport.InsecureWarning);
-        if (clusterTls is not null) LogClusterTls(system.Log, clusterTls, certifiedRoles!, settings.Mesh!.Role);
-        if (meshNtp == Core.Mesh.MeshNtpDecision.PlainByChoice)
-            system.Log.Warning("mesh NTP is NOT authenticated (timemesh.mesh.authenticate = off) although the cluster runs over TLS: anyone on the path between a member and a master can answer the member's requests in the master's name and move its time");
-        var ntsKe = StartNts(settings, sockets, system);
-        var meshNtsKe = StartMeshNts(settings, sockets, system, ntsKe);
+        foreach (string warning in plan.Settings.InsecureFileWarnings) system.Log.Warning("{0}", warning);
+        if (plan.Mesh is { } mesh)
+        {
+            if (mesh.Transport.Security == TimeMesh.Node.Mesh.ClusterSecurity.Insecure) system.Log.Warning("{0}", mesh.Transport.InsecureWarning);
+            if (mesh.Tls is not null) LogClusterTls(system.Log, mesh.Tls, mesh.CertifiedRoles!, plan.Settings.Mesh!.Role);
+            if (mesh.Ntp == Core.Mesh.MeshNtpDecision.PlainByChoice)
+                system.Log.Warning("mesh NTP is NOT authenticated (timemesh.mesh.authenticate = off) although the cluster runs over TLS: anyone on the path between a member and a master can answer the member's requests in the master's name and move its time");
+        }
+        return system;
+    }
+
+    /// <summary>
+    /// The time actors, and in a mesh the cluster part (<see cref="TimeMesh.Node.Mesh.MeshHost"/>) that runs the mesh
+    /// actor and is replaced when the cluster downs this node. Whatever ends the time system ends the cluster part with it.
+    /// </summary>
+    private static (TimeMeshActors Actors, TimeMesh.Node.Mesh.MeshHost? MeshHost) StartActors(ActorSystem system, NodePlan plan,
+        IReadOnlyList<TimeMesh.Net.BatchedUdpSocket> sockets, DisciplinedClock clock, IClockSteering? steering, Core.Nts.NtsServerExtension? nts)
+    {
+        var settings = plan.Settings;
         TimeMesh.Node.Mesh.MeshHost? meshHost = null;
         TimeMeshActors actors;
         try
         {
-            // In a mesh the mesh actor lives in the cluster part, which MeshHost replaces when the node rejoins.
-            actors = TimeMeshActors.Start(system, settings, persistence, sockets, new MeshClock(clock), steering, nts: ntsKe?.Extension ?? meshNtsKe?.Extension,
-                startMesh: settings.Mesh is not { } meshSettings ? null : meshProps =>
+            actors = TimeMeshActors.Start(system, settings, plan.Identity, plan.Persistence, sockets, new MeshClock(clock), steering, nts: nts,
+                startMesh: plan.Mesh is not { } mesh ? null : meshProps =>
                 {
-                    meshHost = new TimeMesh.Node.Mesh.MeshHost(meshConfig!, cluster => cluster.ActorOf(meshProps, "mesh"), system.Log, meshSettings.RejoinDelay,
-                        clusterTls is null ? null : () => clusterTls.ToSetup(certifiedRoles), meshSettings.Discovery, settings.SystemName);
+                    var meshSettings = settings.Mesh!;
+                    meshHost = new TimeMesh.Node.Mesh.MeshHost(mesh.Config, cluster => cluster.ActorOf(meshProps, "mesh"), system.Log, meshSettings.RejoinDelay,
+                        mesh.Tls is null ? null : () => mesh.Tls.ToSetup(mesh.CertifiedRoles), meshSettings.Discovery, settings.SystemName);
                     meshHost.Start();
                     return meshHost.Mesh;
                 });
@@ -138,32 +127,36 @@ public sealed class TimeMeshNode : IAsyncDisposable
             system.Terminate().Wait(TimeSpan.FromSeconds(10));
             throw;
         }
-        if (meshHost is not null)
-        {
-            // Whatever ends the time system ends the cluster part with it.
-            var host = meshHost;
-            system.WhenTerminated.ContinueWith(_ => host.StopAsync());
-        }
-        var (server, reference, sync, endpoints) = (actors.NtpServer!, actors.Reference, actors.Sync, actors.Endpoints);
-        var host0 = meshHost;
-        Func<IActorRef?> currentMesh = host0 is null ? () => actors.Mesh : () => host0.Mesh;
-        // The status page's plots: the node's own tracking, sampled into a fixed-size ring (memory only).
-        var historyActor = sync is null ? null
-            : system.ActorOf(StatusPage.HistoryActor.Props(history, sync, currentMesh, clock.NowUnixNs), "history");
-        var queries = new NodeQueries(new NodeActors(server, reference, sync, actors.Mesh, actors.DriftStore, settings.Mesh?.Role, currentMesh)
+        if (meshHost is { } host) system.WhenTerminated.ContinueWith(_ => host.StopAsync());
+        return (actors, meshHost);
+    }
+
+    /// <summary>The status page's plots: the node's own tracking, sampled into a fixed-size ring (memory only); none without a sync actor.</summary>
+    private static IActorRef? StartHistory(ActorSystem system, StatusPage.HistorySettings history, IActorRef? sync, Func<IActorRef?> currentMesh, DisciplinedClock clock) =>
+        sync is null ? null : system.ActorOf(StatusPage.HistoryActor.Props(history, sync, currentMesh, clock.NowUnixNs), "history");
+
+    /// <summary>What the monitoring endpoint and chrony's command port read.</summary>
+    private static NodeQueries Queries(NodePlan plan, TimeMeshActors actors, Func<IActorRef?> currentMesh, IActorRef? history, DisciplinedClock clock) =>
+        new(new NodeActors(actors.NtpServer!, actors.Reference, actors.Sync, actors.Mesh, actors.DriftStore, plan.Settings.Mesh?.Role, currentMesh)
             {
-                History = historyActor,
-                MeshNtp = settings.Mesh is null ? null : meshNtp switch
+                History = history,
+                MeshNtp = plan.Mesh?.Ntp switch
                 {
+                    null => null,
                     Core.Mesh.MeshNtpDecision.Authenticated => "nts",
                     Core.Mesh.MeshNtpDecision.PlainByChoice => "plain-by-choice",
                     _ => "plain",
                 },
             },
             clock.NowUnixNs);
-        // chrony's command port reads the same queries as the monitoring endpoint. Started (and its termination
-        // callback registered) before the endpoint: registered after it, a termination without coordinated shutdown
-        // left the endpoint resetting connections instead of refusing them (ControlEndpointTests.TheEndpointStopsWithTheNode).
+
+    /// <summary>
+    /// chrony's command port and the HTTP monitoring endpoint, both reading <paramref name="queries"/>. The command port
+    /// (and its termination callback) comes first: registered after the endpoint, a termination without coordinated
+    /// shutdown left the endpoint resetting connections instead of refusing them (ControlEndpointTests.TheEndpointStopsWithTheNode).
+    /// </summary>
+    private static (CmdmonListener? Cmdmon, ControlEndpoint? Control) StartMonitoring(ActorSystem system, TimeMeshSettings settings, NodeQueries queries)
+    {
         ControlEndpoint? control = null;
         var cmdmon = CmdmonListener.Start(settings.Cmdmon, queries, () => control?.Requests ?? 0, system.Log);
         if (cmdmon is not null)
@@ -177,21 +170,27 @@ public sealed class TimeMeshNode : IAsyncDisposable
             system.RegisterOnTermination(cmdmon.Close);
         }
         control = ControlEndpoint.Start(settings.Control, queries, system);
-        string meshText = settings.Mesh is null ? "" :
-            $", NTP advertised to the mesh as {AdvertisedNtpEndpoint(endpoints, full)}, cluster {ClusterLine(clusterTransport!, meshHost)}, "
-            + (meshNtp == Core.Mesh.MeshNtpDecision.Authenticated
+        return (cmdmon, control);
+    }
+
+    /// <summary>One line an operator (or journalctl -u timemesh | head) reads to know what this node is.</summary>
+    private static string StartedLine(NodePlan plan, TimeMeshActors actors, TimeMesh.Node.Mesh.MeshHost? meshHost, Nts.NtsKeServer? meshNtsKe)
+    {
+        var settings = plan.Settings;
+        var persistence = plan.Persistence;
+        string meshText = plan.Mesh is not { } mesh ? "" :
+            $", NTP advertised to the mesh as {actors.Identity.AdvertisedNtpEndpoint}, cluster {ClusterLine(mesh.Transport, meshHost)}, "
+            + (mesh.Ntp == Core.Mesh.MeshNtpDecision.Authenticated
                 ? $"mesh NTP over NTS{(meshNtsKe is null ? "" : $" (key exchange on {string.Join(", ", meshNtsKe.Endpoints)})")}, "
-                : meshNtp == Core.Mesh.MeshNtpDecision.PlainByChoice ? "mesh NTP NOT authenticated (authenticate = off), " : "mesh NTP plain (no cluster TLS), ")
-            + (settings.Mesh.Discovery.Enabled
+                : mesh.Ntp == Core.Mesh.MeshNtpDecision.PlainByChoice ? "mesh NTP NOT authenticated (authenticate = off), " : "mesh NTP plain (no cluster TLS), ")
+            + (settings.Mesh!.Discovery.Enabled
                 ? $"formation through Cluster Bootstrap (discovery {settings.Mesh.Discovery.Method.ToString().ToLowerInvariant()}, service {settings.Mesh.Discovery.ServiceName}, management {settings.Mesh.Discovery.ManagementHostname}:{settings.Mesh.Discovery.ManagementPort})"
-                : $"seeds [{string.Join(", ", full.GetStringList("akka.cluster.seed-nodes", []))}]");
-        // One line an operator (or journalctl -u timemesh | head) reads to know what this node is.
-        system.Log.Info("{0}", $"TimeMesh node started: role {settings.Mesh?.Role.ToString().ToLowerInvariant() ?? "alone"}, NTP on {string.Join(", ", endpoints)}"
+                : $"seeds [{string.Join(", ", settings.Mesh.Seeds)}]");
+        return $"TimeMesh node started: role {settings.Mesh?.Role.ToString().ToLowerInvariant() ?? "alone"}, NTP on {string.Join(", ", actors.Endpoints)}"
             + $", data in {Path.GetFullPath(settings.DataDir)}{(persistence is null ? "" : $" (drift state: {persistence.Provider} {Persistence.PersistenceSettings.Mask(persistence.ConnectionString)})")}{meshText}"
             + $", allow [{string.Join(", ", settings.Access.Allowed)}], deny [{string.Join(", ", settings.Access.Denied)}]"
             + $", upstream [{string.Join(", ", settings.Upstream.Servers.Select(s => s.Name).Concat(settings.Upstream.Pools.Select(p => "pool " + p.Address)))}]"
-            + $", clock {settings.Upstream.Clock.ToString().ToLowerInvariant()}");
-        return new TimeMeshNode(system, settings, server, reference, sync, endpoints, clock) { MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control, Cmdmon = cmdmon, History = historyActor, NtsKe = ntsKe, MeshNtsKe = meshNtsKe };
+            + $", clock {settings.Upstream.Clock.ToString().ToLowerInvariant()}";
     }
 
     /// <summary>The cluster address as the cluster part really has it (a port 0 in the config is resolved), and its protection.</summary>
@@ -284,7 +283,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
     }
 
     /// <summary>What a mesh node adds to its actor system: the cluster provider and our status serializer.</summary>
-    private const string MeshHocon = EmbeddedMeshHocon + """
+    internal const string MeshHocon = EmbeddedMeshHocon + """
 
         # A node the cluster downs keeps serving NTP on its own clock instead of shutting the process down.
         akka.cluster.run-coordinated-shutdown-when-down = off
@@ -350,14 +349,8 @@ public sealed class TimeMeshNode : IAsyncDisposable
     /// <summary>chrony's command port (null when it is off or no address could be bound).</summary>
     public CmdmonListener? Cmdmon { get; private init; }
 
-    /// <summary>The NTP endpoint other nodes should poll: the first listen address, or the cluster hostname for a wildcard.</summary>
-    internal static string AdvertisedNtpEndpoint(IReadOnlyList<IPEndPoint> endpoints, Akka.Configuration.Config config)
-    {
-        var first = endpoints[0];
-        if (!first.Address.Equals(IPAddress.Any) && !first.Address.Equals(IPAddress.IPv6Any)) return first.ToString();
-        string host = config.GetString("akka.remote.dot-netty.tcp.hostname", "127.0.0.1");
-        return IPAddress.TryParse(host, out var address) ? new IPEndPoint(address, first.Port).ToString() : $"127.0.0.1:{first.Port}";
-    }
+    /// <summary>Who the node is to the others: its cluster address, drift state name and advertised NTP endpoint.</summary>
+    public NodeIdentity Identity { get; private init; } = null!;
 
     internal static async Task<Core.Mesh.TimeStatus> OwnStatus(IActorRef reference, IActorRef sync, string endpoint, DisciplinedClock clock)
     {

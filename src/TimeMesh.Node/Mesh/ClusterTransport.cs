@@ -24,7 +24,7 @@ public sealed record ClusterTransport(string PublicHost, int Port, string BindHo
 {
     private const string Tcp = "akka.remote.dot-netty.tcp.";
     /// <summary>Akka.Remote's own default port, used when the config names none.</summary>
-    public const int AkkaDefaultPort = 2552;
+    public const int AkkaDefaultPort = NodeIdentity.AkkaDefaultPort;
 
     /// <summary>What the start-up line and <c>timemesh doctor</c> say about it.</summary>
     public string Describe() =>
@@ -44,9 +44,15 @@ public sealed record ClusterTransport(string PublicHost, int Port, string BindHo
     /// <param name="config">The node's whole config (user keys over the reference).</param>
     /// <param name="tls">Whether <c>timemesh.cluster-tls</c> is set up.</param>
     /// <param name="insecure"><c>timemesh.mesh.insecure</c>.</param>
-    public static ClusterTransport FromConfig(Akka.Configuration.Config config, bool tls, bool insecure)
+    public static ClusterTransport FromConfig(Akka.Configuration.Config config, bool tls, bool insecure) =>
+        From(NodeIdentity.FromConfig(config, ClusterSystemName.Default, inMesh: true), tls, insecure);
+
+    /// <param name="identity">The node's identity (its cluster host and ports as configured).</param>
+    /// <param name="tls">Whether <c>timemesh.cluster-tls</c> is set up.</param>
+    /// <param name="insecure"><c>timemesh.mesh.insecure</c>.</param>
+    public static ClusterTransport From(NodeIdentity identity, bool tls, bool insecure)
     {
-        string hostname = Text(config, Tcp + "hostname");
+        string hostname = identity.Hostname;
         if (hostname.Length == 0)
             throw new TimeMeshConfigException(Tcp + "hostname", "(not set)",
                 "a mesh node states the address the other nodes reach it at, e.g. akka.remote.dot-netty.tcp { hostname = \"10.0.0.11\", port = 4053 }; "
@@ -54,13 +60,7 @@ public sealed record ClusterTransport(string PublicHost, int Port, string BindHo
         if (IsWildcard(hostname))
             throw new TimeMeshConfigException(Tcp + "hostname", hostname,
                 "the address the other nodes reach this node at, not a wildcard; to listen on every interface set bind-hostname = \"" + hostname + "\" and hostname to this node's address");
-        string publicHost = Text(config, Tcp + "public-hostname") is { Length: > 0 } p ? p : hostname;
-        string bindHost = Text(config, Tcp + "bind-hostname") is { Length: > 0 } b ? b : hostname;
-        int port = ReadPort(config, Tcp + "port", AkkaDefaultPort);
-        int publicPort = ReadPort(config, Tcp + "public-port", port);
-        if (publicPort == 0) publicPort = port;
-        int bindPort = ReadPort(config, Tcp + "bind-port", port);
-        if (bindPort == 0) bindPort = port;
+        string publicHost = identity.PublicHostname, bindHost = identity.BindHostname;
         bool loopback = IsLoopback(publicHost) && IsLoopback(bindHost);
         var security = tls ? ClusterSecurity.Tls : loopback ? ClusterSecurity.Loopback : ClusterSecurity.Insecure;
         if (security == ClusterSecurity.Insecure && !insecure)
@@ -68,19 +68,7 @@ public sealed record ClusterTransport(string PublicHost, int Port, string BindHo
                 $"a mesh node whose cluster address is not loopback ({publicHost}, bound to {bindHost}) runs only with mutual TLS: set up timemesh.cluster-tls "
                 + "(`timemesh cert init`, then `timemesh cert issue` for each node; docs/security.md). To run without it on a network you trust, "
                 + "set timemesh.mesh.insecure = on: anyone who can reach the cluster port can then join the mesh");
-        return new ClusterTransport(publicHost, publicPort, bindHost, bindPort, security);
-    }
-
-    private static string Text(Akka.Configuration.Config config, string key) =>
-        config.HasPath(key) && !config.GetValue(key).IsEmpty ? config.GetString(key, "").Trim() : "";
-
-    private static int ReadPort(Akka.Configuration.Config config, string key, int fallback)
-    {
-        string text = Text(config, key);
-        if (text.Length == 0) return fallback;
-        return int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port) && port <= 65535
-            ? port
-            : throw new TimeMeshConfigException(key, text, "allowed: a TCP port, 0 to 65535");
+        return new ClusterTransport(publicHost, identity.PublicPort, bindHost, identity.BindPort, security);
     }
 
     private static bool IsWildcard(string host) =>

@@ -102,7 +102,7 @@ public sealed record DiscoverySettings
 
         string managementHost = r.RawString(Key + ".management.hostname") ?? "";
         if (managementHost.Length == 0)
-            managementHost = NonEmpty(r.RawString("akka.remote.dot-netty.tcp.public-hostname")) ?? r.RawString("akka.remote.dot-netty.tcp.hostname") ?? "";
+            managementHost = NodeIdentity.ManagementHostDefault(r) ?? "";
         if (managementHost.Length == 0 || (IPAddress.TryParse(managementHost, out var ip) && (ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any))))
             throw new TimeMeshConfigException(Key + ".management.hostname", managementHost.Length == 0 ? null : managementHost,
                 "allowed: the address other nodes reach this node's management endpoint at; it defaults to the cluster address (akka.remote.dot-netty.tcp.hostname), which is empty or a wildcard here");
@@ -132,7 +132,6 @@ public sealed record DiscoverySettings
         };
     }
 
-    private static string? NonEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 
     private static string Quote(string s) => "\"" + s + "\"";
 

@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Akka.Configuration;
 using Microsoft.Data.Sqlite;
-using Npgsql;
 using TimeMesh.Node.Config;
 
 namespace TimeMesh.Node.Persistence;
@@ -98,6 +97,7 @@ public sealed partial record PersistenceSettings
             "postgresql" => PersistenceProvider.PostgreSql,
             _ => throw new TimeMeshConfigException(Prefix + "provider", providerRaw, providers),
         };
+        if (provider == PersistenceProvider.PostgreSql) PostgreSqlPart.Require(Prefix + "provider", providerRaw);
 
         string? connection = r.RawString(Prefix + "connection-string");
         if (r.IsObject(Prefix + "connection-string"))
@@ -152,8 +152,7 @@ public sealed partial record PersistenceSettings
             }
             else
             {
-                var b = new NpgsqlConnectionStringBuilder(connection);
-                if (string.IsNullOrWhiteSpace(b.Host))
+                if (string.IsNullOrWhiteSpace(PostgreSqlPart.HostOf(connection)))
                     throw new TimeMeshConfigException(key, Mask(connection), "allowed: a PostgreSQL connection string with a host: \"Host=...;Port=5432;Database=timemesh;Username=...;Password=...\"");
             }
         }

@@ -1,3 +1,4 @@
+using TimeMesh.Node;
 using TimeMesh.Node.Config;
 using TimeMesh.Node.Persistence;
 
@@ -8,8 +9,11 @@ public sealed class ConfigCheck(DoctorEnvironment env)
 {
     public const string Name = "config";
 
-    /// <summary>The mesh's cluster endpoint (akka.remote.dot-netty.tcp) when the node is in a mesh and it is an IP address.</summary>
+    /// <summary>The endpoint the mesh's cluster transport binds (akka.remote.dot-netty.tcp) when the node is in a mesh and its host is an IP address.</summary>
     public System.Net.IPEndPoint? ClusterEndpoint { get; private set; }
+
+    /// <summary>Who the node is to the others, as <c>timemesh run</c> computes it; null when the config does not load.</summary>
+    public NodeIdentity? Identity { get; private set; }
 
     /// <summary>The whole configuration as loaded (with the reference defaults), or null when it does not load.</summary>
     public Akka.Configuration.Config? Full { get; private set; }
@@ -40,11 +44,13 @@ public sealed class ConfigCheck(DoctorEnvironment env)
             // File permissions are judged below, one finding per file; the other checks still run.
             Settings = TimeMeshSettings.FromConfig(Akka.Configuration.ConfigurationFactory.ParseString(SecretFiles.OverrideKey + " = on").WithFallback(full));
             if (Settings.Upstream.HasSources || Settings.Mesh is not null) PersistenceSettings.FromConfig(full);
+            Identity = NodeIdentity.FromConfig(full, Settings.SystemName, Settings.Mesh is not null);
         }
         catch (TimeMeshConfigException e) when (e.Problems.Count > 0)
         {
             // The file check (timemesh check-config): every problem with its line, not only the first.
             Settings = null;
+            Identity = null;
             foreach (var problem in e.Problems)
                 findings.Add(DoctorFinding.Fail(Name, problem.Format(configPath ?? "--config"),
                     $"correct it; `timemesh check-config {configPath}` lists every problem, src/TimeMesh.Node/reference.conf every key with its default"));
@@ -53,12 +59,14 @@ public sealed class ConfigCheck(DoctorEnvironment env)
         catch (TimeMeshConfigException e)
         {
             Settings = null;
+            Identity = null;
             findings.Add(DoctorFinding.Fail(Name, e.Message, $"correct {e.Key} in {configPath}; src/TimeMesh.Node/reference.conf lists every key with its default"));
             return findings;
         }
 
         Full = full;
         var s = Settings;
+        var identity = Identity!;
         string role = s.Mesh is null ? "alone" : s.Mesh.Role.ToString().ToLowerInvariant();
         findings.Add(DoctorFinding.Ok(Name, $"{source}: loaded; listen {string.Join(", ", s.Listen)}, role {role}, clock {s.Upstream.Clock.ToString().ToLowerInvariant()}"));
 
@@ -72,14 +80,13 @@ public sealed class ConfigCheck(DoctorEnvironment env)
                 "add server = [ { address = ... } ], local { stratum = 10 }, or join a mesh with role"));
         if (s.Mesh is { } mesh)
         {
-            findings.Add(CheckTransport(full, mesh.Insecure));
+            findings.Add(CheckTransport(full, identity, mesh.Insecure));
             if (mesh.Discovery.Enabled)
                 findings.Add(DoctorFinding.Ok(Name, $"mesh: {mesh.Role.ToString().ToLowerInvariant()}, formation through Cluster Bootstrap (discovery {mesh.Discovery.Method.ToString().ToLowerInvariant()}, management endpoint {mesh.Discovery.ManagementHostname}:{mesh.Discovery.ManagementPort})"));
             else
-                findings.AddRange(CheckMesh(full, mesh.Role));
-            // DotNetty binds its hostname's address; a name is resolved only when the node starts.
-            if (System.Net.IPAddress.TryParse(full.GetString("akka.remote.dot-netty.tcp.hostname", ""), out var address))
-                ClusterEndpoint = new System.Net.IPEndPoint(address, full.GetInt("akka.remote.dot-netty.tcp.port", 0));
+                findings.AddRange(CheckMesh(full, identity, mesh.Role));
+            // DotNetty binds its bind host's address; a name is resolved only when the node starts.
+            ClusterEndpoint = identity.BindEndpoint;
         }
         return findings;
     }
@@ -140,12 +147,12 @@ public sealed class ConfigCheck(DoctorEnvironment env)
     }
 
     /// <summary>The cluster address and its protection, as <c>timemesh run</c> judges them at start.</summary>
-    private static DoctorFinding CheckTransport(Akka.Configuration.Config full, bool insecure)
+    private static DoctorFinding CheckTransport(Akka.Configuration.Config full, NodeIdentity identity, bool insecure)
     {
         bool tls = full.HasPath("timemesh.cluster-tls") && full.GetValue("timemesh.cluster-tls").IsObject();
         try
         {
-            var transport = TimeMesh.Node.Mesh.ClusterTransport.FromConfig(full, tls, insecure);
+            var transport = TimeMesh.Node.Mesh.ClusterTransport.From(identity, tls, insecure);
             return transport.Security == TimeMesh.Node.Mesh.ClusterSecurity.Insecure
                 ? DoctorFinding.Warn(Name, "cluster " + transport.Describe() + ": anyone who reaches the cluster port can join the mesh and report time statuses",
                     "set up timemesh.cluster-tls (timemesh cert init; timemesh cert issue for each node; docs/security.md), then remove timemesh.mesh.insecure")
@@ -157,19 +164,17 @@ public sealed class ConfigCheck(DoctorEnvironment env)
         }
     }
 
-    private static IEnumerable<DoctorFinding> CheckMesh(Akka.Configuration.Config full, Core.Mesh.MeshRole role)
+    private static IEnumerable<DoctorFinding> CheckMesh(Akka.Configuration.Config full, NodeIdentity identity, Core.Mesh.MeshRole role)
     {
         var seeds = full.GetStringList("akka.cluster.seed-nodes", []);
-        string host = full.GetString("akka.remote.dot-netty.tcp.hostname", "");
-        int port = full.GetInt("akka.remote.dot-netty.tcp.port", 0);
-        string self = $"akka.tcp://{full.GetString(TimeMesh.Node.Mesh.ClusterSystemName.Key, TimeMesh.Node.Mesh.ClusterSystemName.Default)}@{host}:{port}";
+        string self = identity.ClusterAddress;
         if (seeds.Count == 0)
         {
             yield return DoctorFinding.Warn(Name, "role is set but akka.cluster.seed-nodes is empty: the node never joins a mesh",
                 "list the masters' cluster addresses, e.g. akka.cluster.seed-nodes = [\"akka.tcp://timemesh@10.0.0.1:4053\"]");
             yield break;
         }
-        if (port == 0)
+        if (identity.Port == 0)
             yield return DoctorFinding.Warn(Name, "akka.remote.dot-netty.tcp.port is 0 (random): other nodes cannot list this one as a seed",
                 "a fixed port, e.g. 4053");
         bool isSeed = seeds.Any(seed => seed.TrimEnd('/').Equals(self, StringComparison.OrdinalIgnoreCase));

@@ -299,6 +299,25 @@ public class DoctorChecksTests : IDisposable
     }
 
     [Fact]
+    public void TheMeshIsJudgedOnTheNodesIdentityThePublicAddressForSeedsAndAkkasDefaultPortWhenNoneIsSet()
+    {
+        // Behind NAT the seeds list the public address, which is what Akka advertises; the port check probes what the transport binds.
+        const string nat = "akka {\nremote.dot-netty.tcp { hostname = \"127.0.0.1\", port = 4055, public-hostname = \"127.0.0.2\", public-port = 14055 }\n"
+            + "cluster.seed-nodes = [\"akka.tcp://timemesh@127.0.0.2:14055\"]\n}";
+        var report = Run(Config("role = master", akka: nat));
+        var mesh = Of(report, ConfigCheck.Name).Last();
+        Assert.True(mesh.Level == DoctorLevel.Ok, report.ToText());
+        Assert.Equal("mesh: master akka.tcp://timemesh@127.0.0.2:14055, seeds [akka.tcp://timemesh@127.0.0.2:14055]", mesh.Message);
+        Assert.Contains(report.Findings, f => f.Check == PortCheck.Name && f.Message.StartsWith("TCP 127.0.0.1:4055 (cluster port"));
+
+        // No port: Akka's 2552, which is neither random nor unchecked.
+        var unset = Run(Config("role = master", akka: "akka {\nremote.dot-netty.tcp { hostname = \"127.0.0.1\" }\ncluster.seed-nodes = [\"akka.tcp://timemesh@127.0.0.1:2552\"]\n}"));
+        Assert.DoesNotContain(unset.Findings, f => f.Message.Contains("port is 0"));
+        Assert.Equal(DoctorLevel.Ok, Of(unset, ConfigCheck.Name).Last().Level);
+        Assert.Contains(unset.Findings, f => f.Check == PortCheck.Name && f.Message.StartsWith("TCP 127.0.0.1:2552 (cluster port"));
+    }
+
+    [Fact]
     public void AClusterAddressOffLoopbackNeedsTlsOrTheInsecureOverride()
     {
         const string lan = "akka {\nremote.dot-netty.tcp { hostname = \"10.0.0.11\", port = 4053 }\ncluster.seed-nodes = [\"akka.tcp://timemesh@10.0.0.11:4053\"]\n}";

@@ -119,4 +119,19 @@ public class PersistenceSettingsTests
         command.CommandText = "PRAGMA journal_mode;";
         Assert.Equal("wal", command.ExecuteScalar());
     }
+
+    [Fact]
+    public void PostgreSqlComesFromItsOwnPackageAndAConfigThatAsksWithoutItNamesTheKeyAndThePackage()
+    {
+        // This test host carries TimeMesh.Persistence.PostgreSql (as the timemesh tool does): it is found by name and reads Npgsql's strings.
+        Assert.Equal("db.example", PostgreSqlPart.HostOf("Host=db.example;Database=timemesh;Username=tm;Password=secret"));
+        Assert.NotNull(PostgreSqlPart.Load(PostgreSqlPart.PackageId));
+        Assert.DoesNotContain(typeof(PersistenceSettings).Assembly.GetReferencedAssemblies(), a => a.Name == "Npgsql");
+        // An application without it: no assembly of that name, and the message a config asking for PostgreSQL gets.
+        Assert.Null(PostgreSqlPart.Load("TimeMesh.Persistence.NotCarried"));
+        var e = PostgreSqlPart.Missing("timemesh.persistence.provider", "postgresql", "TimeMesh.Persistence.NotCarried");
+        Assert.Equal("timemesh.persistence.provider", e.Key);
+        Assert.Contains("timemesh.persistence.provider = postgresql", e.Message);
+        Assert.Contains("dotnet add package TimeMesh.Persistence.NotCarried", e.Message);
+    }
 }
