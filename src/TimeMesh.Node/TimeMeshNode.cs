@@ -310,8 +310,8 @@ public sealed class TimeMeshNode : IAsyncDisposable
         akka.cluster.leader-actions-interval = 500ms
         akka.actor.serializers.timemesh-reunion = "TimeMesh.Node.Mesh.ReunionSerializer, TimeMesh.Node"
         akka.actor.serialization-bindings {
-          "TimeMesh.Node.Mesh.ReunionActor+Probe, TimeMesh.Node" = timemesh-reunion
-          "TimeMesh.Node.Mesh.ReunionActor+ProbeReply, TimeMesh.Node" = timemesh-reunion
+          "TimeMesh.Node.Mesh.ReunionProtocol+Probe, TimeMesh.Node" = timemesh-reunion
+          "TimeMesh.Node.Mesh.ReunionProtocol+ProbeReply, TimeMesh.Node" = timemesh-reunion
         }
         """;
 
@@ -355,7 +355,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
     internal static async Task<Core.Mesh.TimeStatus> OwnStatus(IActorRef reference, IActorRef sync, string endpoint, DisciplinedClock clock)
     {
         var timeout = TimeSpan.FromSeconds(2);
-        var state = await reference.Ask<Core.Server.ReferenceState>(ReferenceActor.GetReference.Instance, timeout);
+        var state = await reference.Ask<Core.Server.ReferenceState>(ReferenceProtocol.GetReference.Instance, timeout);
         var syncState = await sync.Ask<SyncProtocol.SyncState>(SyncProtocol.GetSyncState.Instance, timeout);
         long now = clock.NowUnixNs();
         return new Core.Mesh.TimeStatus

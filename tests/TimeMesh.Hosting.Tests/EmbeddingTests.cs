@@ -97,7 +97,7 @@ public class EmbeddingTests(ITestOutputHelper output)
             Assert.False(registry.TryGet<TimeMeshNtpServerKey>(out _), "the member serves no NTP");
             Assert.False(registry.TryGet<TimeMeshDriftStoreKey>(out _), "the member keeps no drift state");
             var masterRegistry = master.Services.GetRequiredService<ActorRegistry>();
-            var listening = await masterRegistry.Get<TimeMeshNtpServerKey>().Ask<NtpServer.Listening>(NtpServer.GetListening.Instance, TimeSpan.FromSeconds(3));
+            var listening = await masterRegistry.Get<TimeMeshNtpServerKey>().Ask<NtpServerProtocol.Listening>(NtpServerProtocol.GetListening.Instance, TimeSpan.FromSeconds(3));
             var masterNtp = Assert.Single(listening.Endpoints);
             Assert.True(masterRegistry.TryGet<TimeMeshDriftStoreKey>(out _));
 

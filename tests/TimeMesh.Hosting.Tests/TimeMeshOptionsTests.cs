@@ -144,7 +144,7 @@ public class TimeMeshOptionsTests
         {
             Assert.Null(host.Services.GetService<IMeshClock>());
             var registry = host.Services.GetRequiredService<ActorRegistry>();
-            var reference = await registry.Get<TimeMeshReferenceKey>().Ask<Core.Server.ReferenceState>(Node.Ntp.ReferenceActor.GetReference.Instance, TimeSpan.FromSeconds(3));
+            var reference = await registry.Get<TimeMeshReferenceKey>().Ask<Core.Server.ReferenceState>(Node.Ntp.ReferenceProtocol.GetReference.Instance, TimeSpan.FromSeconds(3));
             Assert.Equal(9, reference.Stratum);
             Assert.False(registry.TryGet<TimeMeshNtpServerKey>(out _), "no NtpListen: no NTP server");
         }

@@ -216,7 +216,7 @@ public sealed class KeySettingsTests : IDisposable
         var packet = NtpPacket.Parse(reply.AsSpan(0, length));
         Assert.Equal(MacCheck.Valid, NtpMac.Verify(reply.AsSpan(0, length), packet.Trailer, aes));
 
-        async Task<ServerStats> Stats() => await node.NtpServer.Ask<ServerStats>(NtpServer.GetStats.Instance, TimeSpan.FromSeconds(5));
+        async Task<ServerStats> Stats() => await node.NtpServer.Ask<ServerStats>(NtpServerProtocol.GetStats.Instance, TimeSpan.FromSeconds(5));
         RoundTrips(2000);
         Thread.Sleep(500);
         RoundTrips(2000);

@@ -34,11 +34,11 @@ public class NtpServerActorTests : TestKit
         var server = ActorOfAsTestActorRef<NtpServerActor>(NtpServerActor.Props(settings, sockets, clock, -20));
         var reference = Sys.ActorOf(ReferenceActor.Props(settings, server));
         AwaitAssert(() => Assert.Equal(ReferenceKind.Local,
-            server.Ask<ServerSnapshot>(NtpServer.GetSnapshot.Instance, TimeSpan.FromSeconds(3)).Result.Reference.Kind));
+            server.Ask<ServerSnapshot>(NtpServerProtocol.GetSnapshot.Instance, TimeSpan.FromSeconds(3)).Result.Reference.Kind));
         return (server, sockets[0].LocalEndPoint, server);
     }
 
-    private ServerStats Stats(IActorRef server) => server.Ask<ServerStats>(NtpServer.GetStats.Instance, TimeSpan.FromSeconds(3)).Result;
+    private ServerStats Stats(IActorRef server) => server.Ask<ServerStats>(NtpServerProtocol.GetStats.Instance, TimeSpan.FromSeconds(3)).Result;
 
     [Fact]
     public void AnswersFromTheClockAbstractionAndItsCorrection()
@@ -102,7 +102,7 @@ public class NtpServerActorTests : TestKit
         AwaitAssert(() => Assert.Equal(LeapIndicator.Unsynchronised,
             NtpPacket.Parse(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest(1), TimeSpan.FromSeconds(2))!).Header.Leap));
         // The drift state was recovered: holdover on the local clock is allowed.
-        reference.Tell(ReferenceActor.Activated.Instance);
+        reference.Tell(ReferenceProtocol.Activated.Instance);
         AwaitAssert(() =>
         {
             var h = NtpPacket.Parse(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest(2), TimeSpan.FromSeconds(2))!).Header;
@@ -131,7 +131,7 @@ public class NtpServerActorTests : TestKit
             Assert.Equal(1, stats.DroppedMalformed);
             Assert.Equal(1, stats.DroppedAccess);
         });
-        var clients = await server.Ask<NtpServer.Clients>(NtpServer.GetClients.Instance, timeout);
+        var clients = await server.Ask<NtpServerProtocol.Clients>(NtpServerProtocol.GetClients.Instance, timeout);
         Assert.Equal(IPAddress.Loopback, Assert.Single(clients.Entries).Address.ToIPAddress());
     }
 
@@ -282,7 +282,7 @@ public class NtpServerActorTests : TestKit
     public void AReferenceChangeReachesTheWire()
     {
         var (server, endpoint, _) = StartServer(Settings(), DisciplinedClock.System());
-        server.Tell(new NtpServer.ReferenceChanged(new ReferenceState
+        server.Tell(new NtpServerProtocol.ReferenceChanged(new ReferenceState
         {
             Kind = ReferenceKind.Synchronised,
             Leap = LeapIndicator.NoWarning,
@@ -320,7 +320,7 @@ public class NtpServerActorTests : TestKit
         Assert.Equal(3, actor.UnderlyingActor.Sockets.Count);
         Assert.All(actor.UnderlyingActor.Sockets, s => Assert.Equal(endpoint, s.LocalEndPoint));
         for (int i = 0; i < 30; i++) Assert.NotNull(NtpProbe.Ask(endpoint, NtpProbe.ClientRequest((ulong)i + 1), TimeSpan.FromSeconds(2)));
-        var listening = await server.Ask<NtpServer.Listening>(NtpServer.GetListening.Instance, TimeSpan.FromSeconds(3));
+        var listening = await server.Ask<NtpServerProtocol.Listening>(NtpServerProtocol.GetListening.Instance, TimeSpan.FromSeconds(3));
         Assert.Equal(3, listening.Loops);
         Assert.Equal(endpoint, Assert.Single(listening.Endpoints));
     }

@@ -81,7 +81,7 @@ public class ReunionTests : IAsyncLifetime
         // Unasked, naming a smaller address and even a seed of the mesh: ignored.
         for (int i = 0; i < 20; i++)
         {
-            target.Tell(new ReunionActor.ProbeReply(true, ["akka.tcp://timemesh@127.0.0.0:1", a + "0"]));
+            target.Tell(new ReunionProtocol.ProbeReply(true, ["akka.tcp://timemesh@127.0.0.0:1", a + "0"]));
             await Task.Delay(100);
         }
         Assert.False(moved);
@@ -91,12 +91,12 @@ public class ReunionTests : IAsyncLifetime
     public void TheWireFormRoundTripsAndRefusesGarbage()
     {
         var system = Node(0, "");
-        var serializer = (ReunionSerializer)system.Serialization.FindSerializerFor(ReunionActor.Probe.Instance);
-        var reply = new ReunionActor.ProbeReply(true, ["akka.tcp://timemesh@10.0.0.1:4053", "akka.tcp://timemesh@10.0.0.2:4053"]);
-        var back = (ReunionActor.ProbeReply)serializer.FromBinary(serializer.ToBinary(reply), serializer.Manifest(reply));
+        var serializer = (ReunionSerializer)system.Serialization.FindSerializerFor(ReunionProtocol.Probe.Instance);
+        var reply = new ReunionProtocol.ProbeReply(true, ["akka.tcp://timemesh@10.0.0.1:4053", "akka.tcp://timemesh@10.0.0.2:4053"]);
+        var back = (ReunionProtocol.ProbeReply)serializer.FromBinary(serializer.ToBinary(reply), serializer.Manifest(reply));
         Assert.True(back.Joined);
         Assert.Equal(reply.Members, back.Members);
-        Assert.Same(ReunionActor.Probe.Instance, serializer.FromBinary(serializer.ToBinary(ReunionActor.Probe.Instance), "P"));
+        Assert.Same(ReunionProtocol.Probe.Instance, serializer.FromBinary(serializer.ToBinary(ReunionProtocol.Probe.Instance), "P"));
         Assert.ThrowsAny<Exception>(() => serializer.FromBinary([1, 1, 5, 0, 200], "R"));
         Assert.ThrowsAny<Exception>(() => serializer.FromBinary([9], "P"));
     }

@@ -116,11 +116,11 @@ public sealed class SymmetricKeyInteropTests(Xunit.Abstractions.ITestOutputHelpe
 
         // chronyd's iburst to the wrong-key source runs on its own timer: its 4th request can still be on its way
         // when the good sources are done (seen once on a loaded machine: 3 dropped). Wait for it, bounded.
-        var stats = await node.NtpServer.Ask<ServerStats>(NtpServer.GetStats.Instance, TimeSpan.FromSeconds(5));
+        var stats = await node.NtpServer.Ask<ServerStats>(NtpServerProtocol.GetStats.Instance, TimeSpan.FromSeconds(5));
         for (var until = DateTime.UtcNow + TimeSpan.FromSeconds(10); stats.DroppedAuth < 4 && DateTime.UtcNow < until; )
         {
             await Task.Delay(250);
-            stats = await node.NtpServer.Ask<ServerStats>(NtpServer.GetStats.Instance, TimeSpan.FromSeconds(5));
+            stats = await node.NtpServer.Ask<ServerStats>(NtpServerProtocol.GetStats.Instance, TimeSpan.FromSeconds(5));
         }
         output.WriteLine($"node: received {stats.Received}, authenticated {stats.Authenticated}, dropped auth {stats.DroppedAuth}, answered {stats.Answered}");
         Assert.True(stats.Authenticated >= 4 * (Types.Length + 1), $"authenticated {stats.Authenticated}");

@@ -70,16 +70,16 @@ public sealed class MeshClockActor : ReceiveActor
     {
         _clock = clock;
         _reference = reference;
-        Receive<ReferenceActor.Published>(m => _clock.ReferenceChanged(m.Reference));
+        Receive<ReferenceProtocol.Published>(m => _clock.ReferenceChanged(m.Reference));
         Receive<ReferenceState>(_clock.ReferenceChanged);
         Receive<MeshProtocol.LeaderChanged>(m => _clock.LeaderChanged(m.Leader));
     }
 
     protected override void PreStart()
     {
-        Context.System.EventStream.Subscribe(Self, typeof(ReferenceActor.Published));
+        Context.System.EventStream.Subscribe(Self, typeof(ReferenceProtocol.Published));
         // The reference may have published before we subscribed; its answer comes after any earlier publication.
-        _reference.Tell(ReferenceActor.GetReference.Instance);
+        _reference.Tell(ReferenceProtocol.GetReference.Instance);
     }
 
     protected override void PostStop() => Context.System.EventStream.Unsubscribe(Self);

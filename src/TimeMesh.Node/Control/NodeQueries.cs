@@ -72,7 +72,7 @@ public sealed class NodeQueries(NodeActors actors, Func<long> nowUnixNs, TimeSpa
 
     public async Task<TrackingDto> TrackingAsync()
     {
-        var reference = await actors.Reference.Ask<ReferenceState>(ReferenceActor.GetReference.Instance, _timeout);
+        var reference = await actors.Reference.Ask<ReferenceState>(ReferenceProtocol.GetReference.Instance, _timeout);
         var tracking = actors.Sync is null
             ? null
             : await actors.Sync.Ask<SyncProtocol.Tracking>(SyncProtocol.GetTracking.Instance, _timeout);
@@ -124,11 +124,11 @@ public sealed class NodeQueries(NodeActors actors, Func<long> nowUnixNs, TimeSpa
 
     public async Task<ClientsDto> ClientsAsync()
     {
-        var reply = await actors.NtpServer.Ask<NtpServer.Clients>(NtpServer.GetClients.Instance, _timeout);
+        var reply = await actors.NtpServer.Ask<NtpServerProtocol.Clients>(NtpServerProtocol.GetClients.Instance, _timeout);
         return Clients(reply);
     }
 
-    public static ClientsDto Clients(NtpServer.Clients reply) => new(reply.Entries
+    public static ClientsDto Clients(NtpServerProtocol.Clients reply) => new(reply.Entries
         .OrderBy(c => c.Address.High).ThenBy(c => c.Address.Low)
         .Select(c => new ClientDto(
             FormatAddress(c.Address),
@@ -150,7 +150,7 @@ public sealed class NodeQueries(NodeActors actors, Func<long> nowUnixNs, TimeSpa
 
     public async Task<ServerStatsDto> ServerStatsAsync(long controlRequests)
     {
-        var stats = await actors.NtpServer.Ask<ServerStats>(NtpServer.GetStats.Instance, _timeout);
+        var stats = await actors.NtpServer.Ask<ServerStats>(NtpServerProtocol.GetStats.Instance, _timeout);
         return ServerStats(stats, controlRequests);
     }
 

@@ -58,16 +58,16 @@ public sealed class ReunionActor : ReceiveActor, IWithTimers
             foreach (var contact in contacts().Where(c => !members.Contains(c)))
             {
                 _asked.Add(contact);
-                Context.ActorSelection(new RootActorPath(contact) / "user" / Name).Tell(Probe.Instance);
+                Context.ActorSelection(new RootActorPath(contact) / "user" / Name).Tell(ReunionProtocol.Probe.Instance);
             }
         });
-        Receive<Probe>(_ =>
+        Receive<ReunionProtocol.Probe>(_ =>
         {
             // A node of another cluster found this one: ask it back, so that the side that must move learns it.
             if (!_cluster.State.Members.Any(m => m.Address == Sender.Path.Address)) learn(Sender.Path.Address);
-            Sender.Tell(new ProbeReply(Joined, Joined ? UpMembers().Take(MaxMembers).ToList() : []));
+            Sender.Tell(new ReunionProtocol.ProbeReply(Joined, Joined ? UpMembers().Take(MaxMembers).ToList() : []));
         });
-        Receive<ProbeReply>(reply =>
+        Receive<ReunionProtocol.ProbeReply>(reply =>
         {
             if (_moving || !Joined || !reply.Joined || reply.Members.Count == 0) return;
             // Only answers to this round's questions, from a node that counts itself in the cluster it names, and
@@ -99,6 +99,11 @@ public sealed class ReunionActor : ReceiveActor, IWithTimers
         public static readonly Tick Instance = new();
     }
 
+}
+
+/// <summary>The reunion's protocol (<see cref="ReunionActor"/>), between nodes: serialized by <see cref="ReunionSerializer"/>.</summary>
+public static class ReunionProtocol
+{
     /// <summary>"Which cluster are you in?"</summary>
     public sealed record Probe
     {
@@ -120,8 +125,8 @@ public sealed class ReunionSerializer(ExtendedActorSystem system) : SerializerWi
 
     public override string Manifest(object o) => o switch
     {
-        ReunionActor.Probe => "P",
-        ReunionActor.ProbeReply => "R",
+        ReunionProtocol.Probe => "P",
+        ReunionProtocol.ProbeReply => "R",
         _ => throw new ArgumentException($"cannot serialize {o.GetType()}", nameof(o)),
     };
 
@@ -129,9 +134,9 @@ public sealed class ReunionSerializer(ExtendedActorSystem system) : SerializerWi
     {
         switch (obj)
         {
-            case ReunionActor.Probe:
+            case ReunionProtocol.Probe:
                 return [Version];
-            case ReunionActor.ProbeReply r:
+            case ReunionProtocol.ProbeReply r:
                 var members = r.Members.Take(ReunionActor.MaxMembers).Select(Encoding.UTF8.GetBytes).ToList();
                 var bytes = new byte[3 + members.Sum(m => 2 + m.Length)];
                 bytes[0] = Version;
@@ -153,7 +158,7 @@ public sealed class ReunionSerializer(ExtendedActorSystem system) : SerializerWi
     public override object FromBinary(byte[] bytes, string manifest)
     {
         if (bytes.Length < 1 || bytes[0] != Version) throw new SerializationException($"not a version-{Version} reunion message");
-        if (manifest == "P") return ReunionActor.Probe.Instance;
+        if (manifest == "P") return ReunionProtocol.Probe.Instance;
         if (manifest != "R" || bytes.Length < 3) throw new SerializationException($"unknown reunion message '{manifest}'");
         int count = bytes[2];
         if (count > ReunionActor.MaxMembers) throw new SerializationException("too many members");
@@ -167,6 +172,6 @@ public sealed class ReunionSerializer(ExtendedActorSystem system) : SerializerWi
             members.Add(Encoding.UTF8.GetString(bytes, o + 2, length));
             o += 2 + length;
         }
-        return new ReunionActor.ProbeReply(bytes[1] == 1, members);
+        return new ReunionProtocol.ProbeReply(bytes[1] == 1, members);
     }
 }

@@ -61,23 +61,23 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
             PrecisionLog2 = precisionLog2,
         });
 
-        Receive<NtpServer.ReferenceChanged>(m =>
+        Receive<NtpServerProtocol.ReferenceChanged>(m =>
         {
             _snapshot.Current = _snapshot.Current with { Reference = m.Reference };
             // The loops start with the first reference, so that requests already queued on the sockets
             // are answered from what the node really is, never from a placeholder.
             if (!_loopsStarted) StartLoops();
         });
-        Receive<NtpServer.GetStats>(_ => Sender.Tell(Stats()));
-        Receive<NtpServer.GetClients>(_ => Sender.Tell(new NtpServer.Clients(_handler.ClientLog.Snapshot(), _clock.NowUnixNs())));
-        Receive<NtpServer.GetSnapshot>(_ => Sender.Tell(_snapshot.Current));
-        Receive<NtpServer.GetListening>(_ => Sender.Tell(new NtpServer.Listening(
+        Receive<NtpServerProtocol.GetStats>(_ => Sender.Tell(Stats()));
+        Receive<NtpServerProtocol.GetClients>(_ => Sender.Tell(new NtpServerProtocol.Clients(_handler.ClientLog.Snapshot(), _clock.NowUnixNs())));
+        Receive<NtpServerProtocol.GetSnapshot>(_ => Sender.Tell(_snapshot.Current));
+        Receive<NtpServerProtocol.GetListening>(_ => Sender.Tell(new NtpServerProtocol.Listening(
             _sockets.Select(s => s.LocalEndPoint).Distinct().ToArray(),
             _loops.Length,
             _sockets.Length > 0 ? _sockets.Min(s => s.EffectiveReceiveBufferBytes) : 0,
             _sockets.All(s => s.KernelTimestampsEnabled))));
-        Receive<NtpServer.LoopFailed>(OnLoopFailed);
-        Receive<NtpServer.RestartLoop>(m => StartLoop(m.Index));
+        Receive<NtpServerProtocol.LoopFailed>(OnLoopFailed);
+        Receive<NtpServerProtocol.RestartLoop>(m => StartLoop(m.Index));
     }
 
     /// <summary>The sockets the loops use now (tests break one to see the loop come back).</summary>
@@ -116,25 +116,25 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
             catch (Exception e)
             {
                 _log.Error(e, "cannot rebind NTP socket {0}; retrying in {1}", socket.LocalEndPoint, _settings.NtpServer.LoopRestartDelay);
-                Timers.StartSingleTimer(("restart", index), new NtpServer.RestartLoop(index), _settings.NtpServer.LoopRestartDelay);
+                Timers.StartSingleTimer(("restart", index), new NtpServerProtocol.RestartLoop(index), _settings.NtpServer.LoopRestartDelay);
                 return;
             }
         }
         var self = Self;
         var loop = new UdpServerLoop(index, socket, _handler, _snapshot, _clock, _settings.NtpServer.BatchSize, _counters[index],
-            (failed, cause) => self.Tell(new NtpServer.LoopFailed(failed, cause)));
+            (failed, cause) => self.Tell(new NtpServerProtocol.LoopFailed(failed, cause)));
         _loops[index] = loop;
         loop.Start();
     }
 
-    private void OnLoopFailed(NtpServer.LoopFailed m)
+    private void OnLoopFailed(NtpServerProtocol.LoopFailed m)
     {
         if (!ReferenceEquals(_loops[m.Loop.Index], m.Loop)) return;
         _loops[m.Loop.Index] = null;
         _restarts++;
         _log.Error(m.Cause, "NTP receive loop {0} on {1} failed; restarting it in {2}",
             m.Loop.Index, m.Loop.Socket.LocalEndPoint, _settings.NtpServer.LoopRestartDelay);
-        Timers.StartSingleTimer(("restart", m.Loop.Index), new NtpServer.RestartLoop(m.Loop.Index), _settings.NtpServer.LoopRestartDelay);
+        Timers.StartSingleTimer(("restart", m.Loop.Index), new NtpServerProtocol.RestartLoop(m.Loop.Index), _settings.NtpServer.LoopRestartDelay);
     }
 
     private ServerStats Stats()

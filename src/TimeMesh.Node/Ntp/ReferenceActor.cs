@@ -5,12 +5,8 @@ using TimeMesh.Node.Config;
 
 namespace TimeMesh.Node.Ntp;
 
-/// <summary>
-/// Owns the node's reference state (chrony's reference module) and tells the NTP server whenever it
-/// changes. With no synchronised source the state is <c>local stratum N</c> when configured, else
-/// unsynchronised (leap 3). Sources and the mesh report synchronisation here.
-/// </summary>
-public sealed class ReferenceActor : ReceiveActor
+/// <summary>The reference actor's protocol (<see cref="ReferenceActor"/>).</summary>
+public static class ReferenceProtocol
 {
     /// <summary>A source's synchronisation changed; null means it was lost.</summary>
     public sealed record Synchronised(ReferenceState? Reference);
@@ -28,7 +24,15 @@ public sealed class ReferenceActor : ReceiveActor
     {
         public static readonly Activated Instance = new();
     }
+}
 
+/// <summary>
+/// Owns the node's reference state (chrony's reference module) and tells the NTP server whenever it
+/// changes. With no synchronised source the state is <c>local stratum N</c> when configured, else
+/// unsynchronised (leap 3). Sources and the mesh report synchronisation here.
+/// </summary>
+public sealed class ReferenceActor : ReceiveActor
+{
     private readonly IActorRef? _server;
     private readonly ReferenceState _configuredFallback;
     private bool _activated;
@@ -48,25 +52,25 @@ public sealed class ReferenceActor : ReceiveActor
         _activated = settings.Mesh is null;
         _current = Fallback;
 
-        Receive<Synchronised>(m =>
+        Receive<ReferenceProtocol.Synchronised>(m =>
         {
             if (m.Reference is not null) _activated = true;
             Publish(m.Reference ?? Fallback);
         });
-        Receive<Activated>(_ =>
+        Receive<ReferenceProtocol.Activated>(_ =>
         {
             _activated = true;
             if (_current.Kind != ReferenceKind.Synchronised) Publish(Fallback);
         });
-        Receive<GetReference>(_ => Sender.Tell(_current));
+        Receive<ReferenceProtocol.GetReference>(_ => Sender.Tell(_current));
     }
 
     private ReferenceState Fallback => _activated ? _configuredFallback : ReferenceState.Unsynchronised;
 
     protected override void PreStart()
     {
-        _server?.Tell(new NtpServer.ReferenceChanged(_current));
-        Context.System.EventStream.Publish(new Published(_current));
+        _server?.Tell(new NtpServerProtocol.ReferenceChanged(_current));
+        Context.System.EventStream.Publish(new ReferenceProtocol.Published(_current));
         if (_server is not null) _log.Info(_current.Kind == ReferenceKind.Local
             ? $"serving the local clock at stratum {_current.Stratum} until a source is synchronised"
             : "unsynchronised and no local stratum: answering with leap 3 (alarm) so that no client selects this node");
@@ -78,7 +82,7 @@ public sealed class ReferenceActor : ReceiveActor
         if (next.Kind != _current.Kind)
             _log.Info("reference: {0} -> {1} (stratum {2})", _current.Kind, next.Kind, next.Stratum);
         _current = next;
-        _server?.Tell(new NtpServer.ReferenceChanged(next));
-        Context.System.EventStream.Publish(new Published(next));
+        _server?.Tell(new NtpServerProtocol.ReferenceChanged(next));
+        Context.System.EventStream.Publish(new ReferenceProtocol.Published(next));
     }
 }

@@ -185,7 +185,7 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
         {
             _log.Info("drift state recovered: frequency {0:0.000} ppm (skew {1:0.000} ppm), last synchronised at stratum {2}",
                 -state.FrequencyPpm, state.SkewPpm, state.Stratum);
-            _reference.Tell(ReferenceActor.Activated.Instance);
+            _reference.Tell(ReferenceProtocol.Activated.Instance);
             Publish();
         }
         else if (m.Error is not null)
@@ -201,7 +201,7 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
         if (_engine.Version == _publishedVersion) return;
         _publishedVersion = _engine.Version;
         _steering.Apply(_engine.Correction);
-        _reference.Tell(new ReferenceActor.Synchronised(_engine.Reference));
+        _reference.Tell(new ReferenceProtocol.Synchronised(_engine.Reference));
         if (_engine.Reference is { } served && _driftStore is not null && _engine.Discipline.Updates > 0)
         {
             var d = _engine.Discipline;

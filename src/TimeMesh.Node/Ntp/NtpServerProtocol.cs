@@ -4,8 +4,8 @@ using TimeMesh.Core.Server;
 
 namespace TimeMesh.Node.Ntp;
 
-/// <summary>The NTP server actor's protocol.</summary>
-public static class NtpServer
+/// <summary>The NTP server actor's protocol (<see cref="NtpServerActor"/>).</summary>
+public static class NtpServerProtocol
 {
     /// <summary>The reference state changed: answer from it from the next batch on.</summary>
     public sealed record ReferenceChanged(ReferenceState Reference);
