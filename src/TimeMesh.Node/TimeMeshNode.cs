@@ -37,7 +37,8 @@ public sealed class TimeMeshNode : IAsyncDisposable
     public Task WhenTerminated => System.WhenTerminated;
 
     /// <summary>
-    /// Validates the config, binds the NTP sockets (so a taken port fails here, loudly) and starts the actors.
+    /// Validates the config, binds the NTP sockets (so a taken port fails here, loudly; a taken cluster port too) and
+    /// starts the actors.
     /// What a node is made of, in the order it starts: the plan read from the config (nothing runs yet), the clock,
     /// the NTP sockets, the time system, NTS, the time actors with the mesh host, the tracking history, chrony's
     /// command port and the monitoring endpoint.
@@ -48,6 +49,8 @@ public sealed class TimeMeshNode : IAsyncDisposable
         var settings = plan.Settings;
         (clock, var steering) = ChooseClock(settings, clock);
         Directory.CreateDirectory(settings.DataDir);
+        // A cluster port another process listens on would be shared silently (SO_REUSEPORT): refuse it first.
+        if (plan.Mesh is { } mesh) TimeMesh.Node.Mesh.ClusterPort.EnsureFree(mesh.Config);
         var sockets = NtpSockets.Bind(settings.Listen, settings.NtpServer);
         var system = StartTimeSystem(plan, sockets);
         var ntsKe = StartNts(settings, sockets, system);

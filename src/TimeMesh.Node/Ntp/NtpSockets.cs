@@ -22,7 +22,8 @@ public static class NtpSockets
 
     /// <summary>
     /// Binds every listen address (loops-per-socket times, with SO_REUSEPORT when more than one).
-    /// A port of 0 is resolved on the first bind so that its siblings share the same port.
+    /// A port of 0 is resolved on the first bind so that its siblings share the same port. A port another socket
+    /// holds is refused even with SO_REUSEPORT (see the plain bind before each group).
     /// Throws a <see cref="System.Net.Sockets.SocketException"/> naming the address when one cannot be bound.
     /// </summary>
     public static IReadOnlyList<BatchedUdpSocket> Bind(IReadOnlyList<IPEndPoint> listen, NtpServerSettings settings)
@@ -33,6 +34,10 @@ public static class NtpSockets
         {
             foreach (var endpoint in listen)
             {
+                // SO_REUSEPORT would let these sockets join another process's group on the same port and share
+                // its clients; a plain bind first fails when anything at all holds the port.
+                if (options.ReusePort && endpoint.Port != 0)
+                    BatchedUdpSocket.Bind(endpoint, new UdpSocketOptions()).Dispose();
                 var first = BatchedUdpSocket.Bind(endpoint, options);
                 sockets.Add(first);
                 for (int i = 1; i < settings.LoopsPerSocket; i++)

@@ -35,22 +35,39 @@ public sealed class Chrony : IDisposable
     public static Chrony StartServer(string bindAddress, int port, int stratum = 1, params string[] extraLines) =>
         Start([$"port {port}", $"bindaddress {bindAddress}", $"local stratum {stratum}", "allow 127.0.0.0/8", "allow ::1", .. extraLines], serverPort: port);
 
-    /// <summary>A free UDP port on loopback (bound and released: good enough for a test).</summary>
-    public static int FreeUdpPort()
+    /// <summary>
+    /// A free UDP port on loopback, bound and released, never one this process was handed before: the kernel may
+    /// give a released port out again at once, and two nodes of one test then shared a port (CI, wave 2).
+    /// </summary>
+    public static int FreeUdpPort() => Unused(() =>
     {
         using var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
         s.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
         return ((System.Net.IPEndPoint)s.LocalEndPoint!).Port;
-    }
+    });
 
-    /// <summary>A free TCP port on loopback (for cluster addresses in tests).</summary>
-    public static int FreeTcpPort()
+    /// <summary>A free TCP port on loopback (for cluster addresses in tests), never one this process was handed before.</summary>
+    public static int FreeTcpPort() => Unused(() =>
     {
         var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
         int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
         return port;
+    });
+
+    private static readonly HashSet<int> HandedOut = new();
+
+    private static int Unused(Func<int> pick)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            int port = pick();
+            lock (HandedOut)
+            {
+                if (HandedOut.Add(port) || attempt >= 100) return port;
+            }
+        }
     }
 
     /// <summary>Starts chronyd -x -d serving <paramref name="port"/> on 127.0.0.1 with the given extra lines (allow, deny...).</summary>
