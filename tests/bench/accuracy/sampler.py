@@ -118,7 +118,7 @@ def main():
     misses = {name: {} for name, _ in a.target}
     csv = open(a.csv, "w") if a.csv else None
     if csv:
-        csv.write("unix_s,target,offset_ns,delay_ns\n")
+        csv.write("unix_s,target,offset_ns,delay_ns,miss\n")
     for _ in range(a.discard):
         for _, address in a.target:
             ask(sock, address, a.timeout)
@@ -130,10 +130,12 @@ def main():
             result = ask(sock, address, a.timeout)
             if isinstance(result, str):
                 misses[name][result] = misses[name].get(result, 0) + 1
+                if csv:
+                    csv.write(f"{time.time():.3f},{name},,,{result}\n")
                 continue
             samples[name].append(result)
             if csv:
-                csv.write(f"{time.time():.3f},{name},{result[0]:.0f},{result[1]:.0f}\n")
+                csv.write(f"{time.time():.3f},{name},{result[0]:.0f},{result[1]:.0f},\n")
         next_round += a.interval
         time.sleep(max(0.0, next_round - time.monotonic()))
     if csv:
