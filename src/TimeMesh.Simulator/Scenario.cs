@@ -16,6 +16,17 @@ public sealed record SimServerSpec
     /// <summary>Rate limiting at the server (with kod on, RATE kisses).</summary>
     public RateLimitSettings? RateLimit { get; init; }
     public LeapIndicator Leap { get; init; } = LeapIndicator.NoWarning;
+    /// <summary>
+    /// The reply leaves this long after its transmit timestamp T3 is written (stamped before the send call, as a
+    /// basic-mode server does); null: it leaves as it is stamped. T3 then says the reply left earlier than it did.
+    /// </summary>
+    public SendLatency? TransmitLatency { get; init; }
+    /// <summary>
+    /// The server serves the interleaved mode (RFC 9769; the node's ntp-server.interleaved, chronyd's default): the
+    /// core's <see cref="Core.Server.InterleavedTimestamps"/> holds each reply's real transmit time, and a client
+    /// with xleave gets it in its next reply.
+    /// </summary>
+    public bool Interleaved { get; init; }
 }
 
 /// <summary>The pass bars of a scenario (chrony's test/simulation tier unless the scenario says otherwise).</summary>
@@ -38,6 +49,10 @@ public sealed record PassBars
     public int? MinFinalPollLog2 { get; init; }
     /// <summary>Kiss-o'-death replies the client may receive at most.</summary>
     public int? MaxKissesReceived { get; init; }
+    /// <summary>The mean offset after sync (served − true; the mean over the runs) must lie in this range, seconds.</summary>
+    public (double Low, double High)? MeanOffsetSeconds { get; init; }
+    /// <summary>At least this share of the samples must come from interleaved replies (the path is really taken).</summary>
+    public double? MinInterleavedShare { get; init; }
 }
 
 public sealed record Scenario
@@ -50,6 +65,13 @@ public sealed record Scenario
     public double WanderPerSecond { get; init; } = 1e-9;
     /// <summary>Raw-clock steps: (at true second, by seconds).</summary>
     public IReadOnlyList<(double AtSeconds, double StepSeconds)> ClockSteps { get; init; } = [];
+    /// <summary>
+    /// The client's requests leave this long after the poll reads the clock; null: they leave at once, and T1 is
+    /// exact whatever <see cref="ClientTransmitStamp"/> says.
+    /// </summary>
+    public SendLatency? ClientSendLatency { get; init; }
+    /// <summary>Which reading becomes T1 when requests leave late (<see cref="ClientSendLatency"/>).</summary>
+    public ClientTransmitStamp ClientTransmitStamp { get; init; } = ClientTransmitStamp.Kernel;
     public required IReadOnlyList<SimServerSpec> Servers { get; init; }
     public SourceSettings SourceTemplate { get; init; } = new() { Address = "sim" };
     public SyncSettings Sync { get; init; } = new();

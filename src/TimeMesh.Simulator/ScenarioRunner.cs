@@ -26,8 +26,15 @@ public sealed record ScenarioResult(
     LeapIndicator FinalServedLeap,
     string? FinalNoSyncReason,
     IReadOnlyList<string> Failures,
-    TimeSpan WallTime)
+    TimeSpan WallTime,
+    /// <summary>Mean offset (served − true) after sync: a bias that the RMS alone would not tell from jitter.</summary>
+    double MeanOffsetSeconds = 0,
+    /// <summary>Replies that made a sample, and how many of those were interleaved (RFC 9769).</summary>
+    long Samples = 0,
+    long InterleavedSamples = 0)
 {
+    public double InterleavedShare => Samples > 0 ? (double)InterleavedSamples / Samples : 0;
+
     public bool Passed => Failures.Count == 0;
 }
 
@@ -35,6 +42,10 @@ public sealed record ScenarioResult(
 /// Runs a scenario on virtual time: a discrete-event loop over polls, packet arrivals and a 1-second
 /// measurement tick. The client is the core's <see cref="SyncEngine"/> and every server is the core's
 /// <see cref="NtpServerHandler"/>, the same code the node runs.
+/// Timestamp errors (issue 11), when a scenario asks for them: a request that leaves a send latency after the poll
+/// read the clock, stamped with that reading (user space) or with the instant it left (kernel); a reply that leaves
+/// a send latency after its T3 was written, and a server that keeps the real transmit times for the interleaved
+/// mode in the core's <see cref="InterleavedTimestamps"/>, as the node's server loop does.
 /// </summary>
 public static class ScenarioRunner
 {
@@ -42,9 +53,19 @@ public static class ScenarioRunner
     /// <summary>Virtual time starts at 2026-01-01 so that timestamps look like real ones.</summary>
     private const long EpochNs = 1_767_225_600L * Second;
 
-    private enum EventKind { Poll, ArriveAtServer, ArriveAtClient, Tick }
+    private enum EventKind { Poll, LeaveClient, ArriveAtServer, ArriveAtClient, Tick }
 
-    private sealed record Packet(int ServerIndex, int SourceId, byte[] Bytes, int Length);
+    private sealed class SimServer
+    {
+        public required SimServerSpec Spec;
+        public required NtpServerHandler Handler;
+        public required ServerSnapshot Snapshot;
+        /// <summary>As the node's server loop: transmit times are taken from the first request that asks for the interleaved mode on.</summary>
+        public bool TransmitStampsOn;
+    }
+
+    /// <summary>A datagram in flight; ReadRawNs is the raw clock read by the poll that made a request.</summary>
+    private sealed record Packet(int ServerIndex, int SourceId, byte[] Bytes, int Length, long ReadRawNs = 0);
 
     public static ScenarioResult Run(Scenario scenario, int seed = 1, TextWriter? trace = null)
     {
@@ -52,14 +73,19 @@ public static class ScenarioRunner
         var random = new Random(seed);
         long now = EpochNs;
         var clock = new SimClock(now, scenario.ClientOffsetSeconds, scenario.ClientFrequencyPpm, scenario.WanderPerSecond, new Random(seed * 7919 + 1));
+        // Send latencies draw from their own generator: the path's delays and losses stay those of the same seed without them.
+        var latencyRandom = new Random(seed * 104_729 + 3);
 
         double initialFrequencyPpm = scenario.KnownDrift is { } drift ? -drift.FrequencyPpm : 0;
         double initialSkewPpm = scenario.KnownDrift is { } d2 ? d2.SkewPpm : Core.Discipline.ClockDiscipline.UnknownSkewPpm;
         var engine = new SyncEngine(scenario.Sync, clock.RawNs(now), (ulong)seed * 0x9E3779B97F4A7C15 + 1, initialFrequencyPpm, initialSkewPpm);
-        var servers = scenario.Servers.Select((spec, i) => new
+        var servers = scenario.Servers.Select((spec, i) => new SimServer
         {
             Spec = spec,
-            Handler = new NtpServerHandler(new ClientLog(524288, spec.RateLimit, (ulong)(seed + i))),
+            Handler = new NtpServerHandler(new ClientLog(524288, spec.RateLimit, (ulong)(seed + i)))
+            {
+                Interleaving = spec.Interleaved ? new InterleavedTimestamps(16384) : null,
+            },
             Snapshot = new ServerSnapshot
             {
                 Reference = new ReferenceState
@@ -132,8 +158,16 @@ public static class ScenarioRunner
                     var request = new byte[48];
                     while (engine.TryPoll(raw, request, out int sourceId))
                     {
-                        engine.RequestSent(sourceId, raw);
                         int serverIndex = Array.IndexOf(sourceIds, sourceId);
+                        if (scenario.ClientSendLatency is { } latency)
+                        {
+                            // The request leaves later than the poll read the clock; its T1 is set when it has left.
+                            Schedule(now + (long)Math.Round(latency.Draw(latencyRandom) * Second), EventKind.LeaveClient,
+                                new Packet(serverIndex, sourceId, request, 48, raw));
+                            request = new byte[48];
+                            continue;
+                        }
+                        engine.RequestSent(sourceId, raw);
                         var spec = servers[serverIndex].Spec;
                         if (random.NextDouble() < spec.Up.LossProbability || spec.Outages?.IsDown(trueSeconds) == true) lost++;
                         else Schedule(now + (long)(spec.Up.Delay(random) * Second), EventKind.ArriveAtServer, new Packet(serverIndex, sourceId, request, 48));
@@ -142,18 +176,36 @@ public static class ScenarioRunner
                     SchedulePoll();
                     break;
                 }
+                case EventKind.LeaveClient:
+                {
+                    // As the node's client transport: T1 is the kernel's stamp of this instant, or the reading before the send call.
+                    var p = ev.Packet!;
+                    long t1 = scenario.ClientTransmitStamp == ClientTransmitStamp.Kernel ? clock.RawNs(now) : p.ReadRawNs;
+                    engine.RequestSent(p.SourceId, t1);
+                    var spec = servers[p.ServerIndex].Spec;
+                    if (random.NextDouble() < spec.Up.LossProbability || spec.Outages?.IsDown(trueSeconds) == true) lost++;
+                    else Schedule(now + (long)(spec.Up.Delay(random) * Second), EventKind.ArriveAtServer, p);
+                    break;
+                }
                 case EventKind.ArriveAtServer:
                 {
                     var p = ev.Packet!;
                     var server = servers[p.ServerIndex];
                     long serverTime = now + (long)(server.Spec.OffsetSeconds * Second);
-                    var verdict = server.Handler.Handle(p.Bytes.AsSpan(0, p.Length), client, serverTime, server.Snapshot, reply, out int length);
+                    var request = p.Bytes.AsSpan(0, p.Length);
+                    if (server.Handler.Interleaving is not null && NtpServerHandler.AsksForInterleaved(request)) server.TransmitStampsOn = true;
+                    var verdict = server.Handler.Handle(request, client, serverTime, server.Snapshot, reply, out int length, out long exchange);
                     if (length == 0) break;
                     var answer = reply[..length];
-                    if (NtpServerHandler.NeedsTransmitStamp(verdict)) NtpServerHandler.StampTransmitTime(answer, serverTime + 1000);
+                    // T3 is written 1 µs after the receive, right before the send; the reply leaves then, or a send latency later.
+                    server.Handler.FinishReply(verdict, answer, length, serverTime + 1000);
                     var spec = server.Spec;
+                    long leaveAfterNs = 1000 + (spec.TransmitLatency is { } latency ? (long)Math.Round(latency.Draw(latencyRandom) * Second) : 0);
+                    // The kernel reports the real transmit time right after the send, long before the client's next request.
+                    if (exchange >= 0 && server.TransmitStampsOn)
+                        server.Handler.Interleaving!.SetTransmit(exchange, NtpTimestamp.FromUnixNanoseconds(serverTime + leaveAfterNs).Value);
                     if (random.NextDouble() < spec.Down.LossProbability || spec.Outages?.IsDown(trueSeconds) == true) lost++;
-                    else Schedule(now + 1000 + (long)(spec.Down.Delay(random) * Second), EventKind.ArriveAtClient, p with { Bytes = answer, Length = length });
+                    else Schedule(now + leaveAfterNs + (long)(spec.Down.Delay(random) * Second), EventKind.ArriveAtClient, p with { Bytes = answer, Length = length });
                     break;
                 }
                 case EventKind.ArriveAtClient:
@@ -166,7 +218,7 @@ public static class ScenarioRunner
                         long raw = clock.RawNs(now);
                         var d = engine.Discipline;
                         trace.WriteLine(FormattableString.Invariant(
-                            $"{trueSeconds,10:0.000} reply src {p.SourceId} {outcome} true-offset {(engine.Correction.Apply(raw) - now) * 1e-6,10:0.000} ms  disc-last {d.LastOffsetSeconds * 1e3,9:0.000} ms  freq {d.FrequencyPpm,9:0.000} ppm skew {d.SkewPpm:0.000} steps {engine.StepCount - steps0} poll {engine.Poller(p.SourceId).PollLog2} sel {engine.SelectedId} rawfreq {clock.FrequencySecondsPerSecond * 1e6:0.000} ppm"));
+                            $"{trueSeconds,10:0.000} reply src {p.SourceId} {outcome}{(engine.Poller(p.SourceId).LastSampleInterleaved ? " (interleaved)" : "")} true-offset {(engine.Correction.Apply(raw) - now) * 1e-6,10:0.000} ms  disc-last {d.LastOffsetSeconds * 1e3,9:0.000} ms  freq {d.FrequencyPpm,9:0.000} ppm skew {d.SkewPpm:0.000} steps {engine.StepCount - steps0} poll {engine.Poller(p.SourceId).PollLog2} sel {engine.SelectedId} rawfreq {clock.FrequencySecondsPerSecond * 1e6:0.000} ppm"));
                     }
                     SchedulePoll();
                     break;
@@ -196,6 +248,7 @@ public static class ScenarioRunner
         var after = ticks.Skip(statsFrom).ToList();
         double maxOffset = after.Count > 0 ? after.Max(t => Math.Abs(t.Offset)) : 0;
         double rmsOffset = after.Count > 0 ? Math.Sqrt(after.Average(t => t.Offset * t.Offset)) : 0;
+        double meanOffset = after.Count > 0 ? after.Average(t => t.Offset) : 0;
         double maxFreq = after.Count > 0 ? after.Max(t => Math.Abs(t.FreqPpm)) : 0;
         double rmsFreq = after.Count > 0 ? Math.Sqrt(after.Average(t => t.FreqPpm * t.FreqPpm)) : 0;
         var pollers = engine.SourceIds.Select(engine.Poller).ToList();
@@ -203,7 +256,7 @@ public static class ScenarioRunner
             scenario, 1, syncAt, maxOffset, rmsOffset, maxFreq, rmsFreq,
             pollers.Sum(p => p.RequestsSent), pollers.Sum(p => p.RepliesReceived), lost, pollers.Sum(p => p.KissesReceived),
             engine.StepCount, pollers[0].PollLog2, engine.Reference?.Leap ?? LeapIndicator.Unsynchronised, engine.NotSynchronisedReason,
-            [], wall.Elapsed);
+            [], wall.Elapsed, meanOffset, pollers.Sum(p => p.GoodReplies), pollers.Sum(p => p.InterleavedSamples));
         return result with { Failures = Judge(result) };
     }
 
@@ -233,7 +286,10 @@ public static class ScenarioRunner
             worst.FinalServedLeap,
             results.Select(r => r.FinalNoSyncReason).FirstOrDefault(r => r is not null),
             [],
-            TimeSpan.FromTicks(results.Sum(r => r.WallTime.Ticks)));
+            TimeSpan.FromTicks(results.Sum(r => r.WallTime.Ticks)),
+            results.Average(r => r.MeanOffsetSeconds),
+            results.Sum(r => r.Samples),
+            results.Sum(r => r.InterleavedSamples));
         // Per-run bars that the mean would hide: every run must step exactly as expected, serve the leap, back off.
         var failures = Judge(aggregate);
         foreach (var r in results)
@@ -267,6 +323,10 @@ public static class ScenarioRunner
         if (bars.ServedLeap is { } leap && r.FinalServedLeap != leap) failures.Add($"serves leap {r.FinalServedLeap}, expected {leap}");
         if (bars.MinFinalPollLog2 is { } poll && r.FinalPollLog2 < poll) failures.Add($"final poll {r.FinalPollLog2} < {poll}");
         if (bars.MaxKissesReceived is { } kisses && r.KissesReceived > kisses) failures.Add($"{r.KissesReceived} kisses received > {kisses}");
+        if (bars.MeanOffsetSeconds is { } mean && (r.MeanOffsetSeconds < mean.Low || r.MeanOffsetSeconds > mean.High))
+            failures.Add($"mean offset {r.MeanOffsetSeconds * 1e6:+0.0;-0.0} µs outside {mean.Low * 1e6:+0.#;-0.#} … {mean.High * 1e6:+0.#;-0.#} µs");
+        if (bars.MinInterleavedShare is { } share && r.InterleavedShare < share)
+            failures.Add($"{r.InterleavedShare:P0} of the samples interleaved < {share:P0}");
         return failures;
     }
 }

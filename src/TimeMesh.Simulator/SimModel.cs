@@ -66,3 +66,28 @@ public sealed record OutageSchedule(double PeriodSeconds, double DurationSeconds
         return phase < DurationSeconds;
     }
 }
+
+/// <summary>
+/// The time from a timestamp read in user space to the datagram leaving the host (the send call, the stack, the
+/// driver): a base plus an exponentially distributed extra, drawn per datagram from the run's seeded generator.
+/// </summary>
+public sealed record SendLatency
+{
+    public double BaseSeconds { get; init; }
+    /// <summary>Mean of the exponentially distributed extra.</summary>
+    public double ExponentialMeanSeconds { get; init; }
+
+    public double MeanSeconds => BaseSeconds + ExponentialMeanSeconds;
+
+    public double Draw(Random random) =>
+        BaseSeconds + (ExponentialMeanSeconds > 0 ? -ExponentialMeanSeconds * Math.Log(1.0 - random.NextDouble()) : 0);
+}
+
+/// <summary>Where the client's T1 comes from when its requests leave with a <see cref="SendLatency"/>.</summary>
+public enum ClientTransmitStamp : byte
+{
+    /// <summary>The kernel's software transmit timestamp (SO_TIMESTAMPING): the instant the request left. The node's default.</summary>
+    Kernel,
+    /// <summary>The clock read right before the send call (the node's fallback, kernel-tx-timestamps = off): earlier than the request left.</summary>
+    UserSpace,
+}

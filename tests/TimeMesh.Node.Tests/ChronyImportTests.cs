@@ -362,12 +362,39 @@ public class ChronyImportTests
         Assert.Equal(16, i.Settings.Upstream.Sync.PollTarget);
         Assert.Equal(2, i.Settings.Upstream.Pools[0].Template.MinPollLog2);
         Assert.Equal(5, i.Settings.Upstream.Pools[0].Template.MaxPollLog2);
-        Assert.Equal(["xleave (server a.example)"], i.Notes.Where(n => n.Line == 1).Select(n => n.Subject));
+        // xleave is translated (the node's per-source xleave), so line 1 has nothing to report.
+        Assert.True(a.Xleave);
+        Assert.False(i.Settings.Upstream.Servers[1].Xleave);
+        Assert.DoesNotContain(i.Notes, n => n.Line == 1);
         Assert.Contains("monitoring-only", i.NoteOn(3).Message);
 
         var differ = Import("server a.example polltarget 16", "server b.example");
         Assert.Equal(8, differ.Settings.Upstream.Sync.PollTarget);
         Assert.Contains("differ", differ.NoteOn(1).Message);
+    }
+
+    [Fact]
+    public void Xleave_becomes_the_sources_xleave_except_on_nts_sources()
+    {
+        var i = Import(
+            "server a.example iburst xleave",
+            "pool p.example xleave maxsources 2",
+            "server c.example");
+        Assert.True(i.Settings.Upstream.Servers[0].Xleave);
+        Assert.True(i.Settings.Upstream.Pools[0].Template.Xleave);
+        Assert.False(i.Settings.Upstream.Servers[1].Xleave);
+        Assert.Contains("xleave = on", i.Result.Hocon);
+        Assert.Empty(i.Notes);
+
+        // TimeMesh polls NTS sources in the basic mode: the option is reported, the source is kept with NTS.
+        var withNts = Import("server n.example nts xleave", "server m.example nts");
+        var nts = withNts.Settings.Upstream.Servers[0];
+        Assert.True(nts.Nts);
+        Assert.False(nts.Xleave);
+        var note = withNts.NoteOn(1);
+        Assert.Equal("xleave (server n.example)", note.Subject);
+        Assert.Contains("basic mode", note.Message);
+        Assert.Single(withNts.Notes);
     }
 
     [Fact]

@@ -13,7 +13,6 @@ public static partial class ChronyConfImporter
         ["copy"] = "TimeMesh does not copy a source's reference id and stratum",
         ["ipv4"] = "TimeMesh uses every address the name resolves to",
         ["ipv6"] = "TimeMesh uses every address the name resolves to",
-        ["xleave"] = "TimeMesh uses the basic mode only",
         ["trust"] = "TimeMesh's selection has no trusted sources",
         ["require"] = "TimeMesh's selection has no required sources",
         ["asymmetry"] = "TimeMesh does not correct for path asymmetry",
@@ -80,7 +79,7 @@ public static partial class ChronyConfImporter
             string address = args[0];
             int port = 123, minPoll = 6, maxPoll = 10, maxSources = 4;
             int? maxUnreach = null, pollTarget = null;
-            bool iburst = false, burst = false, prefer = false, noselect = false, nts = false;
+            bool iburst = false, burst = false, prefer = false, noselect = false, nts = false, xleave = false;
             int? ntsPort = null;
             uint? sourceKeyId = null;
             uint certSet = 0;
@@ -140,6 +139,7 @@ public static partial class ChronyConfImporter
                     case "iburst": iburst = true; break;
                     case "burst": burst = true; break;
                     case "prefer": prefer = true; break;
+                    case "xleave": xleave = true; break;
                     case "noselect": noselect = true; break;
                     case "nts": nts = true; break;
                     case "ntsport": ntsPort = number; break;
@@ -193,6 +193,8 @@ public static partial class ChronyConfImporter
             fields.Add($"minpoll = {effectiveMin}");
             fields.Add($"maxpoll = {effectiveMax}");
             fields.Add($"prefer = {OnOff(prefer)}");
+            // TimeMesh asks NTS sources in the basic mode only (noted below, once the source is kept).
+            fields.Add($"xleave = {OnOff(xleave && !nts)}");
             if (maxUnreach is { } unreach)
             {
                 if (unreach is >= 1 and <= 100_000) fields.Add($"maxunreach = {unreach}");
@@ -206,6 +208,8 @@ public static partial class ChronyConfImporter
                 return;
             }
             if (certSet != 0 && !nts) Note(line, $"certset {certSet} ({kind} {address})", "no effect without nts (chronyd ignores it too)");
+            if (nts && xleave)
+                Note(line, $"xleave ({kind} {address})", "not translated: TimeMesh polls NTS sources in the basic mode; its xleave is for sources without NTS");
             if (nts && sourceKeyId is { } ignoredKey)
             {
                 Note(line, $"key {ignoredKey} ({kind} {address})", "not translated: chronyd authenticates a source with both nts and key by NTS only; so does TimeMesh (nts = on)");
