@@ -31,7 +31,7 @@ public static class ConfigKeys
     public const string OptionalDefaults = """
         local { stratum = 10 }
         ratelimit { interval = 3, burst = 8, leak = 2, kod = off }
-        source { port = 123, iburst = off, burst = off, minpoll = 6, maxpoll = 10, prefer = off, maxunreach = 4, nts = off, ntsport = 4460 }
+        source { port = 123, iburst = off, burst = off, minpoll = 6, maxpoll = 10, prefer = off, xleave = off, maxunreach = 4, nts = off, ntsport = 4460 }
         pool { maxsources = 4 }
         """;
 
