@@ -280,3 +280,105 @@ public class HardwareTimestampLogTests() : Akka.TestKit.Xunit2.TestKit("akka.log
         EventFilter.Warning().Expect(0, () => EventFilter.Info(start: "hwtimestamp").Expect(0, () => HardwareTimestamps.Off.Log(Sys.Log)));
     }
 }
+
+/// <summary>
+/// The node's use of a NIC's PTP clock, with a synthetic clock in place of /dev/ptpN (this machine has none): stamps
+/// convert by interface index once the clock was read, a stale or unknown one does not, transmit stamps prefer the NIC's.
+/// </summary>
+public class HardwareTimestampConversionTests
+{
+    private const long Second = 1_000_000_000L;
+
+    /// <summary>A PHC on TAI (37 s ahead of the system's UTC) running 5 ppm fast; each read is 10 samples, 300-1200 ns wide.</summary>
+    private sealed class SyntheticPhc
+    {
+        public long SystemNowNs = 1_800_000_000 * Second;
+        public bool Fail;
+        public long PhcAt(long systemNs) => systemNs + 37 * Second + (long)((systemNs - 1_800_000_000 * Second) * 5e-6);
+
+        public int Read(Span<(long SystemBeforeNs, long PhcNs, long SystemAfterNs)> samples, out string? error)
+        {
+            error = Fail ? "/dev/ptp9: PTP_SYS_OFFSET refused (Operation not supported, errno 95)" : null;
+            if (Fail) return 0;
+            for (int i = 0; i < 10; i++)
+            {
+                long width = 300 + 100 * ((i * 7) % 10);
+                long before = SystemNowNs + i * 2_000;
+                samples[i] = (before, PhcAt(before + width / 2), before + width);
+            }
+            return 10;
+        }
+    }
+
+    private static HardwareTimestamps With(params (string Name, int Index, SyntheticPhc Clock)[] clocks) => new(
+        clocks.Select(c => new InterfaceTimestampingStatus(c.Name, "hardware", null, "/dev/ptp9, receive filter 1")).ToList(),
+        clocks.Select(c => new HardwareTimestamps.HardwareClock(c.Name, c.Index, "/dev/ptp9", c.Clock.Read)).ToArray(),
+        wildcard: false);
+
+    [Fact]
+    public void A_NIC_stamp_converts_to_system_time_through_its_clock_by_interface_index()
+    {
+        var phc = new SyntheticPhc();
+        using var hw = With(("eth9", 7, phc));
+        Assert.Equal("hardware", hw.Mode);
+        Assert.False(hw.TryToSystem(7, phc.PhcAt(phc.SystemNowNs), out _));   // not read yet
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.Null(hw.SampleClocks());
+            phc.SystemNowNs += Second;
+        }
+        long system = phc.SystemNowNs + 300_000_000;
+        Assert.True(hw.TryToSystem(7, phc.PhcAt(system), out long converted));
+        Assert.InRange(converted - system, -20, 20);
+        Assert.True(hw.TryToSystem(0, phc.PhcAt(system), out long viaOnly));   // transmit reports name no interface
+        Assert.Equal(converted, viaOnly);
+        Assert.False(hw.TryToSystem(8, phc.PhcAt(system), out _));             // not one of ours
+        Assert.False(hw.TryToSystem(7, phc.PhcAt(system + 20 * Second), out _)); // too far past the last reading
+        var (name, conversion) = Assert.Single(hw.Conversions);
+        Assert.Equal("eth9", name);
+        Assert.InRange(conversion!.RatePpm, -5.01, -4.99);   // system = phc - 37 s - 5 ppm
+    }
+
+    [Fact]
+    public void A_transmit_report_takes_the_NICs_stamp_where_there_is_one_and_the_software_one_otherwise()
+    {
+        var phc = new SyntheticPhc();
+        using var hw = With(("eth9", 7, phc));
+        hw.SampleClocks();
+        long system = phc.SystemNowNs + 1_000;
+        long sent = hw.TransmitTime(new Net.TransmitTimestamp(3, 0, phc.PhcAt(system)), out bool hardware);
+        Assert.True(hardware);
+        Assert.InRange(sent - system, -20, 20);
+        Assert.Equal(1, hw.TransmitHardware);
+        Assert.Equal(123, hw.TransmitTime(new Net.TransmitTimestamp(4, 123), out hardware));
+        Assert.False(hardware);
+        // A NIC stamp that cannot be converted (too old) leaves the software stamp, 0 when there is none.
+        Assert.Equal(0, hw.TransmitTime(new Net.TransmitTimestamp(5, 0, phc.PhcAt(system - 60 * Second)), out hardware));
+        Assert.False(hardware);
+        Assert.Equal(1, hw.TransmitHardware);
+    }
+
+    [Fact]
+    public void With_two_hardware_interfaces_transmit_stamps_without_an_interface_are_not_converted()
+    {
+        var a = new SyntheticPhc();
+        var b = new SyntheticPhc();
+        using var hw = With(("eth9", 7, a), ("eth10", 8, b));
+        hw.SampleClocks();
+        Assert.True(hw.TryToSystem(8, b.PhcAt(b.SystemNowNs), out _));
+        Assert.False(hw.TryToSystem(0, a.PhcAt(a.SystemNowNs), out _));
+    }
+
+    [Fact]
+    public void A_clock_that_cannot_be_read_is_reported_and_its_stamps_are_not_converted()
+    {
+        var phc = new SyntheticPhc { Fail = true };
+        using var hw = With(("eth9", 7, phc));
+        Assert.Equal("/dev/ptp9: PTP_SYS_OFFSET refused (Operation not supported, errno 95)", hw.SampleClocks());
+        Assert.Equal(hw.SampleClocks(), hw.LastSampleError);
+        Assert.False(hw.TryToSystem(7, phc.PhcAt(phc.SystemNowNs), out _));
+        phc.Fail = false;
+        Assert.Null(hw.SampleClocks());
+        Assert.True(hw.TryToSystem(7, phc.PhcAt(phc.SystemNowNs), out _));
+    }
+}

@@ -16,6 +16,12 @@ public sealed record InterfaceTimestampingStatus(string Interface, string Mode, 
 /// </summary>
 public sealed class HardwareTimestamps : IDisposable
 {
+    /// <summary>Reads a PTP hardware clock: fills (system before, PHC, system after) samples, returns how many (0 with an error).</summary>
+    internal delegate int PhcReader(Span<(long SystemBeforeNs, long PhcNs, long SystemAfterNs)> samples, out string? error);
+
+    /// <summary>One interface that stamps in hardware: its name and index, its PTP clock's path and how to read it.</summary>
+    internal sealed record HardwareClock(string Name, int Index, string Path, PhcReader Read, IDisposable? Owner = null);
+
     /// <summary>How often each PTP hardware clock is read (chrony's hwtimestamp poll 0: 1 s).</summary>
     public static readonly TimeSpan SampleInterval = TimeSpan.FromSeconds(1);
 
@@ -24,7 +30,7 @@ public sealed class HardwareTimestamps : IDisposable
 
     private const int SamplesPerReading = 10;
 
-    private readonly HardwareTimestampingInterface[] _hardware;
+    private readonly HardwareClock[] _hardware;
     private readonly HardwareClockModel[] _models;
     private readonly PhcConversion?[] _conversions;
     private readonly bool _wildcard;
@@ -34,7 +40,7 @@ public sealed class HardwareTimestamps : IDisposable
     /// <summary>hwtimestamp not set: nothing is switched on, every stamp is the kernel's software one.</summary>
     public static HardwareTimestamps Off { get; } = new([], [], wildcard: false);
 
-    private HardwareTimestamps(IReadOnlyList<InterfaceTimestampingStatus> interfaces, HardwareTimestampingInterface[] hardware, bool wildcard)
+    internal HardwareTimestamps(IReadOnlyList<InterfaceTimestampingStatus> interfaces, HardwareClock[] hardware, bool wildcard)
     {
         Interfaces = interfaces;
         _hardware = hardware;
@@ -74,7 +80,7 @@ public sealed class HardwareTimestamps : IDisposable
         if (wildcard)
             names.AddRange((listInterfaces ?? ListInterfaces)().Where(n => !names.Contains(n)).Order(StringComparer.Ordinal));
         var statuses = new List<InterfaceTimestampingStatus>();
-        var hardware = new List<HardwareTimestampingInterface>();
+        var hardware = new List<HardwareClock>();
         foreach (string name in names)
         {
             var enabled = HardwareTimestamping.Enable(name, out _, out string? reason);
@@ -83,7 +89,7 @@ public sealed class HardwareTimestamps : IDisposable
                 statuses.Add(new InterfaceTimestampingStatus(name, "kernel", reason ?? $"{name}: no hardware timestamping", null));
                 continue;
             }
-            hardware.Add(enabled);
+            hardware.Add(new HardwareClock(enabled.Name, enabled.Index, enabled.Clock.Path, enabled.Clock.Read, enabled));
             statuses.Add(new InterfaceTimestampingStatus(name, "hardware", null, $"{enabled.Clock.Path}, receive filter {enabled.ReceiveFilter}"));
         }
         var result = new HardwareTimestamps(statuses, hardware.ToArray(), wildcard);
@@ -137,11 +143,11 @@ public sealed class HardwareTimestamps : IDisposable
         string? error = null;
         for (int i = 0; i < _hardware.Length; i++)
         {
-            int n = _hardware[i].Clock.Read(raw, out string? readError);
+            int n = _hardware[i].Read(raw, out string? readError);
             for (int k = 0; k < n; k++) samples[k] = new PhcSample(raw[k].Item1, raw[k].Item2, raw[k].Item3);
             if (n == 0 || !PhcReading.TryPick(samples[..n], out var reading))
             {
-                error = readError ?? $"{_hardware[i].Clock.Path}: no usable reading";
+                error = readError ?? $"{_hardware[i].Path}: no usable reading";
                 continue;
             }
             _models[i].Add(reading);
@@ -215,6 +221,6 @@ public sealed class HardwareTimestamps : IDisposable
 
     public void Dispose()
     {
-        foreach (var h in _hardware) h.Dispose();
+        foreach (var h in _hardware) h.Owner?.Dispose();
     }
 }
