@@ -85,19 +85,24 @@ public static class TimeMeshHostingExtensions
         {
             foreach (string warning in settings.InsecureFileWarnings) system.Log.Warning("{0}", warning);
             var meshClock = resolver.GetService<MeshClock>() ?? new MeshClock();
-            var sockets = options.ServesNtp ? NtpSockets.Bind(settings.Listen, settings.NtpServer) : null;
+            // hwtimestamp: the NICs stamp in hardware before the sockets that ask for their stamps are bound.
+            var hardware = HardwareTimestamps.Enable(settings.HardwareTimestampInterfaces);
+            IReadOnlyList<TimeMesh.Net.BatchedUdpSocket>? sockets = null;
             TimeMeshActors actors;
             try
             {
+                sockets = options.ServesNtp ? NtpSockets.Bind(settings.Listen, settings.NtpServer, hardware.AnyHardware) : null;
                 // Embedded, the node is the application's cluster member: its system and remoting config say who it is.
                 var identity = NodeIdentity.FromConfig(system.Settings.Config, system.Name, settings.Mesh is not null);
-                actors = TimeMeshActors.Start(system, settings, identity, persistence, sockets, meshClock, namePrefix: ActorNamePrefix);
+                actors = TimeMeshActors.Start(system, settings, identity, persistence, sockets, meshClock, namePrefix: ActorNamePrefix, hardware: hardware);
             }
             catch
             {
                 foreach (var s in sockets ?? []) s.Dispose();
+                hardware.Dispose();
                 throw;
             }
+            system.WhenTerminated.ContinueWith(_ => hardware.Dispose());
             Volatile.Write(ref started.Value, actors.MeshClock);
             registry.Register<TimeMeshReferenceKey>(actors.Reference);
             registry.Register<TimeMeshClockKey>(actors.MeshClockPublisher);

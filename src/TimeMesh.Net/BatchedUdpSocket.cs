@@ -24,9 +24,10 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
     private long _sendFailures;
     private int _lastSendErrno;
 
-    private BatchedUdpSocket(int fd, int family, IPEndPoint local, int receiveBuffer, bool timestamps, bool transmitTimestamps = false)
+    private BatchedUdpSocket(int fd, int family, IPEndPoint local, int receiveBuffer, bool timestamps, bool transmitTimestamps = false, bool hardwareTimestamps = false)
     {
         TransmitTimestampsEnabled = transmitTimestamps;
+        HardwareTimestampsEnabled = hardwareTimestamps;
         _fd = fd;
         _family = family;
         LocalEndPoint = local;
@@ -47,6 +48,14 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
 
     /// <summary>True when SO_TIMESTAMPING accepted software transmit timestamps (asked for with <see cref="UdpSocketOptions.TransmitTimestamps"/>).</summary>
     public bool TransmitTimestampsEnabled { get; }
+
+    /// <summary>
+    /// True when SO_TIMESTAMPING accepted the hardware flags (asked for with <see cref="UdpSocketOptions.HardwareTimestamps"/>):
+    /// datagrams through an interface whose NIC stamps them carry <see cref="DatagramBatch.HardwareTimestampNanoseconds"/>,
+    /// and, with transmit timestamps on, the reports of sent ones <see cref="TransmitTimestamp.HardwareNanoseconds"/>.
+    /// Interfaces without hardware stamping still give the software stamps.
+    /// </summary>
+    public bool HardwareTimestampsEnabled { get; }
 
     /// <summary>The address family of the socket (InterNetwork or InterNetworkV6).</summary>
     public AddressFamily AddressFamily => _family == LibC.AF_INET ? AddressFamily.InterNetwork : AddressFamily.InterNetworkV6;
@@ -88,7 +97,8 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
             if (options.ReceiveBufferBytes > 0)
                 SetReceiveBuffer(fd, options.ReceiveBufferBytes, local);
             bool timestamps = options.KernelTimestamps && TrySetInt(fd, LibC.SOL_SOCKET, LibC.SO_TIMESTAMPNS, 1);
-            bool transmitTimestamps = options.TransmitTimestamps && EnableTransmitTimestamps(fd);
+            bool hardware = options.HardwareTimestamps && SetTimestamping(fd, options.TransmitTimestamps, hardware: true);
+            bool transmitTimestamps = options.TransmitTimestamps && (hardware || SetTimestamping(fd, transmit: true, hardware: false));
             SetReceiveTimeout(fd, options.ReceiveTimeout, local);
 
             byte* address = stackalloc byte[Layout.NameSlotBytes];
@@ -105,7 +115,7 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
             var bound = new IPEndPoint(local.Address, PeerAddress.FromSockAddr(address, nameLength).Port);
 
             int effective = GetInt(fd, LibC.SOL_SOCKET, LibC.SO_RCVBUF);
-            return new BatchedUdpSocket(fd, family, bound, effective, timestamps, transmitTimestamps);
+            return new BatchedUdpSocket(fd, family, bound, effective, timestamps, transmitTimestamps, hardware);
         }
         catch
         {
@@ -186,22 +196,33 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
     /// </summary>
     public long ReadTransmitTimestampUnixNanoseconds(TimeSpan wait, out uint id)
     {
-        id = 0;
+        var stamp = ReadTransmitTimestamp(wait);
+        id = stamp.Id;
+        return stamp.UnixNanoseconds;
+    }
+
+    /// <summary>
+    /// Like <see cref="ReadTransmitTimestampUnixNanoseconds"/>, with the NIC's hardware stamp when the socket has
+    /// <see cref="HardwareTimestampsEnabled"/> and the datagram left through an interface that gives one (then the kernel
+    /// reports that one instead of the software stamp). Both stamps 0 when none came in time.
+    /// </summary>
+    public TransmitTimestamp ReadTransmitTimestamp(TimeSpan wait)
+    {
         if (!TransmitTimestampsEnabled || !TryEnter())
-            return 0;
+            return default;
         try
         {
             long deadline = System.Diagnostics.Stopwatch.GetTimestamp()
                 + (long)(Math.Max(0, wait.TotalSeconds) * System.Diagnostics.Stopwatch.Frequency);
             while (true)
             {
-                if (TryReadErrorQueue(out long stamp, out id, out bool gotMessage) && stamp != 0)
-                    return stamp;
+                if (TryReadErrorQueue(out long stamp, out long hardwareStamp, out uint id, out bool gotMessage) && (stamp != 0 || hardwareStamp != 0))
+                    return new TransmitTimestamp(id, stamp, hardwareStamp);
                 if (gotMessage)
                     continue;   // something else was queued (another kind of report): look at the next one
                 long remaining = deadline - System.Diagnostics.Stopwatch.GetTimestamp();
                 if (remaining <= 0 || IsDisposed)
-                    return 0;
+                    return default;
                 var poll = new PollFd { Fd = _fd, Events = 0 };   // POLLERR is always reported
                 int ms = (int)Math.Clamp(remaining * 1000 / System.Diagnostics.Stopwatch.Frequency + 1, 1, 1000);
                 LibC.Poll(&poll, 1, ms);
@@ -249,8 +270,8 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
             for (int i = 0; i < result; i++)
             {
                 nuint length = Math.Min(headers[i].Header.ControlLength, (nuint)ControlBytes);
-                if (TryParseSendStamp(control + i * ControlBytes, length, out long stamp, out uint id))
-                    stamps[written++] = new TransmitTimestamp(id, stamp);
+                if (TryParseSendStamp(control + i * ControlBytes, length, out long stamp, out long hardwareStamp, out uint id))
+                    stamps[written++] = new TransmitTimestamp(id, stamp, hardwareStamp);
             }
             return written;
         }
@@ -271,7 +292,8 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
             return false;
         try
         {
-            return on ? EnableTransmitTimestamps(_fd) : TrySetInt(_fd, LibC.SOL_SOCKET, LibC.SO_TIMESTAMPING, 0);
+            // Off keeps the hardware receive flags of a socket that has them.
+            return SetTimestamping(_fd, on, HardwareTimestampsEnabled);
         }
         finally
         {
@@ -290,7 +312,7 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
             return false;
         try
         {
-            return TrySetInt(_fd, LibC.SOL_SOCKET, LibC.SO_TIMESTAMPING, 0) && EnableTransmitTimestamps(_fd);
+            return SetTimestamping(_fd, transmit: false, HardwareTimestampsEnabled) && SetTimestamping(_fd, transmit: true, HardwareTimestampsEnabled);
         }
         finally
         {
@@ -298,10 +320,11 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
         }
     }
 
-    /// <summary>The SCM_TSTAMP_SND report in one error-queue message's control data: its software stamp and datagram number.</summary>
-    private static bool TryParseSendStamp(byte* control, nuint length, out long stampNs, out uint id)
+    /// <summary>The SCM_TSTAMP_SND report in one error-queue message's control data: its software or hardware stamp and datagram number.</summary>
+    private static bool TryParseSendStamp(byte* control, nuint length, out long stampNs, out long hardwareNs, out uint id)
     {
         stampNs = 0;
+        hardwareNs = 0;
         id = 0;
         bool isSendStamp = false;
         nuint offset = 0;
@@ -316,8 +339,10 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
             byte* data = cmsg + Layout.CMsgHdrSize;
             if (level == LibC.SOL_SOCKET && type == LibC.SCM_TIMESTAMPING && cmsgLength >= Layout.CMsgHdrSize + Layout.TimeSpecSize)
             {
-                TimeSpec64* ts = (TimeSpec64*)data;   // ts[0]: software
+                TimeSpec64* ts = (TimeSpec64*)data;   // ts[0]: software, ts[2]: raw hardware
                 stampNs = ts->Seconds * 1_000_000_000L + ts->Fraction;
+                if (cmsgLength >= Layout.CMsgHdrSize + 3 * Layout.TimeSpecSize)
+                    hardwareNs = ts[2].Seconds * 1_000_000_000L + ts[2].Fraction;
             }
             else if (((level == LibC.SOL_IP && type == LibC.IP_RECVERR) || (level == LibC.SOL_IPV6 && type == LibC.IPV6_RECVERR))
                      && cmsgLength >= Layout.CMsgHdrSize + 16)
@@ -327,13 +352,14 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
             }
             offset += (cmsgLength + 7) & ~(nuint)7;   // CMSG_ALIGN
         }
-        return isSendStamp && stampNs != 0;
+        return isSendStamp && (stampNs != 0 || hardwareNs != 0);
     }
 
     /// <summary>One recvmsg(MSG_ERRQUEUE | MSG_DONTWAIT): false when the queue was empty.</summary>
-    private bool TryReadErrorQueue(out long stampNs, out uint id, out bool gotMessage)
+    private bool TryReadErrorQueue(out long stampNs, out long hardwareNs, out uint id, out bool gotMessage)
     {
         stampNs = 0;
+        hardwareNs = 0;
         id = 0;
         gotMessage = false;
         const int ControlBytes = 256;
@@ -345,7 +371,7 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
         if (result < 0)
             return false;
         gotMessage = true;
-        long software = 0;
+        long software = 0, hardware = 0;
         bool isSendStamp = false;
         foreach (ControlMessage message in new ControlMessages(control, header.ControlLength, ControlBytes))
         {
@@ -353,6 +379,11 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
             {
                 // struct scm_timestamping: ts[0] software, ts[1] deprecated, ts[2] hardware.
                 software = message.TimeSpecUnixNanoseconds();
+                if (message.DataLength >= 3 * Layout.TimeSpecSize)
+                {
+                    TimeSpec64* ts = (TimeSpec64*)message.Data;
+                    hardware = ts[2].Seconds * 1_000_000_000L + ts[2].Fraction;
+                }
             }
             else if (((message.Level == LibC.SOL_IP && message.Type == LibC.IP_RECVERR) || (message.Level == LibC.SOL_IPV6 && message.Type == LibC.IPV6_RECVERR))
                      && message.DataLength >= 16)
@@ -366,7 +397,10 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
             }
         }
         if (isSendStamp)
+        {
             stampNs = software;
+            hardwareNs = hardware;
+        }
         return true;
     }
 
@@ -490,14 +524,32 @@ public sealed unsafe class BatchedUdpSocket : IDisposable
             throw SocketErrors.Exception(Marshal.GetLastPInvokeError(), $"cannot set SO_RCVTIMEO on {local}");
     }
 
-    private static bool EnableTransmitTimestamps(int fd)
+    /// <summary>
+    /// The SO_TIMESTAMPING flags for software transmit stamps (<paramref name="transmit"/>) and the NIC's hardware stamps
+    /// (<paramref name="hardware"/>: raw hardware receive stamps with the interface they came in on, and hardware transmit
+    /// stamps when <paramref name="transmit"/>). Without OPT_TX_SWHW the kernel reports one transmit stamp per datagram:
+    /// the hardware one where the NIC made it, else the software one, so numbering by OPT_ID stays one report a datagram.
+    /// </summary>
+    internal static int TimestampingFlags(bool transmit, bool hardware)
     {
-        const int Flags = LibC.SOF_TIMESTAMPING_TX_SOFTWARE | LibC.SOF_TIMESTAMPING_SOFTWARE
-                          | LibC.SOF_TIMESTAMPING_OPT_ID | LibC.SOF_TIMESTAMPING_OPT_TSONLY;
-        // RX_FILTER keeps received datagrams to their SCM_TIMESTAMPNS alone; older kernels refuse it, and then a
-        // second (SCM_TIMESTAMPING) message may follow it in the control slot, which the reader skips.
-        return TrySetInt(fd, LibC.SOL_SOCKET, LibC.SO_TIMESTAMPING, Flags | LibC.SOF_TIMESTAMPING_OPT_RX_FILTER)
-               || TrySetInt(fd, LibC.SOL_SOCKET, LibC.SO_TIMESTAMPING, Flags);
+        int flags = 0;
+        if (transmit)
+            flags |= LibC.SOF_TIMESTAMPING_TX_SOFTWARE | LibC.SOF_TIMESTAMPING_SOFTWARE | LibC.SOF_TIMESTAMPING_OPT_ID | LibC.SOF_TIMESTAMPING_OPT_TSONLY;
+        if (hardware)
+            flags |= LibC.SOF_TIMESTAMPING_RX_HARDWARE | LibC.SOF_TIMESTAMPING_RAW_HARDWARE | LibC.SOF_TIMESTAMPING_OPT_PKTINFO
+                     | (transmit ? LibC.SOF_TIMESTAMPING_TX_HARDWARE : 0);
+        return flags;
+    }
+
+    private static bool SetTimestamping(int fd, bool transmit, bool hardware)
+    {
+        int flags = TimestampingFlags(transmit, hardware);
+        if (flags == 0)
+            return TrySetInt(fd, LibC.SOL_SOCKET, LibC.SO_TIMESTAMPING, 0);
+        // RX_FILTER keeps received datagrams to their SCM_TIMESTAMPNS (and the hardware stamp, when asked for) alone; older
+        // kernels refuse it, and then a software stamp may come in the SCM_TIMESTAMPING message too, which readers skip.
+        return TrySetInt(fd, LibC.SOL_SOCKET, LibC.SO_TIMESTAMPING, flags | LibC.SOF_TIMESTAMPING_OPT_RX_FILTER)
+               || TrySetInt(fd, LibC.SOL_SOCKET, LibC.SO_TIMESTAMPING, flags);
     }
 
     private static bool TrySetInt(int fd, int level, int name, int value) =>

@@ -126,6 +126,32 @@ public sealed unsafe class DatagramBatch : IDisposable
         return 0;
     }
 
+    /// <summary>
+    /// The NIC's raw hardware arrival time of slot <paramref name="i"/> (SCM_TIMESTAMPING ts[2], ns in the time scale of
+    /// the interface's PTP hardware clock, not the system's), 0 when absent (the socket was not bound with
+    /// <see cref="UdpSocketOptions.HardwareTimestamps"/>, or the datagram came through an interface without them).
+    /// <paramref name="interfaceIndex"/> is the interface it came in on (SCM_TIMESTAMPING_PKTINFO), 0 when unknown.
+    /// </summary>
+    public long HardwareTimestampNanoseconds(int i, out int interfaceIndex)
+    {
+        CheckSlot(i);
+        interfaceIndex = 0;
+        long stamp = 0;
+        var messages = new ControlMessages(_control + (nint)i * Layout.ControlSlotBytes, _receiveHeaders[i].Header.ControlLength, Layout.ControlSlotBytes);
+        foreach (ControlMessage message in messages)
+        {
+            if (message.Level != LibC.SOL_SOCKET) continue;
+            if (message.Type == LibC.SCM_TIMESTAMPING && message.DataLength >= 3 * Layout.TimeSpecSize)
+            {
+                TimeSpec64* ts = (TimeSpec64*)message.Data;   // ts[0] software, ts[1] unused, ts[2] raw hardware
+                stamp = ts[2].Seconds * 1_000_000_000L + ts[2].Fraction;
+            }
+            else if (message.Type == LibC.SCM_TIMESTAMPING_PKTINFO && message.DataLength >= 4)
+                interfaceIndex = *(int*)message.Data;
+        }
+        return stamp;
+    }
+
     /// <summary>The sender of the datagram in slot <paramref name="i"/>.</summary>
     public PeerAddress Source(int i)
     {

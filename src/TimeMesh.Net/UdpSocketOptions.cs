@@ -25,6 +25,14 @@ public sealed record UdpSocketOptions
     public bool TransmitTimestamps { get; init; }
 
     /// <summary>
+    /// SO_TIMESTAMPING with the NIC's hardware stamps (chrony's hwtimestamp): raw hardware receive stamps with the
+    /// interface each datagram came in on, and hardware transmit stamps with <see cref="TransmitTimestamps"/>. Only
+    /// interfaces whose hardware stamping was switched on (<see cref="HardwareTimestamping.Enable"/>) make them; others
+    /// keep giving the software stamps. Off by default.
+    /// </summary>
+    public bool HardwareTimestamps { get; init; }
+
+    /// <summary>
     /// SO_RCVTIMEO: a blocked <see cref="BatchedUdpSocket.Receive"/> returns 0 after this so loops can check a
     /// stop flag. Zero, negative or <see cref="Timeout.InfiniteTimeSpan"/> blocks without limit (Dispose
     /// still wakes a blocked receiver).

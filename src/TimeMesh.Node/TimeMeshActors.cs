@@ -25,6 +25,9 @@ public sealed record TimeMeshActors(
     MeshClock MeshClock,
     NodeIdentity Identity)
 {
+    /// <summary>The node's hwtimestamp interfaces and the stamping each got (<see cref="HardwareTimestamps.Off"/> when not set).</summary>
+    public HardwareTimestamps Timestamping { get; init; } = HardwareTimestamps.Off;
+
     /// <summary>
     /// Starts the actors in <paramref name="system"/>, whose config must already hold what the settings need
     /// (the cluster provider and the TimeStatus serializer in a mesh, the persistence plugins when
@@ -37,12 +40,16 @@ public sealed record TimeMeshActors(
     /// <param name="meshClock">The clock the node disciplines and the mesh clock it publishes to.</param>
     /// <param name="namePrefix">Prefixed to the top-level actor names, so that they cannot clash with an application's.</param>
     /// <param name="nts">NTS on the NTP server (null: off).</param>
+    /// <param name="hardware">The hwtimestamp interfaces, already switched on before the sockets were bound (null: off).</param>
     /// <param name="startMesh">Starts the mesh actor from its props somewhere else (a standalone node's cluster part,
     /// see MeshHost); null: in <paramref name="system"/>, which is then the cluster member.</param>
     public static TimeMeshActors Start(ActorSystem system, TimeMeshSettings settings, NodeIdentity identity, PersistenceSettings? persistence,
         IReadOnlyList<BatchedUdpSocket>? sockets, MeshClock meshClock, IClockSteering? steering = null, string namePrefix = "",
-        Func<Props, IActorRef>? startMesh = null, Core.Nts.NtsServerExtension? nts = null)
+        Func<Props, IActorRef>? startMesh = null, Core.Nts.NtsServerExtension? nts = null, HardwareTimestamps? hardware = null)
     {
+        hardware ??= HardwareTimestamps.Off;
+        hardware.Log(system.Log);
+        if (hardware.AnyHardware) system.ActorOf(HardwareClockActor.Props(hardware), namePrefix + "hardware-clock");
         var full = system.Settings.Config;
         foreach (string warning in StartWarnings(settings)) system.Log.Warning("{0}", warning);
         if (settings.Mesh is not null && startMesh is null)
@@ -54,7 +61,7 @@ public sealed record TimeMeshActors(
         }
         var clock = meshClock.Clock;
         sbyte precision = RealtimeClock.MeasurePrecisionLog2(clock.ReadRawUnixNs);
-        var server = sockets is null ? null : system.ActorOf(NtpServerActor.Props(settings, sockets, clock, precision, nts), namePrefix + "ntp-server");
+        var server = sockets is null ? null : system.ActorOf(NtpServerActor.Props(settings, sockets, clock, precision, nts, hardware), namePrefix + "ntp-server");
         var reference = system.ActorOf(ReferenceActor.Props(settings, server), namePrefix + "reference");
         var endpoints = sockets is null ? [] : sockets.Select(s => s.LocalEndPoint).Distinct().ToArray();
         // A node without NTP sockets advertises nothing: nobody follows it (only members may run so).
@@ -62,7 +69,8 @@ public sealed record TimeMeshActors(
         string advertised = identity.AdvertisedNtpEndpoint;
         var sync = settings.Upstream.HasSources || settings.Mesh is not null
             ? system.ActorOf(SyncActor.Props(settings.Upstream, clock, reference, precision, steering,
-                mesh: settings.Mesh is { } m ? new MeshFollowSettings(m.Role, m.Masters, IPEndPoint.TryParse(advertised, out var self) ? self : null) { Nts = m.Nts } : null), namePrefix + "sync")
+                mesh: settings.Mesh is { } m ? new MeshFollowSettings(m.Role, m.Masters, IPEndPoint.TryParse(advertised, out var self) ? self : null) { Nts = m.Nts } : null,
+                hardware: hardware), namePrefix + "sync")
             : null;
         IActorRef? drift = null;
         if (sync is not null && persistence is not null)
@@ -92,7 +100,7 @@ public sealed record TimeMeshActors(
             if (meshSettings.Masters.Count == 0 && meshSettings.Role == Core.Mesh.MeshRole.Member)
                 system.Log.Warning("mesh: timemesh.mesh.masters is empty: this member takes time only from the masters the cluster advertises, so it loses time while it is out of the cluster; name the masters' NTP addresses there");
         }
-        return new TimeMeshActors(server, reference, sync, drift, mesh, publisher, endpoints, meshClock, identity);
+        return new TimeMeshActors(server, reference, sync, drift, mesh, publisher, endpoints, meshClock, identity) { Timestamping = hardware };
     }
 
     /// <summary>What a node's settings leave it unable to do, said once at start.</summary>

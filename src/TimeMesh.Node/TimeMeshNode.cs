@@ -51,11 +51,23 @@ public sealed class TimeMeshNode : IAsyncDisposable
         Directory.CreateDirectory(settings.DataDir);
         // A cluster port another process listens on would be shared silently (SO_REUSEPORT): refuse it first.
         if (plan.Mesh is { } mesh) TimeMesh.Node.Mesh.ClusterPort.EnsureFree(mesh.Config);
-        var sockets = NtpSockets.Bind(settings.Listen, settings.NtpServer);
+        // hwtimestamp: the NICs stamp in hardware before the sockets that ask for their stamps are bound.
+        var hardware = HardwareTimestamps.Enable(settings.HardwareTimestampInterfaces);
+        IReadOnlyList<TimeMesh.Net.BatchedUdpSocket> sockets;
+        try
+        {
+            sockets = NtpSockets.Bind(settings.Listen, settings.NtpServer, hardware.AnyHardware);
+        }
+        catch
+        {
+            hardware.Dispose();
+            throw;
+        }
         var system = StartTimeSystem(plan, sockets);
+        system.WhenTerminated.ContinueWith(_ => hardware.Dispose());
         var ntsKe = StartNts(settings, sockets, system);
         var meshNtsKe = StartMeshNts(settings, sockets, system, ntsKe);
-        var (actors, meshHost) = StartActors(system, plan, sockets, clock, steering, ntsKe?.Extension ?? meshNtsKe?.Extension);
+        var (actors, meshHost) = StartActors(system, plan, sockets, clock, steering, ntsKe?.Extension ?? meshNtsKe?.Extension, hardware);
         Func<IActorRef?> currentMesh = meshHost is null ? () => actors.Mesh : () => meshHost.Mesh;
         var history = StartHistory(system, plan.History, actors.Sync, currentMesh, clock);
         var queries = Queries(plan, actors, currentMesh, history, clock);
@@ -108,14 +120,15 @@ public sealed class TimeMeshNode : IAsyncDisposable
     /// actor and is replaced when the cluster downs this node. Whatever ends the time system ends the cluster part with it.
     /// </summary>
     private static (TimeMeshActors Actors, TimeMesh.Node.Mesh.MeshHost? MeshHost) StartActors(ActorSystem system, NodePlan plan,
-        IReadOnlyList<TimeMesh.Net.BatchedUdpSocket> sockets, DisciplinedClock clock, IClockSteering? steering, Core.Nts.NtsServerExtension? nts)
+        IReadOnlyList<TimeMesh.Net.BatchedUdpSocket> sockets, DisciplinedClock clock, IClockSteering? steering, Core.Nts.NtsServerExtension? nts,
+        HardwareTimestamps hardware)
     {
         var settings = plan.Settings;
         TimeMesh.Node.Mesh.MeshHost? meshHost = null;
         TimeMeshActors actors;
         try
         {
-            actors = TimeMeshActors.Start(system, settings, plan.Identity, plan.Persistence, sockets, new MeshClock(clock), steering, nts: nts,
+            actors = TimeMeshActors.Start(system, settings, plan.Identity, plan.Persistence, sockets, new MeshClock(clock), steering, nts: nts, hardware: hardware,
                 startMesh: plan.Mesh is not { } mesh ? null : meshProps =>
                 {
                     var meshSettings = settings.Mesh!;
@@ -143,6 +156,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
         new(new NodeActors(actors.NtpServer!, actors.Reference, actors.Sync, actors.Mesh, actors.DriftStore, plan.Settings.Mesh?.Role, currentMesh)
             {
                 History = history,
+                Timestamping = actors.Timestamping,
                 MeshNtp = plan.Mesh?.Ntp switch
                 {
                     null => null,

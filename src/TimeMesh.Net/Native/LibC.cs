@@ -31,10 +31,17 @@ internal static unsafe partial class LibC
     // transmit timestamps (linux/net_tstamp.h, linux/errqueue.h)
     internal const int SO_TIMESTAMPING = 37;  // SO_TIMESTAMPING_OLD: three struct timespec with 64-bit fields
     internal const int SCM_TIMESTAMPING = SO_TIMESTAMPING;
+    internal const int SOF_TIMESTAMPING_TX_HARDWARE = 1 << 0;
     internal const int SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1;
+    internal const int SOF_TIMESTAMPING_RX_HARDWARE = 1 << 2;
+    internal const int SOF_TIMESTAMPING_RX_SOFTWARE = 1 << 3;
     internal const int SOF_TIMESTAMPING_SOFTWARE = 1 << 4;
+    internal const int SOF_TIMESTAMPING_SYS_HARDWARE = 1 << 5;
+    internal const int SOF_TIMESTAMPING_RAW_HARDWARE = 1 << 6;
     internal const int SOF_TIMESTAMPING_OPT_ID = 1 << 7;
     internal const int SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11;
+    internal const int SOF_TIMESTAMPING_OPT_PKTINFO = 1 << 13;   // SCM_TIMESTAMPING_PKTINFO (the interface) with hardware receive stamps
+    internal const int SCM_TIMESTAMPING_PKTINFO = 58;
     internal const int SOF_TIMESTAMPING_OPT_RX_FILTER = 1 << 17;   // no SCM_TIMESTAMPING on received datagrams (Linux 6.1+)
     internal const int SOL_IP = 0;
     internal const int IP_RECVERR = 11;
@@ -53,6 +60,20 @@ internal static unsafe partial class LibC
 
     internal const int SHUT_RDWR = 2;
 
+    // hardware timestamping (linux/sockios.h, linux/ethtool.h, linux/net_tstamp.h, linux/ptp_clock.h)
+    internal const uint SIOCETHTOOL = 0x8946;
+    internal const uint SIOCSHWTSTAMP = 0x89b0;
+    internal const uint SIOCGHWTSTAMP = 0x89b1;
+    internal const uint ETHTOOL_GET_TS_INFO = 0x41;
+    /// <summary>_IOWR('=', 9, struct ptp_sys_offset_extended) (1216 bytes).</summary>
+    internal const uint PTP_SYS_OFFSET_EXTENDED = 0xC4C03D09;
+    /// <summary>_IOW('=', 5, struct ptp_sys_offset) (832 bytes).</summary>
+    internal const uint PTP_SYS_OFFSET = 0x43403D05;
+    internal const int PTP_MAX_SAMPLES = 25;
+    internal const int O_RDONLY = 0;
+    internal const int O_CLOEXEC = 0x80000;
+    internal const int IFNAMSIZ = 16;
+
     // errno values (asm-generic/errno-base.h, errno.h)
     internal const int EPERM = 1;
     internal const int EINTR = 4;
@@ -63,6 +84,7 @@ internal static unsafe partial class LibC
     internal const int EINVAL = 22;
     internal const int ENFILE = 23;
     internal const int EMFILE = 24;
+    internal const int ENODEV = 19;
     internal const int ENOTSOCK = 88;
     internal const int EMSGSIZE = 90;
     internal const int EPROTONOSUPPORT = 93;
@@ -109,6 +131,16 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Lib, EntryPoint = "shutdown", SetLastError = true)]
     internal static partial int Shutdown(int fd, int how);
+
+    /// <summary>ioctl(fd, request, argp): the variadic third argument is a pointer, passed as on a fixed signature (64-bit Linux).</summary>
+    [LibraryImport(Lib, EntryPoint = "ioctl", SetLastError = true)]
+    internal static partial int Ioctl(int fd, nuint request, void* argument);
+
+    [LibraryImport(Lib, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Open(string path, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "if_nametoindex", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial uint IfNameToIndex(string name);
 
     [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
     internal static partial int Close(int fd);
@@ -171,8 +203,11 @@ internal static unsafe class Layout
     internal const int SockAddrIn6Size = 28;
     /// <summary>Room kept per slot for a peer's sockaddr (sockaddr_in6 rounded up to 8 bytes).</summary>
     internal const int NameSlotBytes = 32;
-    /// <summary>Room kept per slot for ancillary data: CMSG_SPACE(timespec) = 32, doubled for headroom.</summary>
-    internal const int ControlSlotBytes = 64;
+    /// <summary>
+    /// Room kept per slot for ancillary data: CMSG_SPACE(timespec) 32 for SCM_TIMESTAMPNS, and with hardware
+    /// timestamps CMSG_SPACE(scm_timestamping) 64 and CMSG_SPACE(scm_ts_pktinfo) 32 besides.
+    /// </summary>
+    internal const int ControlSlotBytes = 128;
 
     /// <summary>Throws PlatformNotSupportedException unless this is 64-bit Linux with the expected layouts.</summary>
     internal static void EnsureSupported()

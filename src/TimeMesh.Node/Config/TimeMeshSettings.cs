@@ -96,6 +96,11 @@ public sealed record TimeMeshSettings
     /// one warning each, logged at every start (<see cref="SecretFiles"/>).
     /// </summary>
     public IReadOnlyList<string> InsecureFileWarnings { get; init; } = [];
+    /// <summary>
+    /// <c>timemesh.hwtimestamp</c> (chrony's hwtimestamp): the interfaces whose NIC should stamp NTP packets in hardware,
+    /// "*" for every interface; empty (the default): software stamps only.
+    /// </summary>
+    public IReadOnlyList<string> HardwareTimestampInterfaces { get; init; } = [];
 
     private const string Prefix = "timemesh.";
 
@@ -175,11 +180,29 @@ public sealed record TimeMeshSettings
             Control = TimeMesh.Node.Control.ControlSettings.FromConfig(r),
             Cmdmon = TimeMesh.Node.Control.CmdmonSettings.FromConfig(r),
             Nts = TimeMesh.Node.Nts.NtsSettings.Parse(r),
+            HardwareTimestampInterfaces = ParseHardwareTimestamp(r),
         };
         // A member with three or more pinned masters takes its first time from a majority of them.
         if (settings.Mesh is { } mesh && Core.Mesh.MeshFollowing.StartQuorum(mesh.Role, mesh.Masters.Count) is > 0 and var quorum)
             settings = settings with { Upstream = settings.Upstream with { Sync = settings.Upstream.Sync with { StartQuorum = quorum } } };
         return settings;
+    }
+
+    /// <summary>timemesh.hwtimestamp: interface names (Linux's rule) or "*", each once.</summary>
+    private static IReadOnlyList<string> ParseHardwareTimestamp(ConfigReader r)
+    {
+        const string key = Prefix + "hwtimestamp";
+        const string allowed = "allowed: a list of interface names such as [\"eth0\"], or [\"*\"] for every interface (chrony: hwtimestamp eth0, hwtimestamp *); [] keeps software timestamps";
+        var names = r.StringList(key, allowed);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string name in names)
+        {
+            if (name != "*" && TimeMesh.Net.HardwareTimestamping.CheckName(name) is { } why)
+                throw new TimeMeshConfigException(key, name, why + "; " + allowed);
+            if (!seen.Add(name))
+                throw new TimeMeshConfigException(key, name, "each interface may appear once; " + allowed);
+        }
+        return names;
     }
 
     private static Mesh.MeshSettings? ParseMesh(ConfigReader r)

@@ -104,7 +104,23 @@ public sealed record TrackingDto(
     public long KernelTransmitTimestamps { get; init; }
     /// <summary>Requests whose T1 fell back to a user-space reading before the send call.</summary>
     public long UserSpaceTransmitTimestamps { get; init; }
+    /// <summary>Of the kernel-stamped requests, those whose T1 the NIC stamped (hwtimestamp).</summary>
+    public long HardwareTransmitTimestamps { get; init; }
+    /// <summary>
+    /// hwtimestamp: "hardware" when an interface stamps in hardware, "kernel" when every one named fell back to the
+    /// kernel's software stamps; null when hwtimestamp is not set.
+    /// </summary>
+    public string? HardwareTimestamping { get; init; }
+    /// <summary>Each interface hwtimestamp names, with the stamping it got and why not hardware; null when not set.</summary>
+    public IReadOnlyList<HardwareTimestampingDto>? HardwareTimestampingInterfaces { get; init; }
+    /// <summary>Datagrams received on hardware-stamping sockets whose arrival time the NIC stamped.</summary>
+    public long HardwareReceiveTimestamps { get; init; }
+    /// <summary>Datagrams received on hardware-stamping sockets that had only the kernel's software stamp.</summary>
+    public long SoftwareReceiveTimestamps { get; init; }
 }
+
+/// <summary>One interface of hwtimestamp: Mode "hardware" (Clock: its /dev/ptpN and receive filter) or "kernel" (Reason: why not).</summary>
+public sealed record HardwareTimestampingDto(string Interface, string Mode, string? Reason, string? Clock);
 
 /// <summary>chronyc clients: one line per client in the client log.</summary>
 public sealed record ClientDto(

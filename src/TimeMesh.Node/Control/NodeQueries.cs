@@ -29,6 +29,9 @@ public sealed record NodeActors(
 
     /// <summary>How NTP between members and masters runs: "nts", "plain" (no cluster TLS) or "plain-by-choice"; null alone.</summary>
     public string? MeshNtp { get; init; }
+
+    /// <summary>The node's hwtimestamp interfaces and the stamping each got; off when not set.</summary>
+    public Ntp.HardwareTimestamps Timestamping { get; init; } = Ntp.HardwareTimestamps.Off;
 }
 
 /// <summary>
@@ -76,11 +79,25 @@ public sealed class NodeQueries(NodeActors actors, Func<long> nowUnixNs, TimeSpa
         var tracking = actors.Sync is null
             ? null
             : await actors.Sync.Ask<SyncProtocol.Tracking>(SyncProtocol.GetTracking.Instance, _timeout);
-        var dto = Tracking(reference, tracking?.Report, nowUnixNs());
+        var dto = WithHardware(Tracking(reference, tracking?.Report, nowUnixNs()), actors.Timestamping);
         return tracking?.Transmit is { } tx
-            ? dto with { TransmitTimestamping = tx.InUse, KernelTransmitTimestamps = tx.Kernel, UserSpaceTransmitTimestamps = tx.UserSpace }
+            ? dto with
+            {
+                TransmitTimestamping = tx.InUse, KernelTransmitTimestamps = tx.Kernel, UserSpaceTransmitTimestamps = tx.UserSpace,
+                HardwareTransmitTimestamps = tx.Hardware,
+            }
             : dto;
     }
+
+    /// <summary>What hwtimestamp gave: nothing when it is not set.</summary>
+    public static TrackingDto WithHardware(TrackingDto dto, Ntp.HardwareTimestamps hardware) => !hardware.Configured ? dto : dto with
+    {
+        HardwareTimestamping = hardware.Mode,
+        HardwareTimestampingInterfaces = hardware.Interfaces
+            .Select(i => new HardwareTimestampingDto(i.Interface, i.Mode, i.Reason, i.Clock)).ToList(),
+        HardwareReceiveTimestamps = hardware.ReceiveHardware,
+        SoftwareReceiveTimestamps = hardware.ReceiveSoftware,
+    };
 
     /// <summary>
     /// The engine's tracking when it is synchronised; otherwise what the node serves instead, as chronyd

@@ -64,6 +64,25 @@ public static class PrometheusMetrics
             w.Family("timemesh_transmit_timestamps_total", "counter", "Requests to sources by how their transmit time (T1) was taken.");
             w.Sample("timemesh_transmit_timestamps_total", t.KernelTransmitTimestamps, ("kind", "kernel"));
             w.Sample("timemesh_transmit_timestamps_total", t.UserSpaceTransmitTimestamps, ("kind", "user-space"));
+            if (t.HardwareTimestamping is not null)
+            {
+                w.Family("timemesh_hardware_transmit_timestamps_total", "counter", "Requests to sources whose transmit time the NIC stamped (hwtimestamp; counted among kind=kernel above).");
+                w.Sample("timemesh_hardware_transmit_timestamps_total", t.HardwareTransmitTimestamps);
+            }
+        }
+
+        if (t.HardwareTimestamping is { } hw)
+        {
+            w.Family("timemesh_hardware_timestamping", "gauge", "hwtimestamp: per interface named, 1 for the stamping it got (hardware: the NIC's, through its PTP clock; kernel: software fallback), else 0.");
+            foreach (var i in t.HardwareTimestampingInterfaces ?? [])
+            {
+                foreach (string kind in new[] { "hardware", "kernel" })
+                    w.Sample("timemesh_hardware_timestamping", i.Mode == kind ? 1 : 0, ("interface", i.Interface), ("kind", kind));
+            }
+            w.Gauge("timemesh_hardware_timestamps_in_use", "1 when at least one hwtimestamp interface stamps in hardware, 0 when all fell back to kernel software stamps.", hw == "hardware" ? 1 : 0);
+            w.Family("timemesh_receive_timestamps_total", "counter", "Datagrams received on hardware-stamping sockets by whose stamp gave their arrival time.");
+            w.Sample("timemesh_receive_timestamps_total", t.HardwareReceiveTimestamps, ("kind", "hardware"));
+            w.Sample("timemesh_receive_timestamps_total", t.SoftwareReceiveTimestamps, ("kind", "kernel"));
         }
 
         w.Family("timemesh_source_reachability", "gauge", "The source's reachability register (8 bits, 255 = the last 8 polls answered).");

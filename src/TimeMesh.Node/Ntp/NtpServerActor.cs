@@ -23,20 +23,23 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
     private readonly SnapshotHolder _snapshot;
     private readonly NtpServerHandler _handler;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly HardwareTimestamps _hardware;
     private int _restarts;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="sockets">Bound sockets, one per loop; the actor owns and closes them.</param>
     /// <param name="nts">NTS on the NTP port (null: off).</param>
+    /// <param name="hardware">The node's hwtimestamp interfaces (null: off); their NIC stamps become the receive and transmit times.</param>
     public static Props Props(TimeMeshSettings settings, IReadOnlyList<BatchedUdpSocket> sockets, IClock clock, sbyte precisionLog2,
-        Core.Nts.NtsServerExtension? nts = null) =>
-        Akka.Actor.Props.Create(() => new NtpServerActor(settings, sockets, clock, precisionLog2, nts));
+        Core.Nts.NtsServerExtension? nts = null, HardwareTimestamps? hardware = null) =>
+        Akka.Actor.Props.Create(() => new NtpServerActor(settings, sockets, clock, precisionLog2, nts, hardware));
 
     public NtpServerActor(TimeMeshSettings settings, IReadOnlyList<BatchedUdpSocket> sockets, IClock clock, sbyte precisionLog2,
-        Core.Nts.NtsServerExtension? nts = null)
+        Core.Nts.NtsServerExtension? nts = null, HardwareTimestamps? hardware = null)
     {
         _settings = settings;
+        _hardware = hardware ?? HardwareTimestamps.Off;
         _clock = clock;
         _sockets = sockets.ToArray();
         _loops = new UdpServerLoop?[_sockets.Length];
@@ -89,9 +92,10 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
     {
         _loopsStarted = true;
         for (int i = 0; i < _sockets.Length; i++) StartLoop(i);
-        _log.Info("NTP server listening on {0} ({1} loop(s), SO_RCVBUF {2} bytes, kernel timestamps {3}, interleaved mode {4})",
+        _log.Info("NTP server listening on {0} ({1} loop(s), SO_RCVBUF {2} bytes, kernel timestamps {3}, hardware timestamps {4}, interleaved mode {5})",
             string.Join(", ", _sockets.Select(s => s.LocalEndPoint).Distinct()), _sockets.Length,
             _sockets.Min(s => s.EffectiveReceiveBufferBytes), _sockets.All(s => s.KernelTimestampsEnabled) ? "on" : "off",
+            _hardware.Mode == "hardware" && _sockets.All(s => s.HardwareTimestampsEnabled) ? "on" : _hardware.Configured ? "off (fallback, see hwtimestamp)" : "off",
             _handler.Interleaving is not null ? "on" : _settings.NtpServer.Interleaved ? "off (no kernel transmit timestamps)" : "off");
     }
 
@@ -110,7 +114,7 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
         {
             try
             {
-                socket = BatchedUdpSocket.Bind(socket.LocalEndPoint, NtpSockets.Options(_settings.NtpServer));
+                socket = BatchedUdpSocket.Bind(socket.LocalEndPoint, NtpSockets.Options(_settings.NtpServer, _hardware.AnyHardware));
                 _sockets[index] = socket;
             }
             catch (Exception e)
@@ -122,7 +126,7 @@ public sealed class NtpServerActor : ReceiveActor, IWithTimers
         }
         var self = Self;
         var loop = new UdpServerLoop(index, socket, _handler, _snapshot, _clock, _settings.NtpServer.BatchSize, _counters[index],
-            (failed, cause) => self.Tell(new NtpServerProtocol.LoopFailed(failed, cause)));
+            (failed, cause) => self.Tell(new NtpServerProtocol.LoopFailed(failed, cause)), _hardware);
         _loops[index] = loop;
         loop.Start();
     }

@@ -7,8 +7,10 @@ namespace TimeMesh.Node.Ntp;
 /// <summary>Binds the NTP sockets for the configured listen addresses: one per loop.</summary>
 public static class NtpSockets
 {
-    public static UdpSocketOptions Options(NtpServerSettings settings) => new()
+    /// <param name="hardware">Ask for the NIC's hardware stamps (an interface of timemesh.hwtimestamp stamps in hardware).</param>
+    public static UdpSocketOptions Options(NtpServerSettings settings, bool hardware = false) => new()
     {
+        HardwareTimestamps = hardware,
         ReusePort = settings.LoopsPerSocket > 1,
         ReceiveBufferBytes = settings.ReceiveBufferBytes,
         KernelTimestamps = settings.KernelTimestamps,
@@ -26,9 +28,9 @@ public static class NtpSockets
     /// holds is refused even with SO_REUSEPORT (see the plain bind before each group).
     /// Throws a <see cref="System.Net.Sockets.SocketException"/> naming the address when one cannot be bound.
     /// </summary>
-    public static IReadOnlyList<BatchedUdpSocket> Bind(IReadOnlyList<IPEndPoint> listen, NtpServerSettings settings)
+    public static IReadOnlyList<BatchedUdpSocket> Bind(IReadOnlyList<IPEndPoint> listen, NtpServerSettings settings, bool hardware = false)
     {
-        var options = Options(settings);
+        var options = Options(settings, hardware);
         var sockets = new List<BatchedUdpSocket>();
         try
         {

@@ -21,6 +21,8 @@ internal sealed class UdpServerLoop
     private readonly IClock _clock;
     private readonly int _batchSize;
     private readonly Action<UdpServerLoop, Exception> _onFailure;
+    /// <summary>Converts the NIC's stamps (null: the socket has none, only the kernel's software stamps are used).</summary>
+    private readonly HardwareTimestamps? _hardware;
     private readonly Thread _thread;
     private volatile bool _stopping;
 
@@ -45,8 +47,10 @@ internal sealed class UdpServerLoop
         IClock clock,
         int batchSize,
         LoopCounters counters,
-        Action<UdpServerLoop, Exception> onFailure)
+        Action<UdpServerLoop, Exception> onFailure,
+        HardwareTimestamps? hardware = null)
     {
+        _hardware = hardware is { AnyHardware: true } && socket.HardwareTimestampsEnabled ? hardware : null;
         Index = index;
         _socket = socket;
         _handler = handler;
@@ -111,6 +115,7 @@ internal sealed class UdpServerLoop
                 for (int i = 0; i < received; i++)
                 {
                     long kernelReceive = batch.KernelTimestampUnixNanoseconds(i);
+                    if (_hardware is not null) kernelReceive = _hardware.ReceiveTime(batch, i, kernelReceive);
                     long receiveUnixNs = _clock.ServedFromOs(kernelReceive != 0 ? kernelReceive : osNow);
                     ServerVerdict verdict;
                     int replyLength = 0;
@@ -218,9 +223,11 @@ internal sealed class UdpServerLoop
                 _pendingExchange[slot] = -1;
                 // A datagram leaves after the loop read the clock before sendmmsg, and within a second of it on any sane
                 // machine; anything else is not this reply's stamp.
-                long sinceSendNs = stamp.UnixNanoseconds - _pendingSentOsNs[slot];
+                long sentUnixNs = _hardware is null ? stamp.UnixNanoseconds : _hardware.TransmitTime(stamp, out _);
+                if (sentUnixNs == 0) continue;
+                long sinceSendNs = sentUnixNs - _pendingSentOsNs[slot];
                 if (sinceSendNs < 0 || sinceSendNs > 1_000_000_000L) continue;
-                exchanges.SetTransmit(exchange, NtpTimestamp.FromUnixNanoseconds(_clock.ServedFromOs(stamp.UnixNanoseconds)).Value);
+                exchanges.SetTransmit(exchange, NtpTimestamp.FromUnixNanoseconds(_clock.ServedFromOs(sentUnixNs)).Value);
                 Counters.TransmitTimestamps++;
             }
             if (n < _stamps.Length) return;

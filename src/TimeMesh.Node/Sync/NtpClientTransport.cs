@@ -60,9 +60,11 @@ internal static class NtpClientTransport
     /// <param name="key">The source's symmetric key: a datagram without a valid MAC under it does not end the wait.</param>
     /// <param name="transmitTimestamps">Ask the kernel for the request's transmit timestamp (false: the user-space reading before the send call is T1).</param>
     /// <param name="nts">An NTS source's check of this request's reply: a datagram it refuses does not end the wait (and is counted).</param>
+    /// <param name="hardware">The node's hwtimestamp interfaces: when one stamps in hardware, T1 and T4 come from the NIC where it stamped them.</param>
     public static void Exchange(IActorRef replyTo, int sourceId, IPEndPoint server, byte[] request, IClock clock, TimeSpan timeout,
-        Core.Auth.SymmetricKey? key = null, Core.Nts.NtsReplyFilter? nts = null, bool transmitTimestamps = true)
+        Core.Auth.SymmetricKey? key = null, Core.Nts.NtsReplyFilter? nts = null, bool transmitTimestamps = true, Ntp.HardwareTimestamps? hardware = null)
     {
+        if (hardware is { AnyHardware: false }) hardware = null;
         ExchangeThreads.Run(batch =>
         {
             try
@@ -73,6 +75,7 @@ internal static class NtpClientTransport
                     ReceiveBufferBytes = 65536,
                     KernelTimestamps = true,
                     TransmitTimestamps = transmitTimestamps,
+                    HardwareTimestamps = hardware is not null,
                     ReceiveTimeout = TimeSpan.FromMilliseconds(Math.Clamp(timeout.TotalMilliseconds, 10, 250)),
                 });
                 request.CopyTo(batch.Outgoing(0));
@@ -84,10 +87,13 @@ internal static class NtpClientTransport
                 long afterSend = clock.ReadRawUnixNs();
                 // The kernel's transmit timestamp says when the request was handed to the network device, as
                 // chronyd's T1 does; the reading before the send call is later by the call's own latency.
-                long kernelSent = socket.ReadTransmitTimestampUnixNanoseconds(TransmitTimestampWait, out _);
+                // With hwtimestamp the NIC's stamp of the request, where it made one, converted through its PTP clock.
+                var stamp = socket.ReadTransmitTimestamp(TransmitTimestampWait);
+                bool hardwareSent = false;
+                long kernelSent = hardware is null || !socket.HardwareTimestampsEnabled ? stamp.UnixNanoseconds : hardware.TransmitTime(stamp, out hardwareSent);
                 if (kernelSent != 0)
                 {
-                    replyTo.Tell(new SyncProtocol.RequestSent(sourceId, clock.RawFromOs(kernelSent), KernelTransmitStamp: true));
+                    replyTo.Tell(new SyncProtocol.RequestSent(sourceId, clock.RawFromOs(kernelSent), KernelTransmitStamp: true) { HardwareTransmitStamp = hardwareSent });
                 }
                 else
                 {
@@ -113,6 +119,7 @@ internal static class NtpClientTransport
                         if (key is not null && !SignedBy(batch.Received(i), key)) continue;
                         if (nts is not null && !nts.Accepts(batch.Received(i))) continue;
                         long kernel = batch.KernelTimestampUnixNanoseconds(i);
+                        if (hardware is not null && socket.HardwareTimestampsEnabled) kernel = hardware.ReceiveTime(batch, i, kernel);
                         replyTo.Tell(new SyncProtocol.ReplyReceived(sourceId, batch.Received(i).ToArray(), clock.RawFromOs(kernel != 0 ? kernel : now)));
                         return;
                     }

@@ -26,6 +26,7 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
     /// <summary>Where each source is polled, by engine id (kept by the parts that add and remove sources).</summary>
     private readonly Dictionary<int, IPEndPoint> _endpoints = new();
     private readonly bool _kernelTransmitTimestamps;
+    private readonly Ntp.HardwareTimestamps? _hardware;
     private readonly ClockSteering _steering;
     private readonly NtsSessions _nts;
     private readonly UpstreamSources _upstream;
@@ -46,13 +47,15 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
     /// <param name="poolRefreshInterval">How often pools are checked for dead or false sources (10 min by default).</param>
     public static Props Props(UpstreamSettings settings, DisciplinedClock clock, IActorRef reference, sbyte precisionLog2,
         IClockSteering? steering = null, Func<string, Task<IPAddress[]>>? resolve = null, TimeSpan? poolRefreshInterval = null,
-        Func<long>? monotonicNs = null, MeshFollowSettings? mesh = null) =>
-        Akka.Actor.Props.Create(() => new SyncActor(settings, clock, reference, precisionLog2, steering, resolve, poolRefreshInterval, monotonicNs, mesh));
+        Func<long>? monotonicNs = null, MeshFollowSettings? mesh = null, Ntp.HardwareTimestamps? hardware = null) =>
+        Akka.Actor.Props.Create(() => new SyncActor(settings, clock, reference, precisionLog2, steering, resolve, poolRefreshInterval, monotonicNs, mesh, hardware));
 
+    /// <param name="hardware">The node's hwtimestamp interfaces (null: off): requests and replies then carry the NIC's stamps where it made them.</param>
     public SyncActor(UpstreamSettings settings, DisciplinedClock clock, IActorRef reference, sbyte precisionLog2,
         IClockSteering? steering, Func<string, Task<IPAddress[]>>? resolve, TimeSpan? poolRefreshInterval, Func<long>? monotonicNs,
-        MeshFollowSettings? mesh = null)
+        MeshFollowSettings? mesh = null, Ntp.HardwareTimestamps? hardware = null)
     {
+        _hardware = hardware;
         _clock = clock;
         _reference = reference;
         _kernelTransmitTimestamps = settings.KernelTransmitTimestamps;
@@ -131,7 +134,7 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
             var (outgoing, filter) = _nts.Request(id, request[..poller.RequestLength]);
             if (outgoing is not null)
                 NtpClientTransport.Exchange(Self, id, _endpoints[id], outgoing, _clock, TimeSpan.FromSeconds(waitSeconds), poller.Settings.Key, filter,
-                    _kernelTransmitTimestamps);
+                    _kernelTransmitTimestamps, _hardware);
         }
         Publish();
         SchedulePoll();
@@ -148,8 +151,12 @@ public sealed class SyncActor : ReceiveActor, IWithTimers
     private void OnRequestSent(SyncProtocol.RequestSent m)
     {
         _transmitStamps = m.KernelTransmitStamp
-            ? _transmitStamps with { Kernel = _transmitStamps.Kernel + 1, LastWasKernel = true }
-            : _transmitStamps with { UserSpace = _transmitStamps.UserSpace + 1, LastWasKernel = false };
+            ? _transmitStamps with
+            {
+                Kernel = _transmitStamps.Kernel + 1, LastWasKernel = true,
+                Hardware = _transmitStamps.Hardware + (m.HardwareTransmitStamp ? 1 : 0), LastWasHardware = m.HardwareTransmitStamp,
+            }
+            : _transmitStamps with { UserSpace = _transmitStamps.UserSpace + 1, LastWasKernel = false, LastWasHardware = false };
         if (!m.KernelTransmitStamp && !_loggedUserSpaceStamps)
         {
             _loggedUserSpaceStamps = true;

@@ -49,8 +49,14 @@ public static class SyncProtocol
     /// </summary>
     public sealed record TransmitTimestamps(long Kernel, long UserSpace, bool LastWasKernel)
     {
-        /// <summary>"kernel", "user-space", or "none" before the first request.</summary>
-        public string InUse => Kernel + UserSpace == 0 ? "none" : LastWasKernel ? "kernel" : "user-space";
+        /// <summary>Of the <see cref="Kernel"/> ones, those the NIC stamped (hwtimestamp), converted through its PTP clock.</summary>
+        public long Hardware { get; init; }
+
+        /// <summary>True when the latest request's T1 was the NIC's stamp.</summary>
+        public bool LastWasHardware { get; init; }
+
+        /// <summary>"hardware", "kernel", "user-space", or "none" before the first request.</summary>
+        public string InUse => Kernel + UserSpace == 0 ? "none" : LastWasHardware ? "hardware" : LastWasKernel ? "kernel" : "user-space";
     }
 
     /// <summary>
@@ -96,7 +102,11 @@ public static class SyncProtocol
     }
 
     /// <param name="KernelTransmitStamp">True when <paramref name="SentRawNs"/> is the kernel's transmit timestamp, false for the user-space fallback.</param>
-    internal sealed record RequestSent(int SourceId, long SentRawNs, bool KernelTransmitStamp = false);
+    internal sealed record RequestSent(int SourceId, long SentRawNs, bool KernelTransmitStamp = false)
+    {
+        /// <summary>The stamp was the NIC's (hwtimestamp), converted to system time; counted among the kernel ones too.</summary>
+        public bool HardwareTransmitStamp { get; init; }
+    }
 
     internal sealed record ReplyReceived(int SourceId, byte[] Reply, long ReceivedRawNs);
 

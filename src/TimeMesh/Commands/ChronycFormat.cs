@@ -107,7 +107,12 @@ public static class ChronycFormat
             }).Append('\n')
             .Append(t.TransmitTimestamping is { } tx
                 // Not a chronyc line: how this node's requests were stamped (chronyd always uses kernel stamps where it can).
-                ? $"TX timestamps   : {tx} ({t.KernelTransmitTimestamps.ToString(C)} kernel, {t.UserSpaceTransmitTimestamps.ToString(C)} user-space)\n"
+                ? $"TX timestamps   : {tx} ({t.KernelTransmitTimestamps.ToString(C)} kernel, {t.UserSpaceTransmitTimestamps.ToString(C)} user-space"
+                  + (t.HardwareTimestamping is null ? "" : $", {t.HardwareTransmitTimestamps.ToString(C)} of them hardware") + ")\n"
+                : "")
+            .Append(t.HardwareTimestamping is { } hw
+                // Not a chronyc line: what timemesh.hwtimestamp (chrony's hwtimestamp) got on each interface.
+                ? $"HW timestamps   : {hw} ({HardwareInterfaces(t.HardwareTimestampingInterfaces)})\n"
                 : "")
             .ToString();
     }
@@ -326,6 +331,12 @@ public static class ChronycFormat
     }
 
     /// <summary>Puts '+' before a number that has no '-' (C's "%+f": "+0.000" also for zero).</summary>
+    /// <summary>"eth0: hardware, /dev/ptp0, receive filter 1; lo: no hardware timestamping (...)" (a fallback's reason names its interface).</summary>
+    private static string HardwareInterfaces(IReadOnlyList<HardwareTimestampingDto>? interfaces) =>
+        interfaces is null || interfaces.Count == 0
+            ? "no interface"
+            : string.Join("; ", interfaces.Select(i => i.Mode == "hardware" ? $"{i.Interface}: hardware, {i.Clock}" : i.Reason ?? $"{i.Interface}: kernel"));
+
     private static string Signed(string formatted, double value) =>
         formatted.StartsWith('-') || double.IsNaN(value) ? formatted : "+" + formatted;
 

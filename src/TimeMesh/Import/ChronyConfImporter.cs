@@ -84,7 +84,7 @@ public static partial class ChronyConfImporter
             // One family per file: ChronyConfImporter.<Family>.cs.
             if (SourceDirective(line, name, args, text) || AccessDirective(line, name, args, text) || LocalDirective(line, name, args, text)
                 || DisciplineDirective(line, name, args, text) || KeyDirective(line, name, args, text) || NtsDirective(line, name, args, text)
-                || IncludeDirective(line, name, args, text))
+                || TimestampDirective(line, name, args, text) || IncludeDirective(line, name, args, text))
                 return;
             IgnoredDirective(line, name, args, text);
         }
@@ -195,6 +195,7 @@ public static partial class ChronyConfImporter
             foreach (string key in new[] { "maxslewrate", "minsources", "maxdistance", "maxjitter", "combinelimit", "reselectdist" })
                 if (_singles.TryGetValue(key, out var single) && single.Hocon.Count > 0) Emit(body, single);
             if (_singles.TryGetValue("driftfile", out var drift) && drift.Hocon.Count > 0) Emit(body, drift);
+            RenderHardwareTimestamps(body);
             RenderCommandPort(body);
 
             var output = new StringBuilder();

@@ -77,7 +77,13 @@ public sealed class Chrony : IDisposable
     /// <summary>Starts chronyd -x -d as a client of the given server lines.</summary>
     public static Chrony StartClient(params string[] serverLines) => Start([.. serverLines, "port 0"], serverPort: 0);
 
-    private static Chrony Start(string[] lines, int serverPort)
+    /// <summary>
+    /// chronyd -x -d inside the network namespace <paramref name="netns"/> (one the test made): <c>ip netns exec</c> execs
+    /// chronyd, so the process killed on dispose is chronyd itself. Its command socket is a file and reachable from here.
+    /// </summary>
+    public static Chrony StartInNamespace(string netns, int serverPort, params string[] lines) => Start(lines, serverPort, netns);
+
+    private static Chrony Start(string[] lines, int serverPort, string? netns = null)
     {
         RequireInstalled();
         string dir = Path.Combine(Path.GetTempPath(), "chrony-test-" + Guid.NewGuid().ToString("N")[..8]);
@@ -90,7 +96,7 @@ public sealed class Chrony : IDisposable
             "cmdport 0",
             $"pidfile {Path.Combine(dir, "chronyd.pid")}",
         ]));
-        var info = new ProcessStartInfo(ChronydPath)
+        var info = new ProcessStartInfo(netns is null ? ChronydPath : "ip")
         {
             // -x: never adjust this machine's clock. -d: stay in the foreground. -u root: no privilege drop.
             ArgumentList = { "-x", "-d", "-u", "root", "-f", conf },
@@ -98,6 +104,10 @@ public sealed class Chrony : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (netns is not null)
+        {
+            foreach (string word in new[] { "netns", "exec", netns, ChronydPath }.Reverse()) info.ArgumentList.Insert(0, word);
+        }
         var process = Process.Start(info)!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
