@@ -23,6 +23,11 @@ internal sealed record NodePlan(
         var settings = TimeMeshSettings.FromConfig(full);
         full = SchedulerTick.Apply(full, settings.Upstream.Clock);
         var identity = NodeIdentity.FromConfig(full, settings.SystemName, settings.Mesh is not null);
+        // The HTTP endpoints are TimeMesh.Control's: a config that asks for one without it fails here, naming the key.
+        Control.HttpPart.RequireFor(settings.Control);
+        if (settings.Mesh is { Discovery: { Enabled: true } discovery })
+            Control.HttpPart.Require(TimeMesh.Node.Mesh.DiscoverySettings.MethodKey, discovery.Method.ToString().ToLowerInvariant(),
+                "Cluster Bootstrap's management endpoint (HTTP)", "or form the mesh from seed nodes (method = seeds)");
         MeshPlan? mesh = null;
         if (settings.Mesh is not null)
         {

@@ -172,9 +172,9 @@ public sealed class TimeMeshNode : IAsyncDisposable
     /// (and its termination callback) comes first: registered after the endpoint, a termination without coordinated
     /// shutdown left the endpoint resetting connections instead of refusing them (ControlEndpointTests.TheEndpointStopsWithTheNode).
     /// </summary>
-    private static (CmdmonListener? Cmdmon, ControlEndpoint? Control) StartMonitoring(ActorSystem system, TimeMeshSettings settings, NodeQueries queries)
+    private static (CmdmonListener? Cmdmon, IMonitoringEndpoint? Control) StartMonitoring(ActorSystem system, TimeMeshSettings settings, NodeQueries queries)
     {
-        ControlEndpoint? control = null;
+        IMonitoringEndpoint? control = null;
         var cmdmon = CmdmonListener.Start(settings.Cmdmon, queries, () => control?.Requests ?? 0, system.Log);
         if (cmdmon is not null)
         {
@@ -186,7 +186,13 @@ public sealed class TimeMeshNode : IAsyncDisposable
             // An actor system terminated without coordinated shutdown (a crash in tests) must not leave the port open.
             system.RegisterOnTermination(cmdmon.Close);
         }
-        control = ControlEndpoint.Start(settings.Control, queries, system);
+        // NodePlan made sure TimeMesh.Control is there when the config asks for the endpoint, except for a socket whose
+        // directory did not exist then (the endpoint would skip it): without the package that socket is skipped here.
+        if (settings.Control.Listen is not null || settings.Control.Socket is not null)
+        {
+            if (HttpPart.Endpoints is { } http) control = http.StartMonitoring(settings.Control, queries, system);
+            else system.Log.Info("no monitoring socket: {0} is not carried by this application ({1})", HttpPart.PackageId, ControlSettings.SocketKey);
+        }
         return (cmdmon, control);
     }
 
@@ -360,8 +366,8 @@ public sealed class TimeMeshNode : IAsyncDisposable
     /// <summary>The node's own tracking history for the status page (null without upstream sources or mesh).</summary>
     public IActorRef? History { get; private init; }
 
-    /// <summary>The monitoring endpoint (null when it is off or its port was taken).</summary>
-    public ControlEndpoint? Control { get; private init; }
+    /// <summary>The monitoring endpoint (TimeMesh.Control's <c>ControlEndpoint</c>; null when it is off or its port was taken).</summary>
+    public IMonitoringEndpoint? Control { get; private init; }
 
     /// <summary>chrony's command port (null when it is off or no address could be bound).</summary>
     public CmdmonListener? Cmdmon { get; private init; }

@@ -1,3 +1,4 @@
+using TimeMesh.Control;
 using System.Net;
 using System.Net.Sockets;
 using Akka.Actor;

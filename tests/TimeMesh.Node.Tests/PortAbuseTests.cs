@@ -1,3 +1,4 @@
+using TimeMesh.Control;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;

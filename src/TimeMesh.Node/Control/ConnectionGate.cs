@@ -1,5 +1,4 @@
 using System.Net;
-using Microsoft.AspNetCore.Connections;
 
 namespace TimeMesh.Node.Control;
 
@@ -59,24 +58,4 @@ public sealed class ConnectionGate(int maxConnections, int maxPerClient)
             else _perClient[client] = left;
         }
     }
-
-    /// <summary>The gate as Kestrel connection middleware (<c>ListenOptions.Use</c>).</summary>
-    public ConnectionDelegate Wrap(ConnectionDelegate next) => async connection =>
-    {
-        var client = ClientOf(connection.RemoteEndPoint);
-        if (!TryEnter(client))
-        {
-            // Closed before a byte is read: the cost of an excess connection is one accept and one close.
-            connection.Abort(new ConnectionAbortedException("connection cap reached"));
-            return;
-        }
-        try
-        {
-            await next(connection);
-        }
-        finally
-        {
-            Leave(client);
-        }
-    };
 }

@@ -25,6 +25,9 @@ public sealed record DiscoverySettings
 {
     private const string Key = "timemesh.mesh.discovery";
 
+    /// <summary>How the mesh forms (seeds, config or kubernetes).</summary>
+    internal const string MethodKey = Key + ".method";
+
     /// <summary>Seed nodes: nothing here is used.</summary>
     public static DiscoverySettings SeedNodes { get; } = new() { Method = DiscoveryMethod.Seeds };
 

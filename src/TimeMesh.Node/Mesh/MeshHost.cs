@@ -205,17 +205,18 @@ public sealed class MeshHost
     /// <summary>
     /// Binds the management endpoint (akka.management.http hostname:port; a port that is taken throws): ours on Kestrel,
     /// not <c>AkkaManagement.Get(system).Start()</c>, whose HTTP server does not run on the Ceen.Httpd served here
-    /// (<see cref="ManagementEndpoint"/>).
+    /// (TimeMesh.Control's <c>ManagementEndpoint</c>).
     /// </summary>
     private void StartManagement(ActorSystem system)
     {
-        var endpoint = ManagementEndpoint.Start(system);
+        // NodePlan made sure TimeMesh.Control is there when the mesh forms through discovery.
+        var endpoint = Control.HttpPart.Endpoints!.StartManagement(system);
         lock (_gate) _management = endpoint;
         _log.Info("cluster: management endpoint on {0} ({1}); formation through Cluster Bootstrap, discovery {2}", endpoint.SelfBaseUri,
-            ManagementEndpoint.SeedNodesPath, _discovery.Method.ToString().ToLowerInvariant());
+            Control.IManagementEndpoint.SeedNodesPath, _discovery.Method.ToString().ToLowerInvariant());
     }
 
-    private ManagementEndpoint? _management;
+    private Control.IManagementEndpoint? _management;
 
     /// <summary>This node's cluster is to move into another (see <see cref="ReunionActor"/>): leave, then rejoin through its members.</summary>
     private void MoveTo(ActorSystem system, IReadOnlyList<Address> contacts)
@@ -294,7 +295,7 @@ public sealed class MeshHost
     private async Task RestartAsync(ActorSystem old)
     {
         // The management port is bound again by the next incarnation: unbind it first.
-        ManagementEndpoint? management;
+        Control.IManagementEndpoint? management;
         lock (_gate) management = _management;
         if (management is not null) await management.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
         await old.Terminate().WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(_ => { });

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using TimeMesh.Control;
 using TimeMesh.Node.Control;
 
 namespace TimeMesh.Cli.Commands;

@@ -1,3 +1,4 @@
+using TimeMesh.Control;
 using System.Text.RegularExpressions;
 using TimeMesh.Node.Control;
 using TimeMesh.Node.Tests.Support;
@@ -170,7 +171,7 @@ public class ControlChronyTests(Xunit.Abstractions.ITestOutputHelper output)
               cluster.seed-nodes = ["akka.tcp://timemesh@127.0.0.1:{{clusterPort}}"]
             }
             """));
-        var control = node.Control!;
+        var control = Assert.IsType<ControlEndpoint>(node.Control);
         string self = $"akka.tcp://timemesh@127.0.0.1:{clusterPort}";
         MeshDto mesh = await control.Queries.MeshAsync();
         await WaitFor(async () => (mesh = await control.Queries.MeshAsync()).Leader == self, "the node to lead its mesh");

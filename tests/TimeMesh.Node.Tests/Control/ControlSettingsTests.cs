@@ -107,7 +107,7 @@ public class ControlSettingsTests
     [InlineData("192.0.2.7:11130", "0.0.0.0:11130", true)]
     [InlineData("localhost.evil.example", "0.0.0.0:11130", false)]
     public void TheHostHeaderMustNameThisEndpoint(string? host, string bound, bool allowed) =>
-        Assert.Equal(allowed, TimeMesh.Node.Control.ControlEndpoint.HostAllowed(host, System.Net.IPEndPoint.Parse(bound), ["time.example.org"]));
+        Assert.Equal(allowed, global::TimeMesh.Control.ControlEndpoint.HostAllowed(host, System.Net.IPEndPoint.Parse(bound), ["time.example.org"]));
 
     [Fact]
     public void TheConnectionGateCapsEachClientAndAllTogether()
@@ -126,5 +126,19 @@ public class ControlSettingsTests
         // An IPv6 client is its /64; an IPv4-mapped address is the IPv4 address.
         Assert.Equal(System.Net.IPAddress.Parse("2001:db8:1:2::"), TimeMesh.Node.Control.ConnectionGate.ClientOf(System.Net.IPEndPoint.Parse("[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:5")));
         Assert.Equal(a, TimeMesh.Node.Control.ConnectionGate.ClientOf(System.Net.IPEndPoint.Parse("[::ffff:10.0.0.1]:5")));
+    }
+
+    [Fact]
+    public void TheHttpEndpointsComeFromTimeMeshControlFoundByName()
+    {
+        // This test host carries TimeMesh.Control (as the timemesh tool does); TimeMesh.Node itself references no ASP.NET Core.
+        Assert.IsType<global::TimeMesh.Control.HttpEndpoints>(TimeMesh.Node.Control.HttpPart.Load(TimeMesh.Node.Control.HttpPart.PackageId));
+        Assert.DoesNotContain(typeof(TimeMesh.Node.Control.ControlSettings).Assembly.GetReferencedAssemblies(),
+            a => a.Name!.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal));
+        Assert.Null(TimeMesh.Node.Control.HttpPart.Load("TimeMesh.Control.NotCarried"));
+        var e = TimeMesh.Node.Control.HttpPart.Missing("timemesh.control.listen", "127.0.0.1:11130", "the monitoring endpoint", "or turn it off", "TimeMesh.Control.NotCarried");
+        Assert.Equal("timemesh.control.listen", e.Key);
+        Assert.Contains("timemesh.control.listen = 127.0.0.1:11130", e.Message);
+        Assert.Contains("dotnet add package TimeMesh.Control.NotCarried", e.Message);
     }
 }

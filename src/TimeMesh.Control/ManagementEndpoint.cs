@@ -10,8 +10,9 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using TimeMesh.Node.Control;
 
-namespace TimeMesh.Node.Mesh;
+namespace TimeMesh.Control;
 
 /// <summary>
 /// The cluster part's Akka.Management endpoint for Cluster Bootstrap: <c>GET /bootstrap/seed-nodes</c>, answered as
@@ -25,10 +26,10 @@ namespace TimeMesh.Node.Mesh;
 /// — is Akka.Management's <see cref="ClusterBootstrap"/>, which is told this endpoint's address as its self contact point.
 /// </para>
 /// </summary>
-public sealed class ManagementEndpoint : IAsyncDisposable
+public sealed class ManagementEndpoint : IManagementEndpoint
 {
     /// <summary>The route Akka.Management's bootstrap probes.</summary>
-    public const string SeedNodesPath = "/bootstrap/seed-nodes";
+    public const string SeedNodesPath = IManagementEndpoint.SeedNodesPath;
 
     /// <summary>As Akka.Management: at most this many members in an answer (a joining node takes 5 of them).</summary>
     public const int MaxSeedNodesToExpose = 5;
@@ -69,7 +70,7 @@ public sealed class ManagementEndpoint : IAsyncDisposable
             k.Limits.MaxRequestHeadersTotalSize = 16 * 1024;
         });
         builder.Services.AddRoutingCore();
-        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, TimeMesh.Node.Control.NodeOwnedLifetime>();
+        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, NodeOwnedLifetime>();
         var app = builder.Build();
         app.MapGet(SeedNodesPath, context =>
         {

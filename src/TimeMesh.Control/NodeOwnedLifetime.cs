@@ -1,4 +1,4 @@
-namespace TimeMesh.Node.Control;
+namespace TimeMesh.Control;
 
 /// <summary>
 /// The lifetime of a Kestrel app the node starts and stops itself (the monitoring and the management endpoints):

@@ -9,8 +9,9 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using TimeMesh.Node.Control;
 
-namespace TimeMesh.Node.Control;
+namespace TimeMesh.Control;
 
 /// <summary>
 /// The node's read-only monitoring endpoint: JSON for chronyc's reports and the mesh under <c>/api/</c>, and
@@ -20,7 +21,7 @@ namespace TimeMesh.Node.Control;
 /// does with its command port and socket: what chronyc keeps local-only (clients, serverstats) is served on the socket
 /// only, and the socket is what the CLI uses when it is there, so no one holding TCP connections can lock it out.
 /// </summary>
-public sealed partial class ControlEndpoint : IAsyncDisposable
+public sealed partial class ControlEndpoint : IMonitoringEndpoint
 {
     private readonly WebApplication _app;
     private readonly ControlSettings _settings;
@@ -79,8 +80,8 @@ public sealed partial class ControlEndpoint : IAsyncDisposable
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            if (listen is not null) k.Listen(listen, o => o.Use(tcpGate.Wrap));
-            if (socket is not null) k.ListenUnixSocket(socket, o => o.Use(socketGate.Wrap));
+            if (listen is not null) k.Listen(listen, o => o.Use(tcpGate.AsMiddleware));
+            if (socket is not null) k.ListenUnixSocket(socket, o => o.Use(socketGate.AsMiddleware));
             // A monitoring endpoint has few callers: keep what one slow or hostile caller can hold small and short.
             // The caps are ours (per listener, per client); Kestrel's own is global and would let one client take all.
             k.Limits.MaxConcurrentConnections = null;
@@ -91,7 +92,7 @@ public sealed partial class ControlEndpoint : IAsyncDisposable
         });
         builder.Services.AddRoutingCore();
         // The node owns SIGINT/SIGTERM and shuts down through coordinated shutdown; the web host must not.
-        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, TimeMesh.Node.Control.NodeOwnedLifetime>();
+        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, NodeOwnedLifetime>();
         var app = builder.Build();
         var endpoint = new ControlEndpoint(app, queries, settings) { TcpGate = tcpGate, SocketPath = socket };
         app.Use((context, next) =>

@@ -3,9 +3,11 @@ using Akka.Actor;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using TimeMesh.Node.Control;
+using TimeMesh.Control.StatusPage;
 using TimeMesh.Node.StatusPage;
 
-namespace TimeMesh.Node.Control;
+namespace TimeMesh.Control;
 
 /// <summary>The status page on the monitoring endpoint: the page itself at "/" and the node's history as JSON.</summary>
 public sealed partial class ControlEndpoint
