@@ -75,7 +75,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
         system.Log.Info("{0}", StartedLine(plan, actors, meshHost, meshNtsKe));
         return new TimeMeshNode(system, settings, actors.NtpServer!, actors.Reference, actors.Sync, actors.Endpoints, clock)
         {
-            MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control, Cmdmon = cmdmon, History = history, NtsKe = ntsKe, MeshNtsKe = meshNtsKe,
+            MeshHost = meshHost, MeshClock = actors.MeshClock, Control = control, NodeQueries = queries, Cmdmon = cmdmon, History = history, NtsKe = ntsKe, MeshNtsKe = meshNtsKe,
             Identity = actors.Identity,
         };
     }
@@ -368,6 +368,8 @@ public sealed class TimeMeshNode : IAsyncDisposable
 
     /// <summary>The monitoring endpoint (TimeMesh.Control's <c>ControlEndpoint</c>; null when it is off or its port was taken).</summary>
     public IMonitoringEndpoint? Control { get; private init; }
+    /// <summary>What the monitoring endpoint and chrony's command port answer from (tracking, sources, mesh...), in process.</summary>
+    public NodeQueries NodeQueries { get; private init; } = null!;
 
     /// <summary>chrony's command port (null when it is off or no address could be bound).</summary>
     public CmdmonListener? Cmdmon { get; private init; }

@@ -183,7 +183,7 @@ public class HardwareTimestampFallbackTests(Xunit.Abstractions.ITestOutputHelper
 
     private async Task CheckFallback(TimeMeshNode node, string iface, string nodeAddress, Chrony client)
     {
-        var queries = node.Control!.Queries;
+        var queries = node.NodeQueries;
         var t = await AwaitSynchronised(queries, 4);
         output.WriteLine(ChronycFormat.Tracking(t));
         Assert.Equal("kernel", t.HardwareTimestamping);
