@@ -48,7 +48,7 @@ public class ClockDisciplineTests
     private const long Second = 1_000_000_000;
     private const long Start = 1_800_000_000L * Second;
 
-    private static ClockDiscipline New(int makeStepLimit = 3, double threshold = 1.0, double maxSlewPpm = 83_333, double ratio = 1.0, double wander = 1e-9) =>
+    private static ClockDiscipline New(int makeStepLimit = 3, double threshold = 1.0, double maxSlewPpm = 83_333, double ratio = DisciplineSettings.DefaultCorrectionTimeRatio, double wander = 1e-9) =>
         new(new DisciplineSettings
         {
             MakeStepLimit = makeStepLimit,
@@ -131,10 +131,11 @@ public class ClockDisciplineTests
     }
 
     [Fact]
-    public void TheSlewTakesTheIntervalTimesTheRatioWhenThatIsLonger()
+    public void TheSlewTakesAtLeastTheIntervalToTheNextUpdate()
     {
-        var d = New(maxSlewPpm: 83_333, ratio: 1.0);
+        var d = New(maxSlewPpm: 83_333);
         long now = Start + Second;
+        // No standard error known: the interval is the floor.
         d.Update(now, 0.1, 0, 1e-7, nextUpdateSeconds: 64);
 
         // 0.1 s at 83 333 ppm would take 1.2 s; the interval is 64 s.
@@ -144,9 +145,39 @@ public class ClockDisciplineTests
         Assert.Equal(0, d.Correction.RemainingSlewNs(now + 64 * Second));
         Assert.Equal(100_000_000, d.Correction.CorrectionNs(now + 64 * Second));
 
-        var half = New(ratio: 0.5);
-        half.Update(now, 0.1, 0, 1e-7, nextUpdateSeconds: 64);
-        Assert.Equal(32 * Second, half.Correction.SlewDurationNs);
+        // An offset far above its standard error: the noise term asks for less than the interval, the floor holds.
+        var sure = New();
+        sure.Update(now, 0.1, 0, 1e-7, nextUpdateSeconds: 64, sourceOffsetSdSeconds: 1e-6);
+        Assert.Equal(64 * Second, sure.Correction.SlewDurationNs);
+    }
+
+    [Theory]
+    // gap = sd: ratio / 2 intervals (chrony's corrtimeratio 3: 1.5 intervals).
+    [InlineData(3.0, 20e-6, 20e-6, 16, 24.0)]
+    // Twice the gap, half the time, but never under the interval.
+    [InlineData(3.0, 40e-6, 20e-6, 16, 16.0)]
+    // A gap of a tenth of the standard error: 15 intervals.
+    [InlineData(3.0, 2e-6, 20e-6, 16, 240.0)]
+    [InlineData(6.0, 10e-6, 20e-6, 1, 6.0)]
+    // Ratio 0: every gap over one interval.
+    [InlineData(0.0, 2e-6, 20e-6, 16, 16.0)]
+    public void AGapOfTheSizeOfTheNoiseIsSlewedSlowlyAsChronyDoes(double ratio, double gap, double sd, double interval, double expectedSeconds)
+    {
+        var d = New(ratio: ratio);
+        long now = Start + Second;
+        var u = d.Update(now, gap, 0, 1e-7, nextUpdateSeconds: interval, sourceOffsetSdSeconds: sd);
+        Assert.Equal(DisciplineAction.Slewed, u.Action);
+        Near((long)(expectedSeconds * 1e9), d.Correction.SlewDurationNs, 1_000);
+        // Linear: half the gap is left half-way.
+        Near((long)(-gap * 0.5e9), d.Correction.RemainingSlewNs(now + d.Correction.SlewDurationNs / 2), 2);
+    }
+
+    [Fact]
+    public void AGapFarBelowItsNoiseTakesTheLongestSlew()
+    {
+        var d = New(ratio: 3.0);
+        d.Update(Start + Second, 1e-12, 0, 1e-7, nextUpdateSeconds: 64, sourceOffsetSdSeconds: 1e-3);
+        Assert.Equal((long)(DisciplineSettings.MaxSlewSeconds * 1e9), d.Correction.SlewDurationNs);
     }
 
     [Fact]

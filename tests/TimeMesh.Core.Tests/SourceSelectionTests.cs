@@ -190,6 +190,21 @@ public class SourceSelectionTests
     }
 
     [Fact]
+    public void TheOffsetsStandardErrorIsTheSelectedOnesAloneAndGrowsWithTheSpreadOfTheCombined()
+    {
+        static SelectionCandidate Sd(int id, double offset, double distance, double sd) =>
+            C(id, offset, distance: distance) with { OffsetSdSeconds = sd };
+        var alone = SourceSelection.Select([Sd(0, 0.001, 0.01, 20e-6)], Defaults, null);
+        Assert.Equal(20e-6, alone.OffsetSdSeconds, 15);
+
+        // Weighted by 1/distance as the offsets: (100·(20e-6² + 0) + 50·(40e-6² + 3e-3²)) / 150.
+        var two = SourceSelection.Select([Sd(0, 0.001, 0.01, 20e-6), Sd(1, 0.004, 0.02, 40e-6)], Defaults, null);
+        Assert.Equal(SourceState.Combined, two.States[1]);
+        Assert.Equal(Math.Sqrt((100 * 400e-12 + 50 * (1600e-12 + 9e-6)) / 150), two.OffsetSdSeconds, 12);
+        Assert.Equal(0, SourceSelection.Select([C(0, 0.2)], Defaults, null).OffsetSdSeconds);
+    }
+
+    [Fact]
     public void CloseSurvivorsAreCombinedWeightedByDistanceAndFarOnesAreNot()
     {
         var settings = Defaults with { CombineLimit = 3 };

@@ -95,6 +95,28 @@ public class SourceStatisticsTests
         Assert.InRange(e.FrequencySecondsPerSecond, -1e-6, 1e-6);
     }
 
+    /// <summary>
+    /// chrony's weights: a sample's variance grows as (1 + 0.7 × excess distance / scale)², the scale being the mean
+    /// excess distance. Two groups of samples, three quick ones at offset 0 for each one 2 ms slower and 100 µs high:
+    /// the estimate stays near the quick ones.
+    /// </summary>
+    [Fact]
+    public void SamplesWithALongerRoundTripCountLessAsChronysWeightsSay()
+    {
+        var stats = new SourceStatistics();
+        SourceEstimate e = default;
+        for (int i = 0; i < 40; i++)
+        {
+            bool slow = i % 4 == 3;
+            e = stats.Add(Sample(T0 + i * Second, slow ? 100e-6 : 0, delay: slow ? 0.0021 : 0.0001), 0, 2e-3);
+        }
+        // Quick: distance 50 µs; slow: 1.05 ms. Scale: mean excess 250 µs > 50 µs, so 50 µs: weight of a slow one
+        // 1/(1 + 0.7 × 1 ms / 50 µs)² = 1/225: ten slow ones pull 100 µs × (10/225) / 30.04 = 0.15 µs. (Squaring the excess
+        // over its mean, 1/(1 + 4²), pulled 1.9 µs.)
+        Assert.InRange(e.OffsetSeconds, 0, 0.5e-6);
+        Assert.Equal(40, e.Samples);
+    }
+
     [Fact]
     public void KeepsAtMostDefaultMaxSamples()
     {

@@ -12,10 +12,19 @@ public sealed record DisciplineSettings
     /// <summary>chrony's maxslewrate, ppm.</summary>
     public double MaxSlewRatePpm { get; init; } = 83_333;
     /// <summary>
-    /// An offset is slewed out over this fraction of the interval to the next update (at least): slower
-    /// than that spreads one update's noise into the next, faster needlessly jerks the served rate.
+    /// chrony's corrtimeratio: an offset as large as its own standard error is slewed out over half this many intervals
+    /// to the next update, and the time is inversely proportional to the offset (twice the offset, half the time). Offsets
+    /// of the size of the measurement noise are so corrected slowly and mostly cancel out, real ones quickly; never
+    /// faster than one interval, nor than <see cref="MaxSlewRatePpm"/> allows. 0 turns the noise term off (every
+    /// offset over one interval).
     /// </summary>
-    public double CorrectionTimeRatio { get; init; } = 1.0;
+    public double CorrectionTimeRatio { get; init; } = DefaultCorrectionTimeRatio;
+
+    /// <summary>chrony's default corrtimeratio.</summary>
+    public const double DefaultCorrectionTimeRatio = 3.0;
+
+    /// <summary>The longest slew the noise term asks for, seconds (chrony's limit on one slew).</summary>
+    public const double MaxSlewSeconds = 10_000;
     /// <summary>Random-walk of the raw clock's frequency assumed between updates (skew growth), s/s per s.</summary>
     public double FrequencyWanderPerSecond { get; init; } = 1e-9;
 }
@@ -81,7 +90,9 @@ public sealed class ClockDiscipline(DisciplineSettings settings, long startRawNs
     /// <param name="sourceFrequency">d(true − raw)/dt (s/s).</param>
     /// <param name="sourceSkew">Uncertainty of that frequency (s/s).</param>
     /// <param name="nextUpdateSeconds">Expected time to the next update (the poll interval).</param>
-    public DisciplineUpdate Update(long rawNowNs, double sourceOffsetSeconds, double sourceFrequency, double sourceSkew, double nextUpdateSeconds)
+    /// <param name="sourceOffsetSdSeconds">Standard error of <paramref name="sourceOffsetSeconds"/>; 0 when unknown (then the gap is slewed over one interval).</param>
+    public DisciplineUpdate Update(long rawNowNs, double sourceOffsetSeconds, double sourceFrequency, double sourceSkew, double nextUpdateSeconds,
+        double sourceOffsetSdSeconds = 0)
     {
         // Frequency: combine the previous estimate (its skew grown by the wander since) with the new one.
         double sinceLast = LastUpdateNs == 0 ? 0 : (rawNowNs - LastUpdateNs) * 1e-9;
@@ -107,8 +118,9 @@ public sealed class ClockDiscipline(DisciplineSettings settings, long startRawNs
         else
         {
             double byRate = Math.Abs(offset) / (Settings.MaxSlewRatePpm * 1e-6);
-            double byInterval = Settings.CorrectionTimeRatio * Math.Max(nextUpdateSeconds, 0);
-            long durationNs = (long)(Math.Max(byRate, byInterval) * 1e9);
+            double interval = Math.Max(nextUpdateSeconds, 0);
+            double byNoise = SlewSecondsForNoise(Math.Abs(offset), sourceOffsetSdSeconds, interval);
+            long durationNs = (long)(Math.Max(byRate, Math.Max(interval, byNoise)) * 1e9);
             Correction = durationNs <= 0
                 ? new ClockCorrection(rawNowNs, targetNs, frequency * 1e6)
                 : new ClockCorrection(rawNowNs, targetNs, frequency * 1e6, gapNs, durationNs);
@@ -121,5 +133,16 @@ public sealed class ClockDiscipline(DisciplineSettings settings, long startRawNs
         LastOffsetSeconds = offset;
         _offsetSquares += offset * offset;
         return new DisciplineUpdate(step ? DisciplineAction.Stepped : DisciplineAction.Slewed, offset, FrequencyPpm, SkewPpm);
+    }
+
+    /// <summary>
+    /// chrony's correction rate (ratio × sd × interval / 2, in s²) divided by the gap: a gap of one standard error
+    /// takes ratio / 2 intervals, a gap k times larger 1/k of that. 0 when the standard error is unknown or the ratio is 0.
+    /// </summary>
+    private double SlewSecondsForNoise(double gapSeconds, double offsetSdSeconds, double intervalSeconds)
+    {
+        if (!(offsetSdSeconds > 0) || !double.IsFinite(offsetSdSeconds) || Settings.CorrectionTimeRatio <= 0) return 0;
+        double rate = Settings.CorrectionTimeRatio * 0.5 * offsetSdSeconds * intervalSeconds;
+        return gapSeconds * DisciplineSettings.MaxSlewSeconds <= rate ? DisciplineSettings.MaxSlewSeconds : rate / gapSeconds;
     }
 }

@@ -47,7 +47,9 @@ public readonly record struct SelectionCandidate(
     byte Stratum,
     bool Prefer,
     LeapIndicator Leap,
-    bool Demoted = false);
+    bool Demoted = false,
+    // Standard error of OffsetSeconds (chrony's offset_sd: the fit's intercept error grown by the skew since), seconds.
+    double OffsetSdSeconds = 0);
 
 public sealed record SelectionSettings
 {
@@ -71,6 +73,13 @@ public sealed record SelectionResult(
     string? NoSelectionReason)
 {
     public bool HasSelection => SelectedId is not null;
+
+    /// <summary>
+    /// Standard error of <see cref="OffsetSeconds"/>, seconds: the combined sources' offset errors and their spread
+    /// about the selected one, weighted as the offsets are (chrony's combined offset_sd). The discipline corrects an
+    /// offset of this size slowly and a larger one faster.
+    /// </summary>
+    public double OffsetSdSeconds { get; init; }
 }
 
 /// <summary>
@@ -125,7 +134,7 @@ public static class SourceSelection
             if (!clearlyBetter) best = incumbent;
         }
 
-        double offsetWeight = 0, offsetSum = 0, freqWeight = 0, freqSum = 0;
+        double offsetWeight = 0, offsetSum = 0, freqWeight = 0, freqSum = 0, offsetVarianceSum = 0;
         foreach (var c in survivors)
         {
             bool combine = c.Id == best.Id
@@ -135,13 +144,18 @@ public static class SourceSelection
             double w = 1 / Math.Max(c.RootDistanceSeconds, 1e-9);
             offsetWeight += w;
             offsetSum += w * c.OffsetSeconds;
+            double apart = c.OffsetSeconds - best.OffsetSeconds;
+            offsetVarianceSum += w * (c.OffsetSdSeconds * c.OffsetSdSeconds + apart * apart);
             double fw = 1 / Math.Max(c.SkewSecondsPerSecond * c.SkewSecondsPerSecond, 1e-24);
             freqWeight += fw;
             freqSum += fw * c.FrequencySecondsPerSecond;
         }
 
         return new SelectionResult(best.Id, offsetSum / offsetWeight, freqSum / freqWeight, Math.Sqrt(1 / freqWeight),
-            best.RootDistanceSeconds, states, MajorityLeap(survivors), null);
+            best.RootDistanceSeconds, states, MajorityLeap(survivors), null)
+        {
+            OffsetSdSeconds = Math.Sqrt(offsetVarianceSum / offsetWeight),
+        };
     }
 
     private static SelectionResult None(Dictionary<int, SourceState> states, string reason) =>

@@ -139,16 +139,30 @@ public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMa
         if (Estimate is { } e) Estimate = e with { TimeNs = e.TimeNs + deltaNs, OffsetSeconds = e.OffsetSeconds - seconds };
     }
 
+    /// <summary>How much of a sample's excess distance counts as standard deviation (chrony's SD_TO_DIST_RATIO).</summary>
+    private const double DistanceToSdRatio = 0.7;
+
+    private static double Distance(NtpSample s) => Math.Abs(s.DelaySeconds) / 2 + s.DispersionSeconds;
+
     private SourceEstimate Compute(double priorFrequencySecondsPerSecond, double priorSkewSecondsPerSecond)
     {
         int n = _samples.Count;
         var newest = _samples[^1];
         double minDelay = double.MaxValue;
         for (int i = 0; i < n; i++) minDelay = Math.Min(minDelay, _samples[i].DelaySeconds);
-        // The scale of the delay noise: mean excess over the minimum.
-        double excess = 0;
-        for (int i = 0; i < n; i++) excess += _samples[i].DelaySeconds - minDelay;
-        double delayScale = Math.Max(excess / n, 1e-9);
+        // Each sample's distance (half its round trip plus its dispersion) against the least one: a sample whose
+        // distance is larger carries more queueing noise. The scale is the mean excess distance, at most the least
+        // distance itself; the variance grows with the square of (1 + 0.7 × excess / scale), as chrony's sourcestats.
+        double minDistance = double.MaxValue, meanDistance = 0;
+        for (int i = 0; i < n; i++)
+        {
+            double d = Distance(_samples[i]);
+            minDistance = Math.Min(minDistance, d);
+            meanDistance += d;
+        }
+        meanDistance /= n;
+        double scale = meanDistance - minDistance;
+        if (scale > minDistance || scale <= 0) scale = Math.Max(minDistance, 1e-9);
 
         Span<double> x = n <= 256 ? stackalloc double[n] : new double[n];
         Span<double> y = n <= 256 ? stackalloc double[n] : new double[n];
@@ -158,8 +172,8 @@ public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMa
             var s = _samples[i];
             x[i] = (s.LocalTimeNs - newest.LocalTimeNs) * 1e-9;
             y[i] = s.OffsetSeconds;
-            double d = (s.DelaySeconds - minDelay) / delayScale;
-            v[i] = 1 + d * d;
+            double w = 1 + DistanceToSdRatio * (Distance(s) - minDistance) / scale;
+            v[i] = w * w;
         }
 
         if (n < Regression.MinPoints)

@@ -232,7 +232,8 @@ public sealed class SyncEngine
                 last?.Stratum ?? 16,
                 s.Poller.Settings.Prefer,
                 last?.Leap ?? LeapIndicator.Unsynchronised,
-                s.Demoted);
+                s.Demoted,
+                usable ? e!.Value.OffsetStdError + e.Value.SkewSecondsPerSecond * Math.Max(0, (nowNs - e.Value.TimeNs) * 1e-9) : 0);
         }).ToList();
         var previous = Reference;
         var selection = SourceSelection.Select(candidates, _settings.Selection, LastSelection?.SelectedId);
@@ -267,7 +268,7 @@ public sealed class SyncEngine
             // Slew over the time to the selected source's next request (2 s during a burst, the poll
             // interval otherwise), so a correction is done by the time the next measurement checks it.
             double interval = Math.Max(0, (selected.Poller.NextPollNs - nowNs) * 1e-9);
-            _discipline.Update(nowNs, selection.OffsetSeconds, selection.FrequencySecondsPerSecond, selection.SkewSecondsPerSecond, interval);
+            _discipline.Update(nowNs, selection.OffsetSeconds, selection.FrequencySecondsPerSecond, selection.SkewSecondsPerSecond, interval, selection.OffsetSdSeconds);
             Version++;
         }
 

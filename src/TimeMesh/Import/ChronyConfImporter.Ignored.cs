@@ -16,7 +16,7 @@ public static partial class ChronyConfImporter
         ["broadcast"] = "TimeMesh does not send NTP broadcasts",
         ["clockprecision"] = "TimeMesh measures its clock's precision itself",
         ["cmdratelimit"] = "TimeMesh limits command requests from hosts other than localhost with chrony's cmdratelimit values (interval -4, burst 8, leak 2) unless timemesh.cmdratelimit says otherwise",
-        ["corrtimeratio"] = "TimeMesh's slew timing is fixed",
+        ["corrtimeratio"] = "TimeMesh slews with chrony's default ratio, 3, and has no key to change it",
         ["dscp"] = "TimeMesh does not set DSCP on its packets",
         ["dumpdir"] = "TimeMesh keeps its measurement history in memory only",
         ["dumponexit"] = "TimeMesh keeps its measurement history in memory only",
