@@ -35,6 +35,8 @@ public sealed record NodeIdentity
     public int PublicPort { get; init; } = AkkaDefaultPort;
     /// <summary>The port the transport binds: <c>bind-port</c>, else <see cref="Port"/>.</summary>
     public int BindPort { get; init; } = AkkaDefaultPort;
+    /// <summary>The key <see cref="BindPort"/> comes from, for errors about it: <c>bind-port</c> when that is set, else <c>port</c>.</summary>
+    public string BindPortKey { get; init; } = Tcp + "port";
     /// <summary>
     /// The key of the node's drift state (<c>timemesh-drift-NAME</c>): <c>local</c> outside a mesh, else
     /// <c>hostname-port</c> as the config states them ("localhost" and 0 when unset). Kept exactly as every earlier
@@ -80,6 +82,7 @@ public sealed record NodeIdentity
             Port = port,
             PublicPort = publicPort == 0 ? port : publicPort,
             BindPort = bindPort == 0 ? port : bindPort,
+            BindPortKey = Tcp + (bindPort != 0 && Text(config, Tcp + "bind-port").Length > 0 ? "bind-port" : "port"),
             NodeName = $"{nameHost}-{namePort.ToString(CultureInfo.InvariantCulture)}",
         };
     }

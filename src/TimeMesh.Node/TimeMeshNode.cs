@@ -50,7 +50,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
         (clock, var steering) = ChooseClock(settings, clock);
         Directory.CreateDirectory(settings.DataDir);
         // A cluster port another process listens on would be shared silently (SO_REUSEPORT): refuse it first.
-        if (plan.Mesh is { } mesh) TimeMesh.Node.Mesh.ClusterPort.EnsureFree(mesh.Config);
+        TimeMesh.Node.Mesh.ClusterPort.EnsureFree(plan.Identity);
         // hwtimestamp: the NICs stamp in hardware before the sockets that ask for their stamps are bound.
         var hardware = HardwareTimestamps.Enable(settings.HardwareTimestampInterfaces);
         IReadOnlyList<TimeMesh.Net.BatchedUdpSocket> sockets;

@@ -14,9 +14,9 @@ namespace TimeMesh.Node.Tests;
 [Collection(ProcessLanes.Mesh)]
 public class ClusterPortTests
 {
-    private static global::Akka.Configuration.Config Akka(string host, int port, string? bindPort = null) =>
-        global::Akka.Configuration.ConfigurationFactory.ParseString(
-            $"akka.remote.dot-netty.tcp {{ hostname = \"{host}\", port = {port}{(bindPort is null ? "" : $", bind-port = \"{bindPort}\"")} }}");
+    private static NodeIdentity Akka(string host, int port, string? bindPort = null) =>
+        NodeIdentity.FromConfig(global::Akka.Configuration.ConfigurationFactory.ParseString(
+            $"akka.remote.dot-netty.tcp {{ hostname = \"{host}\", port = {port}{(bindPort is null ? "" : $", bind-port = \"{bindPort}\"")} }}"), "timemesh", inMesh: true);
 
     /// <summary>A listener as Akka's transport opens one: dual-mode IPv6, ReuseAddress (which is SO_REUSEPORT too on Linux).</summary>
     private static Socket ListenLikeAkka(int port)
@@ -58,6 +58,7 @@ public class ClusterPortTests
         using (ListenLikeAkka(port)) { }
         Assert.Null(ClusterPort.BindEndpoint(Akka("127.0.0.1", 0)));
         Assert.Null(ClusterPort.BindEndpoint(Akka("", 4000)));
+        Assert.Null(ClusterPort.BindEndpoint(NodeIdentity.Local("timemesh")));
     }
 
     private static global::Akka.Configuration.Config Node(int clusterPort, string listen = "127.0.0.1:0", int loops = 1) =>

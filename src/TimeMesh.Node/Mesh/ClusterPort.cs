@@ -20,45 +20,32 @@ public static class ClusterPort
     private const int SolSocket = 1, SoReuseAddr = 2;
 
     /// <summary>
-    /// The address and port Akka's TCP transport binds for <paramref name="config"/>
-    /// (<c>bind-hostname</c>/<c>bind-port</c> when set, else <c>hostname</c>/<c>port</c>); null when the port is 0
-    /// (the kernel picks one) or the host is not an address this check can bind (empty, or a name that does not
-    /// resolve): Akka's own bind judges those.
+    /// The address and port Akka's TCP transport binds for the node <paramref name="identity"/> describes
+    /// (<c>bind-hostname</c>/<c>bind-port</c> when set, else <c>hostname</c>/<c>port</c>), with the key that set
+    /// the port; null outside a mesh, when the port is 0 (the kernel picks one) or the host is not an address this
+    /// check can bind (empty, or a name that does not resolve): Akka's own bind judges those.
     /// </summary>
-    public static (IPEndPoint Endpoint, string Key)? BindEndpoint(Akka.Configuration.Config config)
+    public static (IPEndPoint Endpoint, string Key)? BindEndpoint(NodeIdentity identity)
     {
-        const string prefix = "akka.remote.dot-netty.tcp.";
-        string portKey = prefix + "port";
-        string? bindPort = config.GetString(prefix + "bind-port", null);
-        int port;
-        if (!string.IsNullOrWhiteSpace(bindPort))
-        {
-            if (!int.TryParse(bindPort, out port)) return null;
-            portKey = prefix + "bind-port";
-        }
-        else port = config.GetInt(portKey, 0);
-        if (port <= 0 || port > 65535) return null;
-
-        string? host = config.GetString(prefix + "bind-hostname", null);
-        if (string.IsNullOrWhiteSpace(host)) host = config.GetString(prefix + "hostname", null);
-        IPAddress? address;
+        if (!identity.InMesh || identity.BindPort is <= 0 or > 65535) return null;
+        string host = identity.BindHostname;
         if (string.IsNullOrWhiteSpace(host)) return null;
-        if (!IPAddress.TryParse(host.Trim('[', ']'), out address))
+        if (!IPAddress.TryParse(host.Trim('[', ']'), out var address))
         {
             try { address = Dns.GetHostAddresses(host).FirstOrDefault(); }
             catch (SocketException) { return null; }
             if (address is null) return null;
         }
-        return (new IPEndPoint(address, port), portKey);
+        return (new IPEndPoint(address, identity.BindPort), identity.BindPortKey);
     }
 
     /// <summary>
     /// Throws a <see cref="TimeMeshConfigException"/> naming the port key when a socket already listens on the
-    /// cluster port <paramref name="config"/> binds; returns quietly when it is free or not checkable.
+    /// cluster port of the node <paramref name="identity"/> describes; returns quietly when it is free or not checkable.
     /// </summary>
-    public static void EnsureFree(Akka.Configuration.Config config)
+    public static void EnsureFree(NodeIdentity identity)
     {
-        if (BindEndpoint(config) is not var (endpoint, key)) return;
+        if (BindEndpoint(identity) is not var (endpoint, key)) return;
         using var probe = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         // SocketOptionName.ReuseAddress would set SO_REUSEPORT too on Linux and share the port; the raw option does not.
         probe.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
