@@ -19,6 +19,9 @@ public readonly record struct SourceEstimate(
     double MinDelaySeconds)
 {
     public double OffsetAt(long timeNs) => OffsetSeconds + FrequencySecondsPerSecond * (timeNs - TimeNs) * 1e-9;
+
+    /// <summary>Standard error of <see cref="OffsetAt"/>: the fit's own, grown by the skew since (chrony's offset_sd).</summary>
+    public double OffsetSdAt(long timeNs) => OffsetStdError + SkewSecondsPerSecond * Math.Max(0, (timeNs - TimeNs) * 1e-9);
 }
 
 /// <summary>
@@ -148,14 +151,13 @@ public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMa
     {
         int n = _samples.Count;
         var newest = _samples[^1];
-        double minDelay = double.MaxValue;
-        for (int i = 0; i < n; i++) minDelay = Math.Min(minDelay, _samples[i].DelaySeconds);
         // Each sample's distance (half its round trip plus its dispersion) against the least one: a sample whose
         // distance is larger carries more queueing noise. The scale is the mean excess distance, at most the least
         // distance itself; the variance grows with the square of (1 + 0.7 × excess / scale), as chrony's sourcestats.
-        double minDistance = double.MaxValue, meanDistance = 0;
+        double minDelay = double.MaxValue, minDistance = double.MaxValue, meanDistance = 0;
         for (int i = 0; i < n; i++)
         {
+            minDelay = Math.Min(minDelay, _samples[i].DelaySeconds);
             double d = Distance(_samples[i]);
             minDistance = Math.Min(minDistance, d);
             meanDistance += d;

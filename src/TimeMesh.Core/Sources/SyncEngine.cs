@@ -233,7 +233,7 @@ public sealed class SyncEngine
                 s.Poller.Settings.Prefer,
                 last?.Leap ?? LeapIndicator.Unsynchronised,
                 s.Demoted,
-                usable ? e!.Value.OffsetStdError + e.Value.SkewSecondsPerSecond * Math.Max(0, (nowNs - e.Value.TimeNs) * 1e-9) : 0);
+                usable ? e!.Value.OffsetSdAt(nowNs) : 0);
         }).ToList();
         var previous = Reference;
         var selection = SourceSelection.Select(candidates, _settings.Selection, LastSelection?.SelectedId);
