@@ -133,6 +133,20 @@ public class FuzzFindingsTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Throws<TimeMeshConfigException>(() => TimeMeshSettings.FromConfig(config));
     }
 
+    /// <summary>
+    /// Found by the configcheck target in CI (crash-1665b039…): a quoted key holding a NUL run and a second quoted
+    /// part, which the lint reads as one key; Akka's <c>HasPath</c> threw ArgumentOutOfRangeException splitting that
+    /// path. A key Akka cannot look up is now a problem at its place, never an exception.
+    /// </summary>
+    [Fact]
+    public void A_quoted_key_akka_cannot_look_up_is_a_problem_not_an_exception()
+    {
+        string found = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String("IiIiIuIFAAAAAAAAIiIiIiJ0aTp0"));
+        var result = ConfigFileCheck.CheckText(found, "fuzz.hocon", values: true, configFile: null);
+        output.WriteLine(result.Describe());
+        Assert.NotEmpty(result.Problems);
+    }
+
     [Fact]
     public void The_reference_config_may_be_given_where_a_user_config_is_expected()
     {
