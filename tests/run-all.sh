@@ -64,6 +64,22 @@ for f in glob.glob(sys.argv[1] + '/**/*.trx', recursive=True):
 for seconds, outcome, name in sorted(rows, reverse=True)[:12]:
     print(f"  {seconds:7.1f} s  {outcome:7}  {name[:140]}")
 PY
+# Every failed test by name, with the start of its message: CI shows only the end of this output.
+python3 - "$results" <<'PY' || true
+import glob, sys, xml.etree.ElementTree as ET
+ns = '{http://microsoft.com/schemas/VisualStudio/TeamTest/2010}'
+failed = []
+for f in glob.glob(sys.argv[1] + '/**/*.trx', recursive=True):
+    for r in ET.parse(f).getroot().iter(ns + 'UnitTestResult'):
+        if r.get('outcome') == 'Failed':
+            message = r.find(f'{ns}Output/{ns}ErrorInfo/{ns}Message')
+            text = (message.text or '') if message is not None else ''
+            failed.append((r.get('testName'), ' '.join(text.split())[:300]))
+if failed:
+    print(f"failed tests ({len(failed)}):")
+    for name, text in failed:
+        print(f"  {name[:160]}\n      {text}")
+PY
 
 # Sum dotnet test's per-assembly lines ("Passed!  - Failed: 0, Passed: 80, Skipped: 0, ...").
 awk '
