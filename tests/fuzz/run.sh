@@ -55,8 +55,10 @@ for target in "${targets[@]}"; do
   seeds=$(ls tests/fuzz/corpus/"$target" | wc -l)
   log="$work/$target.log"
   set +e
+  # -timeout=30: an input that sends Akka's parser into its loop restarts the target (a .NET start without tiered
+  # compilation); on a loaded machine a run of those restarts took over 10 s and was reported as a hang.
   FUZZ_TARGET_EXE="$work/bin/timemesh-fuzz" FUZZ_TARGET_ARG="$target" DOTNET_TieredCompilation=0 \
-    "$work/libfuzzer-dotnet" -max_total_time="$seconds" -seed="$seed" -timeout=10 -max_len="${max_len[$target]}" \
+    "$work/libfuzzer-dotnet" -max_total_time="$seconds" -seed="$seed" -timeout=30 -max_len="${max_len[$target]}" \
     -print_final_stats=1 -artifact_prefix="$work/crashes/$target/" "$corpus" >"$log" 2>&1
   status=$?
   set -e
