@@ -1,5 +1,6 @@
 using Akka.Actor;
 using TimeMesh.Node.Control;
+using TimeMesh.Node.Mesh;
 
 namespace TimeMesh.Control;
 
@@ -16,4 +17,15 @@ public sealed class HttpEndpoints : IHttpEndpoints
 
     /// <inheritdoc />
     public IManagementEndpoint StartManagement(ActorSystem system) => ManagementEndpoint.Start(system);
+
+    /// <inheritdoc />
+    public Task StartBootstrap(ActorSystem system) => Akka.Management.Cluster.Bootstrap.ClusterBootstrap.Get(system).Start();
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<(string Host, int? Port)>> LookupContactPoints(ActorSystem system, DiscoverySettings settings, TimeSpan timeout)
+    {
+        var lookup = new Akka.Discovery.Lookup(settings.ServiceName, settings.LookupPortName, "tcp");
+        var resolved = await Akka.Discovery.Discovery.Get(system).Default.Lookup(lookup, timeout);
+        return resolved.Addresses.Select(t => (t.Address?.ToString() ?? t.Host, t.Port)).ToList();
+    }
 }

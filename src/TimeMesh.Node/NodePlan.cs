@@ -27,7 +27,7 @@ internal sealed record NodePlan(
         Control.HttpPart.RequireFor(settings.Control);
         if (settings.Mesh is { Discovery: { Enabled: true } discovery })
             Control.HttpPart.Require(TimeMesh.Node.Mesh.DiscoverySettings.MethodKey, discovery.Method.ToString().ToLowerInvariant(),
-                "Cluster Bootstrap's management endpoint (HTTP)", "or form the mesh from seed nodes (method = seeds)");
+                "Cluster Bootstrap (Akka.Management, its discovery and the management endpoint on Kestrel)", "or form the mesh from seed nodes (method = seeds)");
         MeshPlan? mesh = null;
         if (settings.Mesh is not null)
         {

@@ -7,7 +7,7 @@ namespace TimeMesh.Hosting.Tests;
 
 /// <summary>
 /// This test project references TimeMesh.Hosting only, as a member embed does: it carries neither TimeMesh.Control
-/// (Kestrel) nor TimeMesh.Persistence.PostgreSql. What needs them fails when the config is read, naming the key and the
+/// (Kestrel, Akka.Management) nor TimeMesh.Persistence.PostgreSql. What needs them fails when the config is read, naming the key and the
 /// package; nothing of ASP.NET Core is referenced or loaded.
 /// </summary>
 public class SplitTests
@@ -19,6 +19,9 @@ public class SplitTests
     {
         string bin = AppContext.BaseDirectory;
         Assert.False(File.Exists(Path.Combine(bin, "TimeMesh.Control.dll")), "TimeMesh.Control.dll is in a TimeMesh.Hosting-only output");
+        // Cluster Bootstrap and its discovery come with TimeMesh.Control only.
+        foreach (string dll in new[] { "Akka.Management.dll", "Akka.Discovery.KubernetesApi.dll", "KubernetesClient.dll" })
+            Assert.False(File.Exists(Path.Combine(bin, dll)), $"{dll} is in a TimeMesh.Hosting-only output");
         foreach (var assembly in new[] { typeof(TimeMeshNode).Assembly, typeof(TimeMeshHostingExtensions).Assembly })
             Assert.DoesNotContain(assembly.GetReferencedAssemblies(), a => a.Name!.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal));
         // The test host's runtimeconfig names the frameworks it runs on: no Microsoft.AspNetCore.App.
@@ -60,5 +63,18 @@ public class SplitTests
         Assert.Equal("timemesh.mesh.discovery.method", e.Key);
         Assert.Contains("timemesh.mesh.discovery.method = config", e.Message);
         Assert.Contains("dotnet add package TimeMesh.Control", e.Message);
+    }
+
+    /// <summary>
+    /// Without Akka.Management its keys are not checked (its reference.conf is not there to check them against); the
+    /// ones the node knows of its own still are. With the package (TimeMesh.Node.Tests) a misspelt one is named.
+    /// </summary>
+    [Fact]
+    public void WithoutAkkaManagementItsKeysAreLeftAloneAndTheOthersStillChecked()
+    {
+        Assert.Null(ConfigKeys.Unknown("akka.management.http.port"));
+        Assert.Null(ConfigKeys.Unknown("akka.management.cluster.bootstrap.contact-point-discovery.service-name"));
+        Assert.Equal("akka.cluster.downing-provider-class", ConfigKeys.Unknown("akka.cluster.downing-provider-clas"));
+        Assert.NotNull(ConfigKeys.Unknown("timemesh.lcoal"));
     }
 }

@@ -54,7 +54,7 @@ public class DiscoverySettingsTests
         Assert.Equal("mgmt", akka.GetString("akka.management.cluster.bootstrap.contact-point-discovery.port-name"));
         Assert.Equal("10.1.2.3", akka.GetString("akka.management.http.hostname"));
         Assert.Equal(8559, akka.GetInt("akka.management.http.port"));
-        Assert.Equal("mgmt", s.Lookup.PortName);
+        Assert.Equal("mgmt", s.LookupPortName);
     }
 
     [Theory]

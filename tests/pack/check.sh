@@ -170,7 +170,11 @@ done
 ! grep -q '"TimeMesh.Control/' "$tmp/app/obj/project.assets.json" || fail "the console app on TimeMesh.Hosting restored TimeMesh.Control"
 ! grep -q 'Microsoft.AspNetCore.App' "$tmp/app/bin/Release/net10.0/MeshClockApp.runtimeconfig.json" \
   || fail "the console app on TimeMesh.Hosting runs on Microsoft.AspNetCore.App"
-echo "ok: a fresh console app builds against the packed TimeMesh.Hosting (and carries no Npgsql, no ASP.NET Core)"
+# Nor Cluster Bootstrap: Akka.Management and the Kubernetes client come with TimeMesh.Control only.
+for package in Akka.Management Akka.Discovery.KubernetesApi KubernetesClient; do
+  ! grep -q "\"$package/" "$tmp/app/obj/project.assets.json" || fail "the console app on TimeMesh.Hosting restored $package"
+done
+echo "ok: a fresh console app builds against the packed TimeMesh.Hosting (and carries no Npgsql, no ASP.NET Core, no Akka.Management)"
 echo "ok: the snippet in TimeMesh.Hosting's package readme builds"
 for i in $(seq 1 "$docs_snippets"); do
   [ -f "$tmp/docs-$i/bin/Release/net10.0/TimeMesh.Hosting.dll" ] || fail "docs/embedding.md's csharp block $i did not build"

@@ -53,15 +53,33 @@ public static class ConfigKeys
         return keys;
     });
 
+    /// <summary>
+    /// Akka.Management's assembly, which comes with TimeMesh.Control (Cluster Bootstrap); null in an application
+    /// without it, where the akka.management keys are not checked here (timemesh.mesh.discovery, the only thing that
+    /// reads them, is refused without the package, naming it).
+    /// </summary>
+    private static readonly Lazy<Assembly?> AkkaManagement = new(() =>
+    {
+        try
+        {
+            return Assembly.Load(new AssemblyName("Akka.Management"));
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+    });
+
     private static readonly Lazy<HashSet<string>> AkkaKeys = new(() =>
     {
         var keys = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (assembly, resource) in new[]
+        var sources = new List<(Assembly, string)>
         {
             (typeof(Akka.Remote.RemoteSettings).Assembly, "Akka.Remote.Configuration.Remote.conf"),
             (typeof(Akka.Cluster.Cluster).Assembly, "Akka.Cluster.Configuration.Cluster.conf"),
-            (typeof(Akka.Management.Dsl.AkkaManagement).Assembly, "Akka.Management.Resources.reference.conf"),
-        })
+        };
+        if (AkkaManagement.Value is { } management) sources.Add((management, "Akka.Management.Resources.reference.conf"));
+        foreach (var (assembly, resource) in sources)
         {
             var config = Akka.Configuration.ConfigurationFactory.ParseString(ReadResource(assembly, resource));
             if (config.HasPath("akka")) AddTree(keys, "akka", config.GetValue("akka"));
@@ -103,6 +121,7 @@ public static class ConfigKeys
             foreach (var (prefix, depth) in DocumentedAkka)
             {
                 if (!generic.StartsWith(prefix + ".", StringComparison.Ordinal)) continue;
+                if (prefix.StartsWith("akka.management.", StringComparison.Ordinal) && AkkaManagement.Value is null) return null;
                 string checkedPath = generic;
                 if (depth > 0)
                 {

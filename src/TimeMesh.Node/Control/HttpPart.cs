@@ -7,9 +7,10 @@ namespace TimeMesh.Node.Control;
 
 /// <summary>
 /// The node's HTTP endpoints: the monitoring endpoint with the status page (<c>timemesh.control</c>) and Cluster
-/// Bootstrap's management endpoint (<c>timemesh.mesh.discovery</c>). They run on Kestrel (ASP.NET Core's shared
-/// framework), which lives in the package TimeMesh.Control, so that an application that starts none of them does not
-/// need <c>Microsoft.AspNetCore.App</c>. TimeMesh.Node finds the implementation by name (<see cref="HttpPart"/>).
+/// Bootstrap with its management endpoint (<c>timemesh.mesh.discovery</c>). They run on Kestrel (ASP.NET Core's shared
+/// framework) and Akka.Management with its discovery (Kubernetes' client among them), which live in the package
+/// TimeMesh.Control, so that an application that starts none of them carries neither. TimeMesh.Node finds the
+/// implementation by name (<see cref="HttpPart"/>).
 /// </summary>
 public interface IHttpEndpoints
 {
@@ -18,6 +19,15 @@ public interface IHttpEndpoints
 
     /// <summary>Binds Cluster Bootstrap's management endpoint in the cluster system (a port that is taken throws).</summary>
     IManagementEndpoint StartManagement(ActorSystem system);
+
+    /// <summary>Starts Akka.Management's Cluster Bootstrap in the cluster system (<c>timemesh.mesh.discovery</c>).</summary>
+    Task StartBootstrap(ActorSystem system);
+
+    /// <summary>
+    /// The contact points (the masters' management endpoints) as the bootstrap looks them up through Akka.Discovery:
+    /// the config's endpoints, or the master pods through the Kubernetes API. A null port: the configured management port.
+    /// </summary>
+    Task<IReadOnlyList<(string Host, int? Port)>> LookupContactPoints(ActorSystem system, Mesh.DiscoverySettings settings, TimeSpan timeout);
 }
 
 /// <summary>The running monitoring endpoint (stopped by coordinated shutdown, or when disposed).</summary>
@@ -72,13 +82,13 @@ internal static class HttpPart
     public static void RequireFor(ControlSettings control)
     {
         const string otherwise = "or turn the endpoint off (timemesh.control = off)";
-        if (control.Listen is { } listen) Require(ControlSettings.Key, listen.ToString(), "the monitoring endpoint (HTTP)", otherwise);
+        if (control.Listen is { } listen) Require(ControlSettings.Key, listen.ToString(), "the monitoring endpoint (HTTP on Kestrel)", otherwise);
         else if (control.Socket is { } socket && Directory.Exists(Path.GetDirectoryName(socket)))
-            Require(ControlSettings.SocketKey, socket, "the monitoring endpoint (HTTP on a Unix socket)", otherwise);
+            Require(ControlSettings.SocketKey, socket, "the monitoring endpoint (HTTP on Kestrel, on a Unix socket)", otherwise);
     }
 
     internal static TimeMeshConfigException Missing(string key, string value, string what, string otherwise, string packageId) =>
-        new(key, value, $"{what} needs the package {packageId} (Kestrel), which this application does not carry: add it "
+        new(key, value, $"{what} needs the package {packageId}, which this application does not carry: add it "
             + $"(dotnet add package {packageId}; the timemesh tool and the .deb carry it), {otherwise}");
 
     /// <summary>The named assembly's <see cref="IHttpEndpoints"/>; null when the application does not carry it.</summary>

@@ -53,14 +53,14 @@ public sealed class BootstrapMasters(DiscoverySettings settings)
 
     private async Task RefreshAsync(ActorSystem system, ILoggingAdapter log)
     {
-        var discovery = Akka.Discovery.Discovery.Get(system).Default;
-        var resolved = await discovery.Lookup(settings.Lookup, TimeSpan.FromSeconds(3));
+        // NodePlan made sure TimeMesh.Control (Akka.Management and its discovery) is there when discovery is on.
+        var resolved = await Control.HttpPart.Endpoints!.LookupContactPoints(system, settings, TimeSpan.FromSeconds(3));
         var found = new List<Address>();
-        foreach (var target in resolved.Addresses.Take(Max))
+        foreach (var (address, port) in resolved.Take(Max))
         {
-            string host = target.Address?.ToString() ?? target.Host;
+            string host = address;
             if (host.Contains(':') && !host.StartsWith('[')) host = $"[{host}]";
-            var uri = $"http://{host}:{target.Port ?? settings.ManagementPort}/bootstrap/seed-nodes";
+            var uri = $"http://{host}:{port ?? settings.ManagementPort}/bootstrap/seed-nodes";
             try
             {
                 string body = await Http.GetStringAsync(uri);

@@ -171,6 +171,9 @@ public sealed record DiscoverySettings
         return Akka.Configuration.ConfigurationFactory.ParseString(hocon.ToString());
     }
 
-    /// <summary>The lookup the bootstrap makes (its effective name is the service name: no service-namespace is set).</summary>
-    public Akka.Discovery.Lookup Lookup => new(ServiceName, Method == DiscoveryMethod.Kubernetes ? PortName : null, "tcp");
+    /// <summary>
+    /// The port name of the lookup the bootstrap makes (Akka.Discovery's <c>Lookup(ServiceName, LookupPortName, "tcp")</c>;
+    /// its effective name is the service name: no service-namespace is set). Null with config discovery.
+    /// </summary>
+    public string? LookupPortName => Method == DiscoveryMethod.Kubernetes ? PortName : null;
 }

@@ -1,7 +1,6 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
-using Akka.Management.Cluster.Bootstrap;
 
 namespace TimeMesh.Node.Mesh;
 
@@ -136,7 +135,7 @@ public sealed class MeshHost
                 if (knewMembers && cluster.SelfMember.Status is MemberStatus.Joining or MemberStatus.WeaklyUp or MemberStatus.Up) return;
                 if (knewMembers)
                     _log.Info("cluster: the members this node knew did not let it in within {0:0} s; Cluster Bootstrap looks for the cluster through the masters", FormAfter.TotalSeconds);
-                ClusterBootstrap.Get(system).Start().ContinueWith(t => _log.Error(t.Exception!.GetBaseException(), "cluster: Cluster Bootstrap did not start"),
+                Control.HttpPart.Endpoints!.StartBootstrap(system).ContinueWith(t => _log.Error(t.Exception!.GetBaseException(), "cluster: Cluster Bootstrap did not start"),
                     TaskContinuationOptions.OnlyOnFaulted);
             });
             _ = _masters!.RunAsync(system, ReunionInterval);
