@@ -87,7 +87,12 @@ internal sealed record MeshPlan(
             throw new TimeMeshConfigException("timemesh.mesh.authenticate", "on",
                 "authenticated mesh NTP uses the cluster's TLS certificates: set up timemesh.cluster-tls (`timemesh cert init`, docs/security.md), or say auto");
         if (ntp == Core.Mesh.MeshNtpDecision.Authenticated)
-            mesh = mesh with { Nts = Nts.MeshNtsCredentials.FromClusterTls(tls!, mesh.NtsPort) };
+            mesh = mesh with
+            {
+                Nts = Nts.NtsPart.Require("timemesh.mesh.authenticate", mesh.Authenticate.ToString().ToLowerInvariant(),
+                    "authenticated mesh NTP (NTS with the cluster's certificates)", "or set timemesh.mesh.authenticate = off")
+                    .MeshCredentials(tls!, mesh.NtsPort),
+            };
         return (new MeshPlan(meshConfig, tls, certifiedRoles, transport, ntp), settings with { Mesh = mesh });
     }
 }

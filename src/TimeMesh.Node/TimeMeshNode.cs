@@ -197,7 +197,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
     }
 
     /// <summary>One line an operator (or journalctl -u timemesh | head) reads to know what this node is.</summary>
-    private static string StartedLine(NodePlan plan, TimeMeshActors actors, TimeMesh.Node.Mesh.MeshHost? meshHost, Nts.NtsKeServer? meshNtsKe)
+    private static string StartedLine(NodePlan plan, TimeMeshActors actors, TimeMesh.Node.Mesh.MeshHost? meshHost, Nts.INtsKeServer? meshNtsKe)
     {
         var settings = plan.Settings;
         var persistence = plan.Persistence;
@@ -248,16 +248,16 @@ public sealed class TimeMeshNode : IAsyncDisposable
     }
 
     /// <summary>The NTS-KE server (null when NTS is off); stopped with the actor system.</summary>
-    public Nts.NtsKeServer? NtsKe { get; private init; }
+    public Nts.INtsKeServer? NtsKe { get; private init; }
 
-    private static Nts.NtsKeServer? StartNts(TimeMeshSettings settings, IReadOnlyList<TimeMesh.Net.BatchedUdpSocket> sockets, ActorSystem system)
+    private static Nts.INtsKeServer? StartNts(TimeMeshSettings settings, IReadOnlyList<TimeMesh.Net.BatchedUdpSocket> sockets, ActorSystem system)
     {
         if (!settings.Nts.Enabled) return null;
         int ntpPort = settings.Nts.NtpPort != 0 ? settings.Nts.NtpPort : sockets[0].LocalEndPoint.Port;
-        Nts.NtsKeServer ke;
+        Nts.INtsKeServer ke;
         try
         {
-            ke = Nts.NtsKeServer.Start(settings.Nts, settings.DataDir, ntpPort, system.Log);
+            ke = Nts.NtsPart.KeyExchange!.Start(settings.Nts, settings.DataDir, ntpPort, system.Log);
         }
         catch
         {
@@ -270,7 +270,7 @@ public sealed class TimeMeshNode : IAsyncDisposable
     }
 
     /// <summary>The mesh's NTS-KE server (a master with authenticated mesh NTP; null otherwise); stopped with the actor system.</summary>
-    public Nts.NtsKeServer? MeshNtsKe { get; private init; }
+    public Nts.INtsKeServer? MeshNtsKe { get; private init; }
 
     /// <summary>
     /// A master with authenticated mesh NTP serves the mesh's NTS-KE on each NTP listen address at nts-port, sharing the
@@ -278,17 +278,17 @@ public sealed class TimeMeshNode : IAsyncDisposable
     /// close in a termination callback, which runs before <see cref="ActorSystem.WhenTerminated"/> completes, so a
     /// stopped node's port is free when StopAsync returns.
     /// </summary>
-    private static Nts.NtsKeServer? StartMeshNts(TimeMeshSettings settings, IReadOnlyList<TimeMesh.Net.BatchedUdpSocket> sockets, ActorSystem system, Nts.NtsKeServer? publicKe)
+    private static Nts.INtsKeServer? StartMeshNts(TimeMeshSettings settings, IReadOnlyList<TimeMesh.Net.BatchedUdpSocket> sockets, ActorSystem system, Nts.INtsKeServer? publicKe)
     {
         if (settings.Mesh is not { Role: Core.Mesh.MeshRole.Master, Nts: { } credentials }) return null;
         // A node configured as master whose certificate does not say master is a member to the mesh (members take
         // mesh time only from certified masters): it has no mesh key exchange to serve, and must not hold the port.
         if (settings.Mesh.CertifiedRoles is { OwnRole: not Core.Mesh.MeshRole.Master }) return null;
         var listen = sockets.Select(s => new IPEndPoint(s.LocalEndPoint.Address, credentials.KePort)).Distinct().ToArray();
-        Nts.NtsKeServer ke;
+        Nts.INtsKeServer ke;
         try
         {
-            ke = Nts.NtsKeServer.StartMesh(settings.Nts with { Listen = listen }, credentials, publicKe?.Extension, settings.DataDir,
+            ke = Nts.NtsPart.KeyExchange!.StartMesh(settings.Nts with { Listen = listen }, credentials, publicKe?.Extension, settings.DataDir,
                 sockets[0].LocalEndPoint.Port, system.Log);
         }
         catch (Exception e)

@@ -7,7 +7,7 @@ namespace TimeMesh.Hosting.Tests;
 
 /// <summary>
 /// This test project references TimeMesh.Hosting only, as a member embed does: it carries neither TimeMesh.Control
-/// (Kestrel, Akka.Management) nor TimeMesh.Persistence.PostgreSql. What needs them fails when the config is read, naming the key and the
+/// (Kestrel, Akka.Management), TimeMesh.Nts (BouncyCastle) nor TimeMesh.Persistence.PostgreSql. What needs them fails when the config is read, naming the key and the
 /// package; nothing of ASP.NET Core is referenced or loaded.
 /// </summary>
 public class SplitTests
@@ -20,7 +20,7 @@ public class SplitTests
         string bin = AppContext.BaseDirectory;
         Assert.False(File.Exists(Path.Combine(bin, "TimeMesh.Control.dll")), "TimeMesh.Control.dll is in a TimeMesh.Hosting-only output");
         // Cluster Bootstrap and its discovery come with TimeMesh.Control only.
-        foreach (string dll in new[] { "Akka.Management.dll", "Akka.Discovery.KubernetesApi.dll", "KubernetesClient.dll" })
+        foreach (string dll in new[] { "Akka.Management.dll", "Akka.Discovery.KubernetesApi.dll", "KubernetesClient.dll", "TimeMesh.Nts.dll", "BouncyCastle.Cryptography.dll" })
             Assert.False(File.Exists(Path.Combine(bin, dll)), $"{dll} is in a TimeMesh.Hosting-only output");
         foreach (var assembly in new[] { typeof(TimeMeshNode).Assembly, typeof(TimeMeshHostingExtensions).Assembly })
             Assert.DoesNotContain(assembly.GetReferencedAssemblies(), a => a.Name!.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal));
@@ -76,5 +76,23 @@ public class SplitTests
         Assert.Null(ConfigKeys.Unknown("akka.management.cluster.bootstrap.contact-point-discovery.service-name"));
         Assert.Equal("akka.cluster.downing-provider-class", ConfigKeys.Unknown("akka.cluster.downing-provider-clas"));
         Assert.NotNull(ConfigKeys.Unknown("timemesh.lcoal"));
+    }
+
+    /// <summary>NTS's key exchange is TimeMesh.Nts's: each use of it is refused without the package, naming its key.</summary>
+    [Theory]
+    [InlineData("nts { enabled = on, listen = [\"127.0.0.1:0\"], certificate = \"{cert}\", key = \"{cert}\" }", "timemesh.nts.enabled = on", "timemesh.nts.enabled = off")]
+    [InlineData("server = [ { address = \"127.0.0.1\", nts = on } ]", "timemesh.server[0].nts = on", "nts = off")]
+    [InlineData("server = [ { address = \"127.0.0.1\" } ], pool = [ { address = \"localhost\", nts = on } ]", "timemesh.pool[0].nts = on", "nts = off")]
+    public void NtsWithoutTheNtsPackageNamesTheKeyAndThePackage(string block, string keyAndValue, string otherwise)
+    {
+        // The NTS server's files must exist for its settings to be read this far (the key readable by its owner alone).
+        string cert = Path.Combine(Directory.CreateTempSubdirectory("tm-split-nts").FullName, "server.pem");
+        File.WriteAllText(cert, "not read: the package is missing first");
+        File.SetUnixFileMode(cert, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var e = Assert.Throws<TimeMeshConfigException>(() => TimeMeshSettings.FromConfig(TimeMeshSettings.WithReference(
+            Akka.Configuration.ConfigurationFactory.ParseString("timemesh { listen = [\"127.0.0.1:0\"], " + block.Replace("{cert}", cert) + " }"))));
+        Assert.Contains(keyAndValue, e.Message);
+        Assert.Contains("dotnet add package TimeMesh.Nts", e.Message);
+        Assert.Contains(otherwise, e.Message);
     }
 }

@@ -1,3 +1,4 @@
+using TimeMesh.Nts;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;

@@ -1,3 +1,4 @@
+using TimeMesh.Nts;
 using System.Diagnostics;
 using System.Net;
 using Akka.Actor;

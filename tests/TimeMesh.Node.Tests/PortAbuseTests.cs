@@ -1,3 +1,4 @@
+using TimeMesh.Nts;
 using TimeMesh.Control;
 using System.Diagnostics;
 using System.Net;

@@ -47,7 +47,7 @@ dotnet pack TimeMesh.sln -c Release -o "$tmp/feed" "${build_flag[@]}" -p:Package
   > "$tmp/pack.log" 2>&1 || { cat "$tmp/pack.log"; fail "dotnet pack"; }
 echo "time: pack $(took "$t") s"
 
-expected="TimeMesh.Control TimeMesh.Core TimeMesh.Hosting TimeMesh.Net TimeMesh.Node TimeMesh.Persistence.PostgreSql timemesh"
+expected="TimeMesh.Control TimeMesh.Core TimeMesh.Hosting TimeMesh.Net TimeMesh.Node TimeMesh.Nts TimeMesh.Persistence.PostgreSql timemesh"
 got=$(cd "$tmp/feed" && ls ./*.nupkg | sed "s|^\./||; s|\.$run_version\.nupkg$||" | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')
 [ "$got" = "$expected" ] || fail "packages: expected '$expected', got '$got'"
 for id in $expected; do
@@ -74,7 +74,7 @@ done
 hosting_nuspec=$(unzip -p "$tmp/feed/TimeMesh.Hosting.$run_version.nupkg" TimeMesh.Hosting.nuspec)
 grep -q "<dependency id=\"TimeMesh.Node\" version=\"$run_version\"" <<<"$hosting_nuspec" \
   || fail "TimeMesh.Hosting does not depend on TimeMesh.Node of the same version"
-echo "ok: 7 packages (timemesh tool, 6 libraries) with licence, readme, description, tags, symbols and XML docs"
+echo "ok: 8 packages (timemesh tool, 7 libraries) with licence, readme, description, tags, symbols and XML docs"
 
 # THIRD-PARTY-NOTICES.txt names every package (at its restored version) whose binaries the tool carries.
 missing=$(python3 - "$repo/src/TimeMesh/obj/project.assets.json" "$repo/THIRD-PARTY-NOTICES.txt" <<'PY'
@@ -170,11 +170,12 @@ done
 ! grep -q '"TimeMesh.Control/' "$tmp/app/obj/project.assets.json" || fail "the console app on TimeMesh.Hosting restored TimeMesh.Control"
 ! grep -q 'Microsoft.AspNetCore.App' "$tmp/app/bin/Release/net10.0/MeshClockApp.runtimeconfig.json" \
   || fail "the console app on TimeMesh.Hosting runs on Microsoft.AspNetCore.App"
-# Nor Cluster Bootstrap: Akka.Management and the Kubernetes client come with TimeMesh.Control only.
-for package in Akka.Management Akka.Discovery.KubernetesApi KubernetesClient; do
+# Nor Cluster Bootstrap (Akka.Management and the Kubernetes client come with TimeMesh.Control only), nor NTS's key
+# exchange (BouncyCastle comes with TimeMesh.Nts only).
+for package in Akka.Management Akka.Discovery.KubernetesApi KubernetesClient TimeMesh.Nts BouncyCastle.Cryptography; do
   ! grep -q "\"$package/" "$tmp/app/obj/project.assets.json" || fail "the console app on TimeMesh.Hosting restored $package"
 done
-echo "ok: a fresh console app builds against the packed TimeMesh.Hosting (and carries no Npgsql, no ASP.NET Core, no Akka.Management)"
+echo "ok: a fresh console app builds against the packed TimeMesh.Hosting (and carries no Npgsql, no ASP.NET Core, no Akka.Management, no BouncyCastle)"
 echo "ok: the snippet in TimeMesh.Hosting's package readme builds"
 for i in $(seq 1 "$docs_snippets"); do
   [ -f "$tmp/docs-$i/bin/Release/net10.0/TimeMesh.Hosting.dll" ] || fail "docs/embedding.md's csharp block $i did not build"

@@ -185,6 +185,8 @@ public sealed record TimeMeshSettings
         // A member with three or more pinned masters takes its first time from a majority of them.
         if (settings.Mesh is { } mesh && Core.Mesh.MeshFollowing.StartQuorum(mesh.Role, mesh.Masters.Count) is > 0 and var quorum)
             settings = settings with { Upstream = settings.Upstream with { Sync = settings.Upstream.Sync with { StartQuorum = quorum } } };
+        // NTS's key exchange is TimeMesh.Nts's: a config that uses it without the package fails here, naming the key.
+        TimeMesh.Node.Nts.NtsPart.RequireFor(settings);
         return settings;
     }
 

@@ -46,7 +46,7 @@ public sealed record MeshSettings(
     public int NtsPort { get; init; } = Core.Nts.NtsIds.DefaultKePort + 1;
 
     /// <summary>The mesh's NTS credentials, set at start when mesh NTP is authenticated (null: plain mesh NTP).</summary>
-    public Nts.MeshNtsCredentials? Nts { get; init; }
+    public Nts.IMeshNtsCredentials? Nts { get; init; }
 
     /// <summary>How this node's cluster transport is protected (set at start from the config; shown in the mesh view).</summary>
     public ClusterSecurity Security { get; init; } = ClusterSecurity.Loopback;

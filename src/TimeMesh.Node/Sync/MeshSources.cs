@@ -13,7 +13,7 @@ namespace TimeMesh.Node.Sync;
 public sealed record MeshFollowSettings(MeshRole Role, IReadOnlyList<MasterAddress> Masters, IPEndPoint? Self)
 {
     /// <summary>Authenticated mesh NTP: masters are polled over NTS with these credentials only (null: plain NTP).</summary>
-    public Nts.MeshNtsCredentials? Nts { get; init; }
+    public Nts.IMeshNtsCredentials? Nts { get; init; }
 }
 
 /// <summary>

@@ -72,7 +72,7 @@ internal sealed class NtsKeyExchangeActor : ReceiveActor, IWithTimers
 
     private readonly Dictionary<int, Source> _sources = new();
     private readonly string _trustedPath;
-    private readonly MeshNtsCredentials? _meshCredentials;
+    private readonly IMeshNtsCredentials? _meshCredentials;
     private X509Certificate2Collection? _trusted;
     private bool _trustedLoaded;
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -81,10 +81,10 @@ internal sealed class NtsKeyExchangeActor : ReceiveActor, IWithTimers
 
     /// <param name="trustedPath">The CAs upstream NTS servers are checked against (empty: the system's).</param>
     /// <param name="meshCredentials">This node's mesh credentials (null: no authenticated mesh NTP).</param>
-    public static Props Props(string trustedPath, MeshNtsCredentials? meshCredentials) =>
+    public static Props Props(string trustedPath, IMeshNtsCredentials? meshCredentials) =>
         Akka.Actor.Props.Create(() => new NtsKeyExchangeActor(trustedPath, meshCredentials));
 
-    public NtsKeyExchangeActor(string trustedPath, MeshNtsCredentials? meshCredentials)
+    public NtsKeyExchangeActor(string trustedPath, IMeshNtsCredentials? meshCredentials)
     {
         _trustedPath = trustedPath;
         _meshCredentials = meshCredentials;
@@ -114,13 +114,18 @@ internal sealed class NtsKeyExchangeActor : ReceiveActor, IWithTimers
         if (!target.Mesh && !_trustedLoaded)
         {
             _trustedLoaded = true;
-            _trusted = NtsKeClient.LoadTrusted(_trustedPath);
+            _trusted = NtsPart.LoadTrusted(_trustedPath);
         }
         source.Exchanging = true;
         int attempt = ++source.Attempt;
         var timeout = target.Mesh ? MeshKeTimeout : KeTimeout;
-        NtsKeClient.ExchangeAsync(target.Host, target.Address, target.KePort, _trusted, timeout,
-                target.Mesh ? _meshCredentials : null, target.Mesh ? target.MeshNames : null).ContinueWith(t =>
+        // The settings refused NTS without TimeMesh.Nts (NtsPart.RequireFor, NodePlan); should a source still get here,
+        // its exchange fails with the reason instead of the actor.
+        var exchange = NtsPart.KeyExchange is { } part
+            ? part.ExchangeAsync(target.Host, target.Address, target.KePort, _trusted, timeout,
+                target.Mesh ? _meshCredentials : null, target.Mesh ? target.MeshNames : null)
+            : Task.FromException<NtsKeResult>(new InvalidOperationException($"NTS needs the package {NtsPart.PackageId}, which this application does not carry"));
+        exchange.ContinueWith(t =>
                 t.IsCompletedSuccessfully
                     ? new NtsKeyExchangeProtocol.Done(id, attempt, t.Result, null)
                     : new NtsKeyExchangeProtocol.Done(id, attempt, null, t.Exception?.GetBaseException().Message ?? "cancelled"))

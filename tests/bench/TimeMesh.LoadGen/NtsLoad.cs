@@ -36,13 +36,13 @@ internal sealed class NtsLoad : IDisposable
         int port = int.Parse(o.NtsKe[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture);
         var address = IPAddress.Parse(host);
         var ca = X509Certificate2.CreateFromPem(File.ReadAllText(o.NtsCa!));
-        TimeMesh.Node.Nts.MeshNtsCredentials? mesh = null;
+        TimeMesh.Nts.MeshNtsCredentials? mesh = null;
         if (o.NtsCert is not null)
         {
             using var pem = X509Certificate2.CreateFromPemFile(o.NtsCert, o.NtsKey);
-            mesh = TimeMesh.Node.Nts.MeshNtsCredentials.From(pem, ca, port);
+            mesh = TimeMesh.Nts.MeshNtsCredentials.From(pem, ca, port);
         }
-        var result = TimeMesh.Node.Nts.NtsKeClient.Exchange(o.NtsName ?? host, address, port, mesh is null ? new X509Certificate2Collection(ca) : null,
+        var result = TimeMesh.Nts.NtsKeClient.Exchange(o.NtsName ?? host, address, port, mesh is null ? new X509Certificate2Collection(ca) : null,
             TimeSpan.FromSeconds(10), mesh, mesh is null ? null : [o.NtsName ?? host]);
         Console.Error.WriteLine($"NTS-KE with {o.NtsKe}{(mesh is null ? "" : " (mesh, client certificate)")}: {result.Cookies.Count} cookies of {result.Cookies[0].Length} bytes");
         return new NtsLoad(result);

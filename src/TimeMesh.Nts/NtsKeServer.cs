@@ -6,8 +6,9 @@ using Org.BouncyCastle.Tls;
 using Org.BouncyCastle.Tls.Crypto.Impl.BC;
 using TimeMesh.Core.Nts;
 using TimeMesh.Node.Control;
+using TimeMesh.Node.Nts;
 
-namespace TimeMesh.Node.Nts;
+namespace TimeMesh.Nts;
 
 /// <summary>
 /// The NTS-KE server (RFC 8915 section 4): TLS 1.3 over TCP with ALPN ntske/1; reads one request, answers
@@ -17,7 +18,7 @@ namespace TimeMesh.Node.Nts;
 /// bounded in time (handshake-timeout per read, twice that for the whole exchange) and in number, all together and
 /// per client (chrony's maxntsconnections); a connection over either cap is closed at once.
 /// </summary>
-public sealed class NtsKeServer : IDisposable
+public sealed class NtsKeServer : INtsKeServer
 {
     private readonly NtsSettings _settings;
     private readonly NtsServerCredentials _credentials;

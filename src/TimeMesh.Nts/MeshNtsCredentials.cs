@@ -3,15 +3,16 @@ using System.Security.Cryptography.X509Certificates;
 using Org.BouncyCastle.Security;
 using Org.BouncyCastle.Tls;
 using TimeMesh.Core.Mesh;
+using TimeMesh.Node.Nts;
 
-namespace TimeMesh.Node.Nts;
+namespace TimeMesh.Nts;
 
 /// <summary>
 /// NTS inside the mesh, with the cluster's TLS credentials and nothing else: a node's cluster certificate and key
 /// are its NTS-KE identity (a master's as server, everyone's as client), and the mesh CA is the only trust anchor
 /// (the system's roots are never consulted). A master's certificate must carry the master role.
 /// </summary>
-public sealed class MeshNtsCredentials
+public sealed class MeshNtsCredentials : IMeshNtsCredentials
 {
     private MeshNtsCredentials(NtsServerCredentials own, X509Certificate2 ca, int kePort)
     {
@@ -30,7 +31,7 @@ public sealed class MeshNtsCredentials
     public int KePort { get; }
 
     /// <summary>Loads the node's cluster certificate (with its key) and the mesh CA.</summary>
-    public static MeshNtsCredentials FromClusterTls(Mesh.ClusterTlsSettings tls, int kePort)
+    public static MeshNtsCredentials FromClusterTls(TimeMesh.Node.Mesh.ClusterTlsSettings tls, int kePort)
     {
         using var certificate = tls.LoadCertificate();
         return new MeshNtsCredentials(CredentialsOf(certificate), tls.LoadCa(), kePort);

@@ -8,7 +8,7 @@ using Org.BouncyCastle.Tls.Crypto;
 using Org.BouncyCastle.Tls.Crypto.Impl.BC;
 using TimeMesh.Core.Nts;
 
-namespace TimeMesh.Node.Nts;
+namespace TimeMesh.Nts;
 
 /// <summary>
 /// TLS 1.3 for NTS-KE through BouncyCastle: .NET's SslStream offers no TLS keying-material exporter

@@ -5,11 +5,9 @@ using Org.BouncyCastle.Security;
 using Org.BouncyCastle.Tls;
 using Org.BouncyCastle.Tls.Crypto.Impl.BC;
 using TimeMesh.Core.Nts;
+using TimeMesh.Node.Nts;
 
-namespace TimeMesh.Node.Nts;
-
-/// <summary>What a key exchange yields: the keys, the cookies, and where to send NTP.</summary>
-public sealed record NtsKeResult(byte[] C2S, byte[] S2C, IReadOnlyList<byte[]> Cookies, IPEndPoint NtpEndpoint);
+namespace TimeMesh.Nts;
 
 /// <summary>
 /// The NTS-KE client (RFC 8915 section 4): TLS 1.3 with the server's certificate checked, ALPN ntske/1,
@@ -18,14 +16,7 @@ public sealed record NtsKeResult(byte[] C2S, byte[] S2C, IReadOnlyList<byte[]> C
 public static class NtsKeClient
 {
     /// <summary>The CA certificates in a PEM file (chrony's ntstrustedcerts); null path or empty: the system's roots.</summary>
-    public static X509Certificate2Collection? LoadTrusted(string? path)
-    {
-        if (string.IsNullOrWhiteSpace(path)) return null;
-        var collection = new X509Certificate2Collection();
-        collection.ImportFromPemFile(path);
-        if (collection.Count == 0) throw new InvalidDataException($"{path} holds no PEM certificate");
-        return collection;
-    }
+    public static X509Certificate2Collection? LoadTrusted(string? path) => NtsPart.LoadTrusted(path);
 
     /// <param name="host">The name the certificate must carry (the configured address).</param>
     /// <param name="address">Where to connect.</param>
