@@ -373,6 +373,60 @@ internal sealed class Checker
         open[key] = v;
         list.Add(v);
         _world.Print($"[{t,7:0.00}s] {heading}: {detail}");
+        if (_disturbedSince is null) Snapshot(subject);
+    }
+
+    /// <summary>Snapshots printed in a run at most (a burst of violations is told, not flooded).</summary>
+    private const int MaxSnapshots = 24;
+    private int _snapshots;
+
+    /// <summary>
+    /// When a violation opens, what each node it names thinks of its time, from its monitoring endpoint (tracking and
+    /// sourcestats, as chronyc shows them): so that a run that fails once and does not fail again on replay still
+    /// tells whether a node misjudged its offset, its frequency, or served a correction it was making.
+    /// </summary>
+    private void Snapshot(string subject)
+    {
+        if (Interlocked.Increment(ref _snapshots) > MaxSnapshots) return;
+        var named = _world.Nodes.Where(n => subject.Split('/').Any(part => part == n.Name || part == n.Label)).ToList();
+        _ = Task.Run(async () =>
+        {
+            using var http = new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromMilliseconds(700) }) { Timeout = TimeSpan.FromSeconds(1.5) };
+            foreach (var n in named)
+            {
+                string text;
+                try
+                {
+                    string baseUri = $"http://{n.Host.Address}:{NodeProcess.ControlPort}";
+                    text = DescribeState(await http.GetStringAsync(baseUri + "/api/tracking"), await http.GetStringAsync(baseUri + "/api/sourcestats"));
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or InvalidOperationException or KeyNotFoundException)
+                {
+                    text = "state not read: " + e.GetType().Name;
+                }
+                _world.Print($"           state of {n.Label} at {_world.Now:0.00} s: {text}");
+            }
+        });
+    }
+
+    /// <summary>One line from /api/tracking and /api/sourcestats: offset, frequency, skew, and each source's fit.</summary>
+    internal static string DescribeState(string trackingJson, string sourceStatsJson)
+    {
+        using var tracking = JsonDocument.Parse(trackingJson);
+        using var stats = JsonDocument.Parse(sourceStatsJson);
+        var t = tracking.RootElement;
+        double Num(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN;
+        string Str(JsonElement e, string name) => e.TryGetProperty(name, out var v) ? v.ToString() : "?";
+        var line = new System.Text.StringBuilder();
+        line.Append($"ref {Str(t, "reference_name")} stratum {Str(t, "stratum")}, system time {Num(t, "system_time_offset_seconds") * 1e6:+0.0;-0.0} µs, "
+            + $"last offset {Num(t, "last_offset_seconds") * 1e6:+0.0;-0.0} µs, rms {Num(t, "rms_offset_seconds") * 1e6:0.0} µs, "
+            + $"freq {Num(t, "frequency_ppm"):+0.000;-0.000} ppm (residual {Num(t, "residual_frequency_ppm"):+0.000;-0.000}), skew {Num(t, "skew_ppm"):0.000} ppm, "
+            + $"update interval {Str(t, "update_interval_seconds")} s; sourcestats:");
+        if (stats.RootElement.TryGetProperty("sources", out var sources) && sources.ValueKind == JsonValueKind.Array)
+            foreach (var src in sources.EnumerateArray())
+                line.Append($" [{Str(src, "name")} np {Str(src, "samples")} nr {Str(src, "runs")} span {Num(src, "span_seconds"):0} s "
+                    + $"freq {Num(src, "frequency_ppm"):+0.000;-0.000} skew {Num(src, "skew_ppm"):0.000} ppm offset {Num(src, "offset_seconds") * 1e6:+0.0;-0.0} µs sd {Num(src, "std_dev_seconds") * 1e6:0.0} µs]");
+        return line.ToString();
     }
 
     private void Close(string key, double t)
