@@ -58,17 +58,7 @@ public static class ConfigKeys
     /// without it, where the akka.management keys are not checked here (timemesh.mesh.discovery, the only thing that
     /// reads them, is refused without the package, naming it).
     /// </summary>
-    private static readonly Lazy<Assembly?> AkkaManagement = new(() =>
-    {
-        try
-        {
-            return Assembly.Load(new AssemblyName("Akka.Management"));
-        }
-        catch (FileNotFoundException)
-        {
-            return null;
-        }
-    });
+    private static readonly Lazy<Assembly?> AkkaManagement = new(() => OptionalParts.TryLoad("Akka.Management"));
 
     private static readonly Lazy<HashSet<string>> AkkaKeys = new(() =>
     {

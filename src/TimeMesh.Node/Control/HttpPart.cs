@@ -1,5 +1,4 @@
 using System.Net;
-using System.Reflection;
 using Akka.Actor;
 using TimeMesh.Node.Config;
 
@@ -92,19 +91,5 @@ internal static class HttpPart
             + $"(dotnet add package {packageId}; the timemesh tool and the .deb carry it), {otherwise}");
 
     /// <summary>The named assembly's <see cref="IHttpEndpoints"/>; null when the application does not carry it.</summary>
-    internal static IHttpEndpoints? Load(string assemblyName)
-    {
-        Assembly assembly;
-        try
-        {
-            assembly = Assembly.Load(new AssemblyName(assemblyName));
-        }
-        catch (FileNotFoundException)
-        {
-            return null;
-        }
-        var type = assembly.GetType(TypeName, throwOnError: true)!;
-        return Activator.CreateInstance(type) as IHttpEndpoints
-            ?? throw new InvalidOperationException($"{TypeName} in {assemblyName} does not implement {nameof(IHttpEndpoints)}");
-    }
+    internal static IHttpEndpoints? Load(string assemblyName) => OptionalParts.Create<IHttpEndpoints>(assemblyName, TypeName);
 }

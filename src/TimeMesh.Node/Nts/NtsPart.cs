@@ -1,5 +1,4 @@
 using System.Net;
-using System.Reflection;
 using System.Security.Cryptography.X509Certificates;
 using Akka.Event;
 using TimeMesh.Core.Nts;
@@ -113,19 +112,5 @@ public static class NtsPart
     }
 
     /// <summary>The named assembly's <see cref="INtsKeyExchange"/>; null when the application does not carry it.</summary>
-    internal static INtsKeyExchange? Load(string assemblyName)
-    {
-        Assembly assembly;
-        try
-        {
-            assembly = Assembly.Load(new AssemblyName(assemblyName));
-        }
-        catch (FileNotFoundException)
-        {
-            return null;
-        }
-        var type = assembly.GetType(TypeName, throwOnError: true)!;
-        return Activator.CreateInstance(type) as INtsKeyExchange
-            ?? throw new InvalidOperationException($"{TypeName} in {assemblyName} does not implement {nameof(INtsKeyExchange)}");
-    }
+    internal static INtsKeyExchange? Load(string assemblyName) => OptionalParts.Create<INtsKeyExchange>(assemblyName, TypeName);
 }

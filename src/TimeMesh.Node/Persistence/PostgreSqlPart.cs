@@ -44,15 +44,7 @@ internal static class PostgreSqlPart
     /// <summary>The HostOf method of the named assembly; null when the application does not carry it.</summary>
     internal static Func<string, string?>? Load(string assemblyName)
     {
-        Assembly assembly;
-        try
-        {
-            assembly = Assembly.Load(new AssemblyName(assemblyName));
-        }
-        catch (FileNotFoundException)
-        {
-            return null;
-        }
+        if (OptionalParts.TryLoad(assemblyName) is not { } assembly) return null;
         var method = assembly.GetType(TypeName, throwOnError: true)!.GetMethod("HostOf", [typeof(string)])
             ?? throw new MissingMethodException(TypeName, "HostOf");
         return method.CreateDelegate<Func<string, string?>>();
