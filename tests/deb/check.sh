@@ -77,10 +77,13 @@ fi
 
 # 2. The throwaway root.
 [ "$arch" = "$(dpkg --print-architecture)" ] || { echo "skip: the install test needs an $arch machine"; echo "deb check passed"; exit 0; }
+# A directory there is what an older version of this script left (mmdebstrap made one): made again as a tarball.
+[ -d "$base" ] && rm -rf "$base"
 if [ ! -f "$base" ]; then
     t=$(now)
     mkdir -p "$(dirname "$base")"
-    mmdebstrap --variant=minbase --include=adduser,libssl3 bookworm "$base.part" > "$tmp/mmdebstrap.log" 2>&1 \
+    # --format=tar: the output name ends in .part, from which mmdebstrap would guess a directory.
+    mmdebstrap --variant=minbase --format=tar --include=adduser,libssl3 bookworm "$base.part" > "$tmp/mmdebstrap.log" 2>&1 \
         || { tail -n 20 "$tmp/mmdebstrap.log"; fail "mmdebstrap"; }
     mv "$base.part" "$base"
     echo "time: mmdebstrap $(took "$t") s"
