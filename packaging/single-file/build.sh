@@ -45,4 +45,18 @@ for rid in "${rids[@]}"; do
     install -m 0755 "$work/timemesh" "$out/timemesh-$version-$rid"
     rm -rf "$work" "$work.log"
     printf '%s %s bytes\n' "$out/timemesh-$version-$rid" "$(stat -c %s "$out/timemesh-$version-$rid")"
+    # On a machine of its architecture: the parts the node loads by name when a config asks (TimeMesh.Control,
+    # TimeMesh.Nts, TimeMesh.Persistence.PostgreSql) are found inside the bundle.
+    host_rid=linux-$(uname -m | sed 's/x86_64/x64/; s/aarch64/arm64/')
+    if [ "$rid" = "$host_rid" ]; then
+        parts=$(mktemp /tmp/timemesh-singlefile-parts.XXXXXX.hocon)
+        printf '%s\n' 'timemesh {' '  listen = ["127.0.0.1:11123"]' '  allow = ["127.0.0.0/8"]' \
+            '  server = [ { address = "127.0.0.1", nts = on } ]' '  control.listen = "127.0.0.1:11130"' \
+            '  persistence { provider = postgresql, connection-string = "Host=127.0.0.1;Database=timemesh" }' '}' > "$parts"
+        extract=$(mktemp -d /tmp/timemesh-singlefile-extract.XXXXXX)
+        DOTNET_BUNDLE_EXTRACT_BASE_DIR=$extract "$out/timemesh-$version-$rid" check-config --quiet "$parts" \
+            || { rm -rf "$parts" "$extract"; echo "build.sh: the $rid single file does not load its optional parts (NTS, monitoring endpoint, PostgreSQL)" >&2; exit 1; }
+        rm -rf "$parts" "$extract"
+        echo "ok: the $rid single file loads its optional parts (NTS, monitoring endpoint, PostgreSQL)"
+    fi
 done

@@ -143,6 +143,19 @@ echo "timemesh --version: $version"
 [[ "$version" == "$(dpkg-deb -f "$deb" Version)+"* ]] || fail "timemesh --version printed '$version'"
 in_root 'timemesh check-config --quiet /etc/timemesh/timemesh.hocon' || fail "the shipped config does not load"
 echo "ok: timemesh runs from /usr/bin and loads the shipped config"
+# The parts the node loads by name when a config asks (TimeMesh.Control, TimeMesh.Nts, Akka.Management through
+# Cluster Bootstrap, TimeMesh.Persistence.PostgreSql) are in the package: a config using each one loads.
+cat > "$root/tmp/parts.hocon" <<'HOCON'
+timemesh {
+  listen = ["127.0.0.1:11123"]
+  allow = ["127.0.0.0/8"]
+  server = [ { address = "127.0.0.1", nts = on } ]
+  control.listen = "127.0.0.1:11130"
+  persistence { provider = postgresql, connection-string = "Host=127.0.0.1;Database=timemesh" }
+}
+HOCON
+in_root 'timemesh check-config --quiet /tmp/parts.hocon' || fail "a config with NTS, the monitoring endpoint and PostgreSQL does not load: a part is missing from the package"
+echo "ok: the optional parts load (NTS source, monitoring endpoint, PostgreSQL drift store)"
 set +e
 in_root 'timemesh doctor' > "$tmp/doctor.txt" 2>&1
 doctor_rc=$?
