@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
+using TimeMesh.Node.Config;
 using TimeMesh.Core.Mesh;
 
 namespace TimeMesh.Hosting;
@@ -132,8 +132,7 @@ public sealed record TimeMeshOptions
 
     private static string List(IEnumerable<string> items) => "[" + string.Join(", ", items.Select(Quote)) + "]";
 
-    // A JSON string is a HOCON quoted string.
-    private static string Quote(string s) => JsonSerializer.Serialize(s);
+    private static string Quote(string s) => HoconText.Quote(s);
 
     private static string Duration(TimeSpan t) => Math.Max(0, (long)Math.Ceiling(t.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture) + "ms";
 }

@@ -93,6 +93,18 @@ public class ConfigCorpusTests
         Assert.Equal("akka.management.http.port", ConfigKeys.Unknown("akka.management.http.prot"));
     }
 
+    [Theory]
+    [InlineData("timemesh.server[2].port", "timemesh.server[].port")]
+    [InlineData("timemesh.server[12].nts.port", "timemesh.server[].nts.port")]
+    [InlineData("a[0][31].b", "a[][].b")]
+    [InlineData("timemesh.allow", "timemesh.allow")]
+    [InlineData("a[x].b", "a[x].b")]
+    [InlineData("a[].b", "a[].b")]
+    [InlineData("a[12", "a[12")]
+    [InlineData("a[1]", "a[]")]
+    public void A_keys_list_indexes_become_empty_brackets(string path, string generic) =>
+        Assert.Equal(generic, ConfigKeys.Generic(path));
+
     [Fact]
     public void The_effective_configuration_names_the_origin_of_each_value()
     {

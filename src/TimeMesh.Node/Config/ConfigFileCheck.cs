@@ -85,7 +85,7 @@ public static partial class ConfigFileCheck
                         problems.Add(new ConfigProblem(key.Line, key.Column, key.Path, "Akka's HOCON parser did not read this key as written; please report this file"));
                 }
                 Func<Akka.Configuration.Config, Akka.Configuration.Config> fileLayer = configFile is null ? c => c : c =>
-                    ConfigurationFactory.ParseString($"{SecretFiles.ConfigFileKey} = {System.Text.Json.JsonSerializer.Serialize(configFile)}").WithFallback(c);
+                    ConfigurationFactory.ParseString($"{SecretFiles.ConfigFileKey} = {HoconText.Quote(configFile)}").WithFallback(c);
                 full = TimeMeshSettings.WithReference(fileLayer(user!));
                 if (problems.Count == 0) problems.AddRange(CheckTogether(full, origins, values));
                 if (values && problems.Count == 0)
@@ -399,6 +399,6 @@ public static partial class ConfigFileCheck
         string? s = value.GetString();
         if (s is null) return "[]"; // Akka's HOCON does not call an empty list a list
         bool plain = s.Length > 0 && s.All(c => char.IsLetterOrDigit(c) || c is '.' or '-' or '_');
-        return plain ? s : System.Text.Json.JsonSerializer.Serialize(s);
+        return plain ? s : HoconText.Quote(s);
     }
 }

@@ -1,9 +1,11 @@
+using System.Globalization;
+using System.Text;
 using Akka.Configuration;
 
 namespace TimeMesh.Node.Config;
 
 /// <summary>
-/// Parses HOCON text within a time bound. Akka 1.5's parser never returns on some malformed input: a
+/// Reads and writes HOCON text for the node. Parsing is bounded in time: Akka 1.5's parser never returns on some malformed input: a
 /// character that starts no value inside a list (<c>allow = [ "10.0.0.0/8", } </c>, <c>x = [:]</c>,
 /// <c>x = [^]</c>) makes its array loop spin without consuming anything, allocating as it goes. Found by
 /// tests/fuzz (config target); a node given such a file must stop with an error, not hang at start.
@@ -47,5 +49,30 @@ public static class HoconText
         config = finished ? result : null;
         error = finished ? failure : null;
         return finished;
+    }
+
+    /// <summary>
+    /// <paramref name="s"/> as a HOCON quoted string (JSON's escapes), so that Akka's parser reads back exactly
+    /// <paramref name="s"/> whatever it holds: quotes, backslashes, '#', "//", '$', braces or control characters.
+    /// </summary>
+    public static string Quote(string s)
+    {
+        var sb = new StringBuilder(s.Length + 2).Append('"');
+        foreach (char c in s)
+        {
+            switch (c)
+            {
+                case '"': sb.Append("\\\""); break;
+                case '\\': sb.Append("\\\\"); break;
+                case '\n': sb.Append("\\n"); break;
+                case '\r': sb.Append("\\r"); break;
+                case '\t': sb.Append("\\t"); break;
+                default:
+                    if (c < 0x20) sb.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+                    else sb.Append(c);
+                    break;
+            }
+        }
+        return sb.Append('"').ToString();
     }
 }

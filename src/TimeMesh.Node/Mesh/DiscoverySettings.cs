@@ -136,7 +136,7 @@ public sealed record DiscoverySettings
     }
 
 
-    private static string Quote(string s) => "\"" + s + "\"";
+    private static string Quote(string s) => HoconText.Quote(s);
 
     /// <summary>
     /// What these settings mean in Akka.Management's and Akka.Discovery's own keys; the node puts it under the user's

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using TimeMesh.Node.Config;
 
 namespace TimeMesh.Cli.Import;
 
@@ -237,6 +238,5 @@ public static partial class ChronyConfImporter
             ? value.ToString("0.0", CultureInfo.InvariantCulture)
             : value.ToString("R", CultureInfo.InvariantCulture);
 
-    private static string Quote(string text) =>
-        "\"" + text.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+    private static string Quote(string text) => HoconText.Quote(text);
 }
