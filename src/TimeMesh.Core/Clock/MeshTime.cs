@@ -25,11 +25,14 @@ public readonly record struct MeshTime
     /// <summary>The mesh leader (its cluster address), null when there is none or the node is not in a mesh.</summary>
     public string? Leader { get; init; }
 
+    /// <summary>The interval's lower end, Unix ns: <see cref="NowUnixNs"/> minus <see cref="ErrorBoundNs"/>.</summary>
     public long EarliestUnixNs => NowUnixNs - ErrorBoundNs;
+    /// <summary>The interval's upper end, Unix ns: <see cref="NowUnixNs"/> plus <see cref="ErrorBoundNs"/>.</summary>
     public long LatestUnixNs => NowUnixNs + ErrorBoundNs;
     /// <summary>The error bound rounded up to whole nanoseconds (so the interval never shrinks by rounding).</summary>
     public long ErrorBoundNs => (long)Math.Ceiling(ErrorBoundSeconds * 1e9);
 
+    /// <summary><see cref="NowUnixNs"/> as a UTC <see cref="DateTime"/>, truncated to the 100 ns tick.</summary>
     public DateTime Now => DateTime.UnixEpoch.AddTicks(NowUnixNs / 100);
     /// <summary>Rounded down to the 100 ns tick.</summary>
     public DateTime Earliest => DateTime.UnixEpoch.AddTicks(FloorDiv(EarliestUnixNs, 100));
