@@ -78,6 +78,11 @@ public static class MeshTimeBound
     /// what the node serves now; <paramref name="lastSynchronised"/> the last synchronised reference, which
     /// keeps bounding the clock in holdover (its dispersion still growing) after the source is lost.
     /// </summary>
+    /// <param name="nowUnixNs">The disciplined clock's reading, Unix ns; it becomes <see cref="MeshTime.NowUnixNs"/>.</param>
+    /// <param name="current">The reference the node serves now; it gives the stratum and whether the time is synchronised.</param>
+    /// <param name="lastSynchronised">The last synchronised reference, or null when there has been none; used only when
+    /// <paramref name="current"/> is not synchronised (null then gives <see cref="UnknownErrorBoundSeconds"/>).</param>
+    /// <param name="leader">The mesh leader's cluster address, passed through to <see cref="MeshTime.Leader"/>; null for none.</param>
     public static MeshTime At(long nowUnixNs, ReferenceState current, ReferenceState? lastSynchronised, string? leader)
     {
         bool synchronised = current.Kind == ReferenceKind.Synchronised;
