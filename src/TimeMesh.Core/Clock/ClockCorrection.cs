@@ -7,6 +7,14 @@ namespace TimeMesh.Core.Clock;
 /// stays continuous and monotonic, and its rate departs from the target by at most residual/duration.
 /// Raw readings include kernel receive timestamps, so they are corrected the same way.
 /// </summary>
+/// <param name="BaseRawUnixNs">The raw OS-clock reading (Unix ns) the correction is anchored at: the frequency term
+/// and the slew ramp both count time from here.</param>
+/// <param name="OffsetNs">The constant part of the correction, ns, added to every reading.</param>
+/// <param name="FrequencyPpm">The rate correction in ppm, applied to the raw time elapsed since
+/// <paramref name="BaseRawUnixNs"/>; positive makes the disciplined clock run faster than the raw one.</param>
+/// <param name="SlewResidualNs">An extra offset, ns, still to be slewed out: applied in full up to the base and
+/// shrinking linearly to zero over <paramref name="SlewDurationNs"/>; 0 when nothing is being slewed.</param>
+/// <param name="SlewDurationNs">How long after the base the slew residual takes to reach zero, ns.</param>
 public readonly record struct ClockCorrection(
     long BaseRawUnixNs,
     long OffsetNs,
@@ -14,8 +22,10 @@ public readonly record struct ClockCorrection(
     long SlewResidualNs = 0,
     long SlewDurationNs = 0)
 {
+    /// <summary>The correction that leaves every reading as it is: no offset, no frequency term, no slew.</summary>
     public static readonly ClockCorrection Identity = new(0, 0, 0);
 
+    /// <summary>The disciplined time, Unix ns, for the raw OS-clock reading <paramref name="rawUnixNs"/>.</summary>
     public long Apply(long rawUnixNs) => rawUnixNs + CorrectionNs(rawUnixNs);
 
     /// <summary>disciplined − raw at <paramref name="rawUnixNs"/>.</summary>

@@ -4,6 +4,9 @@ namespace TimeMesh.Core.Clock;
 /// One reading of a NIC's PTP hardware clock (PHC) between two readings of the system clock, as the kernel's
 /// PTP_SYS_OFFSET_EXTENDED ioctl returns them (all in ns; the PHC's own time scale, the system's CLOCK_REALTIME).
 /// </summary>
+/// <param name="SystemBeforeNs">The system clock read just before the PHC, ns.</param>
+/// <param name="PhcNs">The PHC reading, ns on the PHC's time scale.</param>
+/// <param name="SystemAfterNs">The system clock read just after the PHC, ns.</param>
 public readonly record struct PhcSample(long SystemBeforeNs, long PhcNs, long SystemAfterNs)
 {
     /// <summary>How long the PHC reading took as the system clock saw it: the width of the bracket.</summary>
@@ -14,6 +17,9 @@ public readonly record struct PhcSample(long SystemBeforeNs, long PhcNs, long Sy
 /// The PHC and the system clock at one instant: <see cref="SystemNs"/> is the middle of the narrowest bracket of a
 /// batch, known to ±<see cref="UncertaintyNs"/> (half its width).
 /// </summary>
+/// <param name="PhcNs">The PHC reading, ns on the PHC's time scale.</param>
+/// <param name="SystemNs">The system time taken to match it, ns: the midpoint of the bracket.</param>
+/// <param name="UncertaintyNs">How far <paramref name="SystemNs"/> may be off, ns (<see cref="TryPick"/> never gives less than 1, so it can weight a fit).</param>
 public readonly record struct PhcReading(long PhcNs, long SystemNs, long UncertaintyNs)
 {
     /// <summary>System minus PHC time at this instant.</summary>
@@ -45,11 +51,21 @@ public readonly record struct PhcReading(long PhcNs, long SystemNs, long Uncerta
 /// How to turn a PHC time into system time: system = phc + <see cref="OffsetNs"/> + <see cref="RateNsPerNs"/> × (phc −
 /// <see cref="ReferencePhcNs"/>), fitted to the readings up to <see cref="LastReadingPhcNs"/>.
 /// </summary>
+/// <param name="ReferencePhcNs">The PHC time the fit is anchored at (the newest reading's), ns.</param>
+/// <param name="OffsetNs">System minus PHC time at <paramref name="ReferencePhcNs"/>, as fitted, ns.</param>
+/// <param name="RateNsPerNs">How much system minus PHC time changes per ns of PHC time (a fraction, not ppm).</param>
+/// <param name="UncertaintyNs">The fit's RMS residual, but never below the most precise reading's uncertainty, ns.</param>
+/// <param name="LastReadingPhcNs">The PHC time of the newest reading in the fit, ns.</param>
+/// <param name="Readings">How many readings the fit was made from (1: offset only, rate 0).</param>
 public sealed record PhcConversion(long ReferencePhcNs, long OffsetNs, double RateNsPerNs, long UncertaintyNs, long LastReadingPhcNs, int Readings)
 {
     /// <summary>The PHC's frequency relative to the system clock, in ppm (positive: the PHC runs slow against the system clock).</summary>
     public double RatePpm => RateNsPerNs * 1e6;
 
+    /// <summary>
+    /// The system time (CLOCK_REALTIME ns) the fit gives for the PHC time <paramref name="phcNs"/>. It extrapolates as far
+    /// as asked; check <see cref="Covers"/> first when the stamp may be old or far ahead.
+    /// </summary>
     public long ToSystemNs(long phcNs)
     {
         long elapsed = phcNs - ReferencePhcNs;
@@ -86,7 +102,12 @@ public sealed class HardwareClockModel
         StepThresholdNs = stepThresholdNs;
     }
 
+    /// <summary>How many of the newest readings the fit uses (at least 2); older ones are overwritten.</summary>
     public int MaxReadings => _readings.Length;
+    /// <summary>
+    /// In ns: a reading whose system time misses the fit's prediction by more than this (plus the reading's own
+    /// uncertainty) resets the model, as does a reading no newer than the last.
+    /// </summary>
     public long StepThresholdNs { get; }
 
     /// <summary>The conversion fitted to the readings so far; null before the first.</summary>

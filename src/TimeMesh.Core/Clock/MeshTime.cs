@@ -25,11 +25,14 @@ public readonly record struct MeshTime
     /// <summary>The mesh leader (its cluster address), null when there is none or the node is not in a mesh.</summary>
     public string? Leader { get; init; }
 
+    /// <summary>The interval's lower end, Unix ns: <see cref="NowUnixNs"/> minus <see cref="ErrorBoundNs"/>.</summary>
     public long EarliestUnixNs => NowUnixNs - ErrorBoundNs;
+    /// <summary>The interval's upper end, Unix ns: <see cref="NowUnixNs"/> plus <see cref="ErrorBoundNs"/>.</summary>
     public long LatestUnixNs => NowUnixNs + ErrorBoundNs;
     /// <summary>The error bound rounded up to whole nanoseconds (so the interval never shrinks by rounding).</summary>
     public long ErrorBoundNs => (long)Math.Ceiling(ErrorBoundSeconds * 1e9);
 
+    /// <summary><see cref="NowUnixNs"/> as a UTC <see cref="DateTime"/>, truncated to the 100 ns tick.</summary>
     public DateTime Now => DateTime.UnixEpoch.AddTicks(NowUnixNs / 100);
     /// <summary>Rounded down to the 100 ns tick.</summary>
     public DateTime Earliest => DateTime.UnixEpoch.AddTicks(FloorDiv(EarliestUnixNs, 100));
@@ -75,6 +78,11 @@ public static class MeshTimeBound
     /// what the node serves now; <paramref name="lastSynchronised"/> the last synchronised reference, which
     /// keeps bounding the clock in holdover (its dispersion still growing) after the source is lost.
     /// </summary>
+    /// <param name="nowUnixNs">The disciplined clock's reading, Unix ns; it becomes <see cref="MeshTime.NowUnixNs"/>.</param>
+    /// <param name="current">The reference the node serves now; it gives the stratum and whether the time is synchronised.</param>
+    /// <param name="lastSynchronised">The last synchronised reference, or null when there has been none; used only when
+    /// <paramref name="current"/> is not synchronised (null then gives <see cref="UnknownErrorBoundSeconds"/>).</param>
+    /// <param name="leader">The mesh leader's cluster address, passed through to <see cref="MeshTime.Leader"/>; null for none.</param>
     public static MeshTime At(long nowUnixNs, ReferenceState current, ReferenceState? lastSynchronised, string? leader)
     {
         bool synchronised = current.Kind == ReferenceKind.Synchronised;

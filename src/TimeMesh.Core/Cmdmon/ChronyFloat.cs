@@ -13,6 +13,10 @@ public static class ChronyFloat
     private const int ExponentMax = -ExponentMin - 1;
     private const int CoefficientMax = (1 << (CoefficientBits - 1)) - 1;
 
+    /// <summary>
+    /// The value of one word in chrony's format, already read from the wire into <paramref name="raw"/> (see
+    /// <see cref="CmdmonWire.ReadFloat"/>). Every word decodes to a finite number; there is no NaN or infinity.
+    /// </summary>
     public static double Decode(uint raw)
     {
         int exponent = (int)(raw >> CoefficientBits);
@@ -23,6 +27,13 @@ public static class ChronyFloat
         return coefficient * Math.Pow(2.0, exponent);
     }
 
+    /// <summary>
+    /// The word for <paramref name="value"/>, computed the way chrony computes it (so both round the same):
+    /// 25 bits of signed coefficient, rounded to nearest. NaN and magnitudes below 1e-100 give 0, and values too
+    /// small for the exponent lose bits down to 0; magnitudes beyond the range (infinities included) saturate at
+    /// the largest coefficient and exponent of their sign.
+    /// The caller writes the word big-endian (see <see cref="CmdmonWire.WriteFloat"/>).
+    /// </summary>
     public static uint Encode(double value)
     {
         bool negative = value < 0;

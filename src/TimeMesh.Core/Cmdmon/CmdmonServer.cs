@@ -17,13 +17,21 @@ public enum CmdmonVerdict : byte
 }
 
 /// <summary>The fields of a request the server needs after <see cref="CmdmonServer.Inspect"/>.</summary>
+/// <param name="Command">The request code (one of <see cref="CmdmonWire.Request"/>'s); the reply echoes it.</param>
+/// <param name="Version">The protocol version in the request header.</param>
+/// <param name="Sequence">The sequence number chronyc chose; the reply echoes it so chronyc can match the two.</param>
+/// <param name="Length">The datagram's length in bytes: no reply to it may be longer.</param>
+/// <param name="Need">Which of the node's reports to fetch when the verdict is <see cref="CmdmonVerdict.NeedsData"/>.</param>
+/// <param name="Index">The source index (source data, select data, sourcestats) or the first client index (clients).</param>
+/// <param name="Address">The source address an ntpdata or source-name request names; <see cref="CmdmonAddress.Unspecified"/> otherwise.</param>
+/// <param name="MaxClients">How many client records to send at most, already capped at <see cref="CmdmonWire.ClientRecordsPerReply"/>.</param>
+/// <param name="MinHits">Clients with fewer NTP and command hits together than this are left out.</param>
 public readonly record struct CmdmonRequest(
     ushort Command,
     byte Version,
     uint Sequence,
     int Length,
     CmdmonNeed Need,
-    // The source index (source data, sourcestats) or the first client index.
     uint Index,
     CmdmonAddress Address,
     uint MaxClients,
@@ -43,6 +51,14 @@ public static class CmdmonServer
     /// Judges a datagram that passed the access check. <paramref name="fromLocalhost"/>: it came from 127.0.0.1
     /// or ::1. Writes the reply and returns <see cref="CmdmonVerdict.Answered"/> when no data is needed.
     /// </summary>
+    /// <param name="datagram">The datagram as received.</param>
+    /// <param name="fromLocalhost">True for 127.0.0.1 or ::1: only then are serverstats, ntpdata, clients and select data given.</param>
+    /// <param name="reply">Where the reply is written; it should hold the longest reply (a buffer of
+    /// <see cref="CmdmonWire.MaxRequestLength"/> bytes does). A reply that would not fit is dropped.</param>
+    /// <param name="replyLength">The bytes of <paramref name="reply"/> to send; 0 unless the verdict is <see cref="CmdmonVerdict.Answered"/>.</param>
+    /// <param name="request">The request's fields, to pass to <see cref="Answer"/> on <see cref="CmdmonVerdict.NeedsData"/>;
+    /// default when the datagram was dropped before its header was read.</param>
+    /// <returns>What to do with the datagram: drop it, send the reply, or fetch data and call <see cref="Answer"/>.</returns>
     public static CmdmonVerdict Inspect(ReadOnlySpan<byte> datagram, bool fromLocalhost, Span<byte> reply, out int replyLength, out CmdmonRequest request)
     {
         replyLength = 0;
