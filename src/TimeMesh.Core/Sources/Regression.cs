@@ -1,6 +1,16 @@
 namespace TimeMesh.Core.Sources;
 
 /// <summary>Result of a weighted linear fit y = Intercept + Slope·x over the last <see cref="Count"/> points.</summary>
+/// <param name="Intercept">The line's value at x = 0.</param>
+/// <param name="Slope">The line's slope, y units per x unit.</param>
+/// <param name="SlopeStdError">Standard error of <paramref name="Slope"/>; infinite with fewer than three points.</param>
+/// <param name="InterceptStdError">Standard error of <paramref name="Intercept"/>; 0 with fewer than three points.</param>
+/// <param name="ResidualStdDev">Unweighted scatter of the points about the line, √(Σr² / (n − 2)); 0 with fewer than three points.</param>
+/// <param name="Count">How many of the newest points the fit used (the runs test may have dropped older ones).</param>
+/// <param name="Runs">
+/// Runs of same-sign residuals, when the runs test judged this fit; 0 when it did not (three points, or a line that
+/// fits to rounding error). With one or two points, the number of points.
+/// </param>
 public readonly record struct RegressionFit(
     double Intercept,
     double Slope,
