@@ -1,21 +1,33 @@
 namespace TimeMesh.Core.Sources;
 
 /// <summary>What a source's samples say about the raw clock, at the time of the newest sample.</summary>
+/// <param name="TimeNs">The newest sample's time on the raw clock, Unix ns: the instant the estimate describes.</param>
+/// <param name="OffsetSeconds">
+/// Source time − raw time at <paramref name="TimeNs"/>, seconds. With fewer than three samples: the best sample's
+/// offset carried forward on the prior frequency.
+/// </param>
+/// <param name="FrequencySecondsPerSecond">
+/// d(offset)/dt: the raw clock's frequency error, negated (s/s); the prior frequency while there are fewer than three samples.
+/// </param>
+/// <param name="SkewSecondsPerSecond">
+/// Standard error of <paramref name="FrequencySecondsPerSecond"/> (s/s; chronyc sourcestats' "Freq Skew" is this in ppm).
+/// </param>
+/// <param name="OffsetStdError">Standard error of <paramref name="OffsetSeconds"/>, seconds; half the newest delay while there are fewer than three samples.</param>
+/// <param name="StdDev">Scatter of the samples about the fit, seconds (chronyc sourcestats "Std Dev"); 0 with fewer than three samples.</param>
+/// <param name="Samples">Samples in the fit (chronyc sourcestats "NP").</param>
+/// <param name="Runs">Runs of same-sign residuals (chronyc sourcestats "NR"); see <see cref="RegressionFit.Runs"/>.</param>
+/// <param name="SpanSeconds">From the oldest sample in the fit to the newest, seconds (chronyc sourcestats "Span").</param>
+/// <param name="MinDelaySeconds">The smallest round-trip delay among the last eight samples, seconds: the least disturbed path.</param>
 public readonly record struct SourceEstimate(
     long TimeNs,
-    // Source time − raw time at TimeNs, seconds.
     double OffsetSeconds,
-    // d(offset)/dt: the raw clock's frequency error, negated (s/s).
     double FrequencySecondsPerSecond,
-    // Standard error of FrequencySecondsPerSecond (s/s).
     double SkewSecondsPerSecond,
     double OffsetStdError,
-    // Scatter of the samples about the fit, seconds (chronyc sourcestats "Std Dev").
     double StdDev,
     int Samples,
     int Runs,
     double SpanSeconds,
-    // The smallest round-trip delay among recent samples: the least disturbed path.
     double MinDelaySeconds)
 {
     /// <summary>
