@@ -38,6 +38,24 @@ public static class SourceStateSymbols
 /// One source as the selection sees it, at one instant. <paramref name="Demoted"/>: it votes in the intersection,
 /// but is selected only when no survivor that is not demoted is left, and is never combined with another.
 /// </summary>
+/// <param name="Id">The source's id, the key of <see cref="SelectionResult.States"/>.</param>
+/// <param name="Usable">False when the source has no estimate yet or is unreachable: it is then unusable whatever the other fields say.</param>
+/// <param name="OffsetSeconds">Source − local clock at that instant, seconds: the centre of its correctness interval.</param>
+/// <param name="FrequencySecondsPerSecond">Its estimate of how fast that offset changes, s/s.</param>
+/// <param name="SkewSecondsPerSecond">Standard error of <paramref name="FrequencySecondsPerSecond"/>, s/s; it weights the combined frequency.</param>
+/// <param name="RootDistanceSeconds">
+/// Half the width of its correctness interval (RFC 5905's root distance: half the delays plus the dispersions to the
+/// primary reference, grown with age), seconds; it ranks survivors and weights the combined offset.
+/// </param>
+/// <param name="JitterSeconds">Scatter of its samples about their fit, seconds, held against maxjitter.</param>
+/// <param name="Stratum">Its server's stratum: a lower one wins.</param>
+/// <param name="Prefer">chrony's prefer option on the source.</param>
+/// <param name="Leap">The leap indicator of its last sample; the survivors' majority decides the result's.</param>
+/// <param name="Demoted">Votes in the intersection but is chosen last and never combined (see above).</param>
+/// <param name="OffsetSdSeconds">
+/// Standard error of <paramref name="OffsetSeconds"/> (chrony's offset_sd: the fit's intercept error grown by the skew
+/// since), seconds.
+/// </param>
 public readonly record struct SelectionCandidate(
     int Id,
     bool Usable,
@@ -50,7 +68,6 @@ public readonly record struct SelectionCandidate(
     bool Prefer,
     LeapIndicator Leap,
     bool Demoted = false,
-    // Standard error of OffsetSeconds (chrony's offset_sd: the fit's intercept error grown by the skew since), seconds.
     double OffsetSdSeconds = 0);
 
 /// <summary>The selection's limits, named after the chrony.conf directives they mirror.</summary>
