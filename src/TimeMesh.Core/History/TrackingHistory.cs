@@ -15,10 +15,13 @@ public readonly record struct HistorySample
     public long LastUpdateUnixNs { get; init; }
     /// <summary>The clock's frequency error (chronyc tracking's "Frequency"; positive = fast), ppm.</summary>
     public required double FrequencyPpm { get; init; }
+    /// <summary>The error bound of <see cref="FrequencyPpm"/> (chronyc tracking's "Skew"), ppm.</summary>
     public required double SkewPpm { get; init; }
     /// <summary>Root delay / 2 + root dispersion, seconds.</summary>
     public required double RootDistanceSeconds { get; init; }
+    /// <summary>The stratum the node served at (chronyc tracking's "Stratum"), 0 to 16; 0 while it had no reference.</summary>
     public required byte Stratum { get; init; }
+    /// <summary>Whether the node had a selected reference at that moment; when false, <see cref="RootDistanceSeconds"/> is NaN.</summary>
     public required bool Synchronised { get; init; }
     /// <summary>The selected upstream source (an NTP endpoint or name), or null.</summary>
     public string? Source { get; init; }
@@ -37,6 +40,9 @@ public sealed class TrackingHistory
     private readonly HistorySample[] _ring;
     private int _next;
 
+    /// <summary>Creates an empty history that keeps the newest <paramref name="capacity"/> samples.</summary>
+    /// <param name="capacity">Size of the ring, in samples.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="capacity"/> is less than 1.</exception>
     public TrackingHistory(int capacity)
     {
         if (capacity < 1) throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "at least one sample");
@@ -52,6 +58,10 @@ public sealed class TrackingHistory
     /// <summary>Samples ever added (including those overwritten since).</summary>
     public long Added { get; private set; }
 
+    /// <summary>
+    /// Appends <paramref name="sample"/> as the newest; when the ring is full the oldest sample is overwritten.
+    /// The sample's time is not checked against the others.
+    /// </summary>
     public void Add(in HistorySample sample)
     {
         _ring[_next] = sample;

@@ -15,9 +15,15 @@ public enum ReplyOutcome : byte
     Bogus,
     /// <summary>A valid reply from a server that is not synchronised (leap 3 or stratum 16).</summary>
     Unsynchronised,
+    /// <summary>
+    /// RATE: the server asks us to poll less often. The poll interval grows by at least one step and to at least the
+    /// server's own poll value, never past maxpoll; the shortest interval used from then on rises with it, and a burst
+    /// in progress is cut off.
+    /// </summary>
     KissRate,
     /// <summary>DENY or RSTR: the source is no longer polled.</summary>
     KissDeny,
+    /// <summary>A kiss-o'-death (stratum 0) with any other code: counted, but no sample, and the source is not marked reached.</summary>
     KissOther,
     /// <summary>The source has a key and the reply carries no valid MAC under it: ignored, as if never received.</summary>
     AuthFailed,
@@ -39,7 +45,9 @@ public sealed class NtpSourcePoller
 {
     /// <summary>Spacing of iburst and burst requests (chrony: 2 s), shortened when the poll interval is shorter.</summary>
     public const long BurstSpacingNs = 2_000_000_000;
+    /// <summary>Requests sent <see cref="BurstSpacingNs"/> apart at the start when <see cref="SourceSettings.IBurst"/> is set.</summary>
     public const int IBurstCount = 4;
+    /// <summary>Requests sent <see cref="BurstSpacingNs"/> apart at each poll of a reachable source when <see cref="SourceSettings.Burst"/> is set.</summary>
     public const int BurstCount = 4;
     /// <summary>RFC 5905 PHI: how fast an unrefreshed measurement loses accuracy, s/s.</summary>
     public const double Phi = 15e-6;
@@ -60,6 +68,10 @@ public sealed class NtpSourcePoller
     private int _burstRemaining;
     private int _minPollLog2;
 
+    /// <param name="id">The number the engine gives the source, used in its reports.</param>
+    /// <param name="settings">The source's configuration; the poll interval starts at its minpoll.</param>
+    /// <param name="startNs">When the first request is due, raw Unix ns.</param>
+    /// <param name="random">64-bit random numbers for the cookies that stand in the requests' timestamp fields.</param>
     public NtpSourcePoller(int id, SourceSettings settings, long startNs, Func<ulong> random)
     {
         Id = id;
@@ -71,23 +83,44 @@ public sealed class NtpSourcePoller
         _burstRemaining = settings.IBurst ? IBurstCount : 1;
     }
 
+    /// <summary>The number the engine gave the source (chronyc's source index in reports).</summary>
     public int Id { get; }
+    /// <summary>The source's configuration; only <see cref="SetPrefer"/> changes it after construction.</summary>
     public SourceSettings Settings { get; private set; }
 
     /// <summary>Marks the source preferred or not (the mesh prefers its leader).</summary>
     public void SetPrefer(bool prefer) => Settings = Settings with { Prefer = prefer };
 
+    /// <summary>
+    /// The current poll interval, log2 seconds, between minpoll and maxpoll. It starts at minpoll; <see cref="AdjustPoll"/>
+    /// moves it with how many samples the fit holds, it shortens one step per poll from the second unanswered request
+    /// in a row, and a RATE kiss lengthens it.
+    /// </summary>
     public int PollLog2 { get; private set; }
     /// <summary>The last 8 polls, newest in bit 0: 1 = a valid reply came.</summary>
     public byte Reach { get; private set; }
+    /// <summary>When the next request is due, raw Unix ns.</summary>
     public long NextPollNs { get; private set; }
     /// <summary>The server told us to go away (DENY, RSTR).</summary>
     public bool Demobilised { get; private set; }
+    /// <summary>
+    /// Requests in a row left unanswered, counted when the next poll comes due with the previous request still
+    /// pending; a reply that makes or completes a sample resets it (kisses and unsynchronised replies do neither).
+    /// At <see cref="SourceSettings.MaxUnreach"/> the source is no longer <see cref="IsReachable"/>.
+    /// </summary>
     public int ConsecutiveMisses { get; private set; }
+    /// <summary>Raw receive time (Unix ns) of the last reply that answered a request of ours, of any outcome; 0 = none yet.</summary>
     public long LastReplyNs { get; private set; }
+    /// <summary>Requests written by <see cref="TryPoll"/> (chronyc ntpdata's "Total TX").</summary>
     public long RequestsSent { get; private set; }
+    /// <summary>
+    /// Replies that answered the request in flight, whatever became of them after that check (kisses and unsynchronised
+    /// servers included); chronyc ntpdata's "Total valid RX".
+    /// </summary>
     public long RepliesReceived { get; private set; }
+    /// <summary>Replies dropped as <see cref="ReplyOutcome.Bogus"/>: no request in flight, or an origin timestamp that matches none.</summary>
     public long BogusReplies { get; private set; }
+    /// <summary>Kiss-o'-death replies (stratum 0) of any code.</summary>
     public long KissesReceived { get; private set; }
     /// <summary>Replies dropped because they lacked a valid MAC under the source's key.</summary>
     public long AuthFailures { get; private set; }
@@ -96,6 +129,7 @@ public sealed class NtpSourcePoller
     public int RequestLength => NtpHeader.Length + (Settings.Key is { } key ? NtpMac.TrailerLength(key, RequestVersion) : 0);
 
     private const int RequestVersion = 4;
+    /// <summary>The newest sample this source gave, moved along with raw clock steps; null before the first.</summary>
     public NtpSample? LastSample { get; private set; }
 
     /// <summary>The header of the reply that made <see cref="LastSample"/> (chronyc ntpdata shows its fields).</summary>

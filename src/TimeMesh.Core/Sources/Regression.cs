@@ -1,6 +1,16 @@
 namespace TimeMesh.Core.Sources;
 
 /// <summary>Result of a weighted linear fit y = Intercept + Slope·x over the last <see cref="Count"/> points.</summary>
+/// <param name="Intercept">The line's value at x = 0.</param>
+/// <param name="Slope">The line's slope, y units per x unit.</param>
+/// <param name="SlopeStdError">Standard error of <paramref name="Slope"/>; infinite with fewer than three points.</param>
+/// <param name="InterceptStdError">Standard error of <paramref name="Intercept"/>; 0 with fewer than three points.</param>
+/// <param name="ResidualStdDev">Unweighted scatter of the points about the line, √(Σr² / (n − 2)); 0 with fewer than three points.</param>
+/// <param name="Count">How many of the newest points the fit used (the runs test may have dropped older ones).</param>
+/// <param name="Runs">
+/// Runs of same-sign residuals, when the runs test judged this fit; 0 when it did not (three points, or a line that
+/// fits to rounding error). With one or two points, the number of points.
+/// </param>
 public readonly record struct RegressionFit(
     double Intercept,
     double Slope,
@@ -17,6 +27,10 @@ public readonly record struct RegressionFit(
 /// </summary>
 public static class Regression
 {
+    /// <summary>
+    /// The fewest points with a residual left over to estimate errors from: below it <see cref="Fit"/> reports infinite
+    /// slope error, and <see cref="FitWithRunsTest"/> never drops points below it.
+    /// </summary>
     public const int MinPoints = 3;
 
     /// <summary>Fits the last points of <paramref name="x"/>/<paramref name="y"/>/<paramref name="variance"/>.</summary>
@@ -54,6 +68,15 @@ public static class Regression
         return fit;
     }
 
+    /// <summary>
+    /// One weighted least-squares line through all the points, with no runs test (<see cref="RegressionFit.Runs"/> is
+    /// left 0 from three points on). One point gives a flat line through it, two the line through both; for both, the
+    /// slope's standard error is infinite and the other errors are 0. No points give <c>default</c>.
+    /// </summary>
+    /// <param name="x">The sample times.</param>
+    /// <param name="y">The values at those times.</param>
+    /// <param name="variance">Relative variance of each point (weight = 1 / variance); the error estimates take their scale from the residuals.</param>
+    /// <returns>The fit; <see cref="RegressionFit.ResidualStdDev"/> is the unweighted scatter about the line.</returns>
     public static RegressionFit Fit(ReadOnlySpan<double> x, ReadOnlySpan<double> y, ReadOnlySpan<double> variance)
     {
         int n = x.Length;

@@ -9,6 +9,7 @@ namespace TimeMesh.Core.Sources;
 /// </summary>
 public sealed class SourcePortPicker
 {
+    /// <summary>How many of the most recently picked ports are never picked again; the range must be larger than this.</summary>
     public const int RememberedPorts = 64;
 
     private readonly int _lowest;
@@ -30,9 +31,16 @@ public sealed class SourcePortPicker
         _randomBelow = randomBelow;
     }
 
+    /// <summary>The first port of the range, inclusive.</summary>
     public int Lowest => _lowest;
+    /// <summary>The last port of the range, inclusive.</summary>
     public int Highest => _lowest + _count - 1;
 
+    /// <summary>
+    /// A uniformly random port in <see cref="Lowest"/>..<see cref="Highest"/> that is not among the last
+    /// <see cref="RememberedPorts"/> picks; the draw is repeated until it lands on such a port. Safe to call from
+    /// several threads.
+    /// </summary>
     public int Pick()
     {
         lock (_gate)

@@ -19,8 +19,10 @@ public enum SourceState : byte
     Selected,
 }
 
+/// <summary>The characters chronyc sources prints in its state column.</summary>
 public static class SourceStateSymbols
 {
+    /// <summary>The state's chronyc character: <c>*</c>, <c>+</c>, <c>-</c>, <c>x</c>, <c>~</c>, or <c>?</c> for <see cref="SourceState.Unusable"/> (and any unknown value).</summary>
     public static char Symbol(this SourceState state) => state switch
     {
         SourceState.Selected => '*',
@@ -36,6 +38,24 @@ public static class SourceStateSymbols
 /// One source as the selection sees it, at one instant. <paramref name="Demoted"/>: it votes in the intersection,
 /// but is selected only when no survivor that is not demoted is left, and is never combined with another.
 /// </summary>
+/// <param name="Id">The source's id, the key of <see cref="SelectionResult.States"/>.</param>
+/// <param name="Usable">False when the source has no estimate yet or is unreachable: it is then unusable whatever the other fields say.</param>
+/// <param name="OffsetSeconds">Source − local clock at that instant, seconds: the centre of its correctness interval.</param>
+/// <param name="FrequencySecondsPerSecond">Its estimate of how fast that offset changes, s/s.</param>
+/// <param name="SkewSecondsPerSecond">Standard error of <paramref name="FrequencySecondsPerSecond"/>, s/s; it weights the combined frequency.</param>
+/// <param name="RootDistanceSeconds">
+/// Half the width of its correctness interval (RFC 5905's root distance: half the delays plus the dispersions to the
+/// primary reference, grown with age), seconds; it ranks survivors and weights the combined offset.
+/// </param>
+/// <param name="JitterSeconds">Scatter of its samples about their fit, seconds, held against maxjitter.</param>
+/// <param name="Stratum">Its server's stratum: a lower one wins.</param>
+/// <param name="Prefer">chrony's prefer option on the source.</param>
+/// <param name="Leap">The leap indicator of its last sample; the survivors' majority decides the result's.</param>
+/// <param name="Demoted">Votes in the intersection but is chosen last and never combined (see above).</param>
+/// <param name="OffsetSdSeconds">
+/// Standard error of <paramref name="OffsetSeconds"/> (chrony's offset_sd: the fit's intercept error grown by the skew
+/// since), seconds.
+/// </param>
 public readonly record struct SelectionCandidate(
     int Id,
     bool Usable,
@@ -48,13 +68,16 @@ public readonly record struct SelectionCandidate(
     bool Prefer,
     LeapIndicator Leap,
     bool Demoted = false,
-    // Standard error of OffsetSeconds (chrony's offset_sd: the fit's intercept error grown by the skew since), seconds.
     double OffsetSdSeconds = 0);
 
+/// <summary>The selection's limits, named after the chrony.conf directives they mirror.</summary>
 public sealed record SelectionSettings
 {
+    /// <summary>chrony's minsources: how many sources must survive the intersection before any is selected.</summary>
     public int MinSources { get; init; } = 1;
+    /// <summary>chrony's maxdistance: a source whose root distance exceeds this many seconds is unusable ('?').</summary>
     public double MaxDistanceSeconds { get; init; } = 3.0;
+    /// <summary>chrony's maxjitter: a source whose samples scatter about its fit by more than this many seconds is too variable ('~').</summary>
     public double MaxJitterSeconds { get; init; } = 1.0;
     /// <summary>chrony's combinelimit: survivors whose distance is within this factor of the selected one's are combined.</summary>
     public double CombineLimit { get; init; } = 3.0;
@@ -62,6 +85,21 @@ public sealed record SelectionSettings
     public double ReselectDistanceSeconds { get; init; } = 100e-6;
 }
 
+/// <summary>What one run of <see cref="SourceSelection.Select"/> decided.</summary>
+/// <param name="SelectedId">The selected source's id; null when none is (then <paramref name="NoSelectionReason"/> says why).</param>
+/// <param name="OffsetSeconds">
+/// The offset of the selected and combined sources, each weighted by 1 / root distance, seconds, in the candidates'
+/// sense (source − local clock); 0 when the selection found no source.
+/// </param>
+/// <param name="FrequencySecondsPerSecond">The combined sources' frequencies, each weighted by 1 / skew², s/s; 0 when the selection found no source.</param>
+/// <param name="SkewSecondsPerSecond">The standard error of that combined frequency, s/s.</param>
+/// <param name="RootDistanceSeconds">The selected source's own root distance (not combined), seconds.</param>
+/// <param name="States">Every candidate's state by id, as chronyc sources shows it.</param>
+/// <param name="Leap">
+/// The leap second a majority of the survivors announce, or <see cref="LeapIndicator.NoWarning"/>;
+/// <see cref="LeapIndicator.Unsynchronised"/> when the selection found no source.
+/// </param>
+/// <param name="NoSelectionReason">Why no source is selected, for an operator (e.g. "no majority"); null when one is.</param>
 public sealed record SelectionResult(
     int? SelectedId,
     double OffsetSeconds,
@@ -72,6 +110,7 @@ public sealed record SelectionResult(
     LeapIndicator Leap,
     string? NoSelectionReason)
 {
+    /// <summary>True when a source is selected (<see cref="SelectedId"/> is set).</summary>
     public bool HasSelection => SelectedId is not null;
 
     /// <summary>
@@ -89,6 +128,19 @@ public sealed record SelectionResult(
 /// </summary>
 public static class SourceSelection
 {
+    /// <summary>
+    /// Runs the selection over <paramref name="candidates"/>. Sources that are not usable, too far or too variable are
+    /// left out; the intersection marks falsetickers; from the survivors (preferred ones first, demoted ones last) the
+    /// lowest stratum wins, then the smallest root distance. The survivors within <see cref="SelectionSettings.CombineLimit"/>
+    /// of the winner's distance are combined with it.
+    /// </summary>
+    /// <param name="candidates">Every source, with its estimate at the same instant.</param>
+    /// <param name="settings">The limits to apply.</param>
+    /// <param name="currentSelectedId">
+    /// The source selected last time, or null. While it may still win, it stays selected unless another has a lower
+    /// stratum, or the same stratum and a root distance smaller by more than <see cref="SelectionSettings.ReselectDistanceSeconds"/>.
+    /// </param>
+    /// <returns>The decision; it has no selection (a reason instead) when nothing usable, no majority or fewer than minsources agree.</returns>
     public static SelectionResult Select(IReadOnlyList<SelectionCandidate> candidates, SelectionSettings settings, int? currentSelectedId)
     {
         var states = new Dictionary<int, SourceState>();

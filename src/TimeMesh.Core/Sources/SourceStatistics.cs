@@ -1,23 +1,39 @@
 namespace TimeMesh.Core.Sources;
 
 /// <summary>What a source's samples say about the raw clock, at the time of the newest sample.</summary>
+/// <param name="TimeNs">The newest sample's time on the raw clock, Unix ns: the instant the estimate describes.</param>
+/// <param name="OffsetSeconds">
+/// Source time − raw time at <paramref name="TimeNs"/>, seconds. With fewer than three samples: the best sample's
+/// offset carried forward on the prior frequency.
+/// </param>
+/// <param name="FrequencySecondsPerSecond">
+/// d(offset)/dt: the raw clock's frequency error, negated (s/s); the prior frequency while there are fewer than three samples.
+/// </param>
+/// <param name="SkewSecondsPerSecond">
+/// Standard error of <paramref name="FrequencySecondsPerSecond"/> (s/s; chronyc sourcestats' "Freq Skew" is this in ppm).
+/// </param>
+/// <param name="OffsetStdError">Standard error of <paramref name="OffsetSeconds"/>, seconds; half the newest delay while there are fewer than three samples.</param>
+/// <param name="StdDev">Scatter of the samples about the fit, seconds (chronyc sourcestats "Std Dev"); 0 with fewer than three samples.</param>
+/// <param name="Samples">Samples in the fit (chronyc sourcestats "NP").</param>
+/// <param name="Runs">Runs of same-sign residuals (chronyc sourcestats "NR"); see <see cref="RegressionFit.Runs"/>.</param>
+/// <param name="SpanSeconds">From the oldest sample in the fit to the newest, seconds (chronyc sourcestats "Span").</param>
+/// <param name="MinDelaySeconds">The smallest round-trip delay among the last eight samples, seconds: the least disturbed path.</param>
 public readonly record struct SourceEstimate(
     long TimeNs,
-    // Source time − raw time at TimeNs, seconds.
     double OffsetSeconds,
-    // d(offset)/dt: the raw clock's frequency error, negated (s/s).
     double FrequencySecondsPerSecond,
-    // Standard error of FrequencySecondsPerSecond (s/s).
     double SkewSecondsPerSecond,
     double OffsetStdError,
-    // Scatter of the samples about the fit, seconds (chronyc sourcestats "Std Dev").
     double StdDev,
     int Samples,
     int Runs,
     double SpanSeconds,
-    // The smallest round-trip delay among recent samples: the least disturbed path.
     double MinDelaySeconds)
 {
+    /// <summary>
+    /// The offset (source − raw, seconds) the fit predicts at raw time <paramref name="timeNs"/> (Unix ns): the
+    /// offset at <see cref="TimeNs"/> carried along the fitted frequency, forwards or backwards.
+    /// </summary>
     public double OffsetAt(long timeNs) => OffsetSeconds + FrequencySecondsPerSecond * (timeNs - TimeNs) * 1e-9;
 
     /// <summary>Standard error of <see cref="OffsetAt"/>: the fit's own, grown by the skew since (chrony's offset_sd).</summary>
@@ -31,16 +47,27 @@ public readonly record struct SourceEstimate(
 /// </summary>
 public sealed class SourceStatistics(int maxSamples = SourceStatistics.DefaultMaxSamples)
 {
+    /// <summary>How many samples a source keeps by default (chrony's sourcestats keeps 64); beyond it the oldest is dropped.</summary>
     public const int DefaultMaxSamples = 64;
     /// <summary>Skew assumed while there are too few samples for a frequency estimate: 2000 ppm.</summary>
     public const double UnknownSkewSecondsPerSecond = 2e-3;
 
     private readonly List<NtpSample> _samples = new(maxSamples);
 
+    /// <summary>
+    /// The samples the fit is made from, oldest first: at most the configured maximum, less those the runs test has
+    /// discarded. A sample that is not newer than the last one (the raw clock went back) empties the list first.
+    /// </summary>
     public IReadOnlyList<NtpSample> Samples => _samples;
+    /// <summary>The fit as of the newest sample; null before the first sample and after <see cref="Clear"/>.</summary>
     public SourceEstimate? Estimate { get; private set; }
+    /// <summary>The newest sample kept; null when there is none.</summary>
     public NtpSample? Last => _samples.Count > 0 ? _samples[^1] : null;
 
+    /// <summary>
+    /// Forgets the samples, the estimate and the run of delay rejections, as when a source starts over; the total of
+    /// <see cref="DelayRejections"/> is kept.
+    /// </summary>
     public void Clear()
     {
         _samples.Clear();

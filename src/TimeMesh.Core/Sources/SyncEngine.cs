@@ -5,9 +5,12 @@ using TimeMesh.Core.Server;
 
 namespace TimeMesh.Core.Sources;
 
+/// <summary>Settings of the NTP client side (<see cref="SyncEngine"/>): selection, discipline, polling and the start quorum.</summary>
 public sealed record SyncSettings
 {
+    /// <summary>Limits of the source selection (minsources, maxdistance, maxjitter, combinelimit, reselectdist).</summary>
     public SelectionSettings Selection { get; init; } = new();
+    /// <summary>How offsets are corrected: when to step rather than slew, and how fast to slew.</summary>
     public DisciplineSettings Discipline { get; init; } = new();
     /// <summary>chrony's polltarget: samples the fit should hold before the poll interval lengthens.</summary>
     public int PollTarget { get; init; } = 8;
@@ -20,6 +23,10 @@ public sealed record SyncSettings
     /// master that answers first with the wrong time cannot set the member's clock before the others are heard.
     /// </summary>
     public int StartQuorum { get; init; }
+    /// <summary>
+    /// How long after the engine's start a first synchronisation waits for <see cref="StartQuorum"/>, seconds; after
+    /// that the selection's own rules (minsources) decide alone.
+    /// </summary>
     public double StartQuorumWaitSeconds { get; init; } = 10;
 }
 
@@ -49,6 +56,14 @@ public sealed class SyncEngine
     private ulong _random;
     private int _nextId;
 
+    /// <param name="settings">The client side's settings.</param>
+    /// <param name="startRawNs">The raw clock at the start, Unix ns: the discipline starts here and the start quorum waits from here.</param>
+    /// <param name="seed">Seed of <see cref="NextRandom"/> (0 is replaced by a fixed constant): the same seed gives the same request cookies.</param>
+    /// <param name="initialFrequencyPpm">
+    /// The frequency correction to start with, ppm, in <see cref="ClockDiscipline.FrequencyPpm"/>'s sense (positive: the
+    /// raw clock is slow and is sped up); 0 when nothing is known.
+    /// </param>
+    /// <param name="initialSkewPpm">The uncertainty of <paramref name="initialFrequencyPpm"/>, ppm; by default that of an unmeasured frequency.</param>
     public SyncEngine(SyncSettings settings, long startRawNs, ulong seed, double initialFrequencyPpm = 0, double initialSkewPpm = ClockDiscipline.UnknownSkewPpm)
     {
         _settings = settings;
@@ -59,17 +74,36 @@ public sealed class SyncEngine
 
     /// <summary>When the engine started, on the raw clock: the start quorum waits from here.</summary>
     private readonly long _startRawNs;
+    /// <summary>The correction that turns the raw clock into the served time; the driver applies it whenever <see cref="Version"/> changes.</summary>
     public ClockCorrection Correction => _discipline.Correction;
+    /// <summary>
+    /// The clock discipline with its frequency, skew and update counters. <see cref="ApplyKnownDrift"/> replaces it
+    /// with a new instance, so read it through this property rather than keeping it.
+    /// </summary>
     public ClockDiscipline Discipline => _discipline;
     /// <summary>What to serve while synchronised; null when no source is selected.</summary>
     public ReferenceState? Reference { get; private set; }
+    /// <summary>
+    /// The latest selection, after the start quorum has had its say (it may withhold a selection the sources alone
+    /// would make); null until the first selection has run.
+    /// </summary>
     public SelectionResult? LastSelection { get; private set; }
+    /// <summary>The id of the source the latest selection chose; null when none is selected.</summary>
     public int? SelectedId => LastSelection?.SelectedId;
     /// <summary>Changes whenever the correction or the reference changes, so a driver publishes only news.</summary>
     public int Version { get; private set; }
+    /// <summary>How many updates stepped the served time instead of slewing it (chrony's makestep).</summary>
     public long StepCount => _discipline.Steps;
+    /// <summary>
+    /// Why the node serves no reference, for an operator: the last selection's reason, or "no sample yet" before any
+    /// selection; null while <see cref="Reference"/> is set.
+    /// </summary>
     public string? NotSynchronisedReason => Reference is null ? LastSelection?.NoSelectionReason ?? "no sample yet" : null;
 
+    /// <summary>
+    /// The next value of the engine's xorshift64* generator, which makes the pollers' request cookies: repeatable for
+    /// a given seed (the simulator seeds it per run), and not cryptographically strong.
+    /// </summary>
     public ulong NextRandom()
     {
         _random ^= _random >> 12;
@@ -78,6 +112,14 @@ public sealed class SyncEngine
         return _random * 0x2545F4914F6CDD1D;
     }
 
+    /// <summary>
+    /// Adds a source whose first request is due at <paramref name="nowRawNs"/>. The selection is not run: the source
+    /// takes part from its first sample on.
+    /// </summary>
+    /// <param name="settings">The source's configuration.</param>
+    /// <param name="referenceId">The reference ID this node serves (RFC 5905's refid) while the source is selected.</param>
+    /// <param name="nowRawNs">The raw clock now, Unix ns.</param>
+    /// <returns>The new source's id; ids count up from 0 and are never reused.</returns>
     public int AddSource(SourceSettings settings, uint referenceId, long nowRawNs)
     {
         int id = _nextId++;
@@ -85,6 +127,10 @@ public sealed class SyncEngine
         return id;
     }
 
+    /// <summary>
+    /// Drops the source with its statistics (an unknown id is ignored) and selects again at <paramref name="nowRawNs"/>
+    /// without correcting the clock: that waits for the next sample of a selected or combined source.
+    /// </summary>
     public void RemoveSource(int id, long nowRawNs)
     {
         _sources.RemoveAll(s => s.Id == id);
@@ -103,6 +149,7 @@ public sealed class SyncEngine
         Reselect(nowRawNs, updateClock: false);
     }
 
+    /// <summary>The ids of the current sources, in the order they were added.</summary>
     public IEnumerable<int> SourceIds => _sources.Select(s => s.Id);
 
     /// <summary>
@@ -127,6 +174,8 @@ public sealed class SyncEngine
     /// <summary>The stratum of the source's last good sample; null before the first.</summary>
     public int? LastStratum(int id) => Find(id).Stats.Last?.Stratum;
 
+    /// <summary>The protocol state of source <paramref name="id"/> (poll interval, reach, counters).</summary>
+    /// <exception cref="InvalidOperationException">No source has that id.</exception>
     public NtpSourcePoller Poller(int id) => Find(id).Poller;
 
     /// <summary>The earliest time a poll is due.</summary>
@@ -179,8 +228,26 @@ public sealed class SyncEngine
         return true;
     }
 
+    /// <summary>
+    /// The request from <see cref="TryPoll"/> for <paramref name="sourceId"/> actually left at <paramref name="sentRawNs"/>
+    /// (raw Unix ns, read right before the send): that time, not the poll time, is the exchange's T1.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No source has that id.</exception>
     public void RequestSent(int sourceId, long sentRawNs) => Find(sourceId).Poller.RequestSent(sentRawNs);
 
+    /// <summary>
+    /// Handles a datagram that arrived on the socket of <paramref name="sourceId"/>'s request. A reply that makes a
+    /// sample and passes the delay tests joins the source's statistics, adapts its poll interval and runs the
+    /// selection; when the source is then selected or combined, the discipline corrects the clock (<see cref="Version"/>
+    /// changes). Other outcomes run the selection again only when the source's reachability changed.
+    /// </summary>
+    /// <param name="sourceId">The source the request went to.</param>
+    /// <param name="reply">The datagram as received.</param>
+    /// <param name="receivedRawNs">Its receive time on the raw clock, Unix ns (the kernel's timestamp where there is one).</param>
+    /// <returns>
+    /// What became of the reply: <see cref="ReplyOutcome.Bogus"/> for an unknown source id,
+    /// <see cref="ReplyOutcome.DelayRejected"/> for a sample the delay tests turned down, otherwise the poller's verdict.
+    /// </returns>
     public ReplyOutcome HandleReply(int sourceId, ReadOnlySpan<byte> reply, long receivedRawNs)
     {
         var source = _sources.FirstOrDefault(s => s.Id == sourceId);
@@ -298,6 +365,11 @@ public sealed class SyncEngine
 
     // ---- reports (chronyc sources, sourcestats, tracking) ----
 
+    /// <summary>
+    /// chronyc sources: one line per source, in the order added. Offsets are against the served clock; a source that
+    /// is not reachable shows as <see cref="SourceState.Unusable"/> whatever the last selection said.
+    /// </summary>
+    /// <param name="nowRawNs">The raw clock now, Unix ns: the adjusted offsets and the ages are taken at this time.</param>
     public IReadOnlyList<SourceReport> Sources(long nowRawNs) => _sources.Select(s =>
     {
         var last = s.Stats.Last;
@@ -315,6 +387,11 @@ public sealed class SyncEngine
             last is null ? null : (nowRawNs - s.Poller.LastReplyNs) * 1e-9, adjusted, measured, error);
     }).ToList();
 
+    /// <summary>
+    /// chronyc ntpdata: per source, the header of the reply that made the last sample and the exchange counters; the
+    /// packet fields are zero (<see cref="NtpDataReport.HasSample"/> false) before the first sample.
+    /// </summary>
+    /// <param name="nowRawNs">The raw clock now, Unix ns, which places the server's reference timestamp in its NTP era.</param>
     public IReadOnlyList<NtpDataReport> NtpData(long nowRawNs) => _sources.Select(s =>
     {
         var p = s.Poller;
@@ -331,6 +408,10 @@ public sealed class SyncEngine
         };
     }).ToList();
 
+    /// <summary>
+    /// chronyc sourcestats: per source, its fit with the frequency relative to the served clock (ppm) and the offset
+    /// against it at <paramref name="nowRawNs"/> (raw Unix ns); every figure is zero before the source's first sample.
+    /// </summary>
     public IReadOnlyList<SourceStatsReport> SourceStats(long nowRawNs) => _sources.Select(s =>
     {
         var e = s.Stats.Estimate;
@@ -341,6 +422,11 @@ public sealed class SyncEngine
             servedFrequency * 1e6, e.Value.SkewSecondsPerSecond * 1e6, offset, e.Value.StdDev);
     }).ToList();
 
+    /// <summary>
+    /// chronyc tracking at <paramref name="nowRawNs"/> (raw Unix ns): the reference served, the discipline's offsets and
+    /// frequency, and the root distance parts. Without a reference, <see cref="TrackingReport.Synchronised"/> is false, the
+    /// reference fields are 0 and the leap indicator says unsynchronised.
+    /// </summary>
     public TrackingReport Tracking(long nowRawNs)
     {
         var reference = Reference;
