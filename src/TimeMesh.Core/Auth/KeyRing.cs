@@ -12,7 +12,6 @@ public sealed class KeyRing
     /// <param name="keys">Keys with distinct ids (<see cref="KeyFile.Parse"/> guarantees this).</param>
     /// <param name="source">Where the keys came from, usually the keyfile's path; empty when built in code.</param>
     /// <param name="warnings">Problems that do not stop the keys being used; null for none.</param>
-    /// <exception cref="ArgumentException">Two keys share an id.</exception>
     public KeyRing(IEnumerable<SymmetricKey> keys, string source = "", IReadOnlyList<string>? warnings = null)
     {
         _keys = keys.ToFrozenDictionary(k => k.Id);
