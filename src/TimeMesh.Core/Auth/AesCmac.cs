@@ -11,6 +11,7 @@ namespace TimeMesh.Core.Auth;
 /// </summary>
 public sealed class AesCmac : IDisposable
 {
+    /// <summary>The AES block size in bytes, which is also the length of every CMAC tag.</summary>
     public const int BlockLength = 16;
     /// <summary>Longest message accepted: more than any NTP packet with extension fields.</summary>
     public const int MaxMessageLength = 4096;
@@ -25,6 +26,9 @@ public sealed class AesCmac : IDisposable
     private readonly byte[] _output = new byte[MaxMessageLength + BlockLength];
     private readonly Lock _lock = new();
 
+    /// <summary>Sets up the cipher and derives the subkeys K1 and K2 (RFC 4493 section 2.3) once, so <see cref="Compute"/> only runs CBC.</summary>
+    /// <param name="key">An AES-128, AES-192 or AES-256 key; it is copied.</param>
+    /// <exception cref="ArgumentException">The key is not 16, 24 or 32 bytes long.</exception>
     public AesCmac(ReadOnlySpan<byte> key)
     {
         if (key.Length is not (16 or 24 or 32)) throw new ArgumentException($"an AES key is 16, 24 or 32 bytes, not {key.Length}", nameof(key));
@@ -93,6 +97,7 @@ public sealed class AesCmac : IDisposable
         if (msb) destination[BlockLength - 1] ^= Rb;
     }
 
+    /// <summary>Releases the AES transform and wipes the subkeys; the instance cannot compute afterwards.</summary>
     public void Dispose()
     {
         _cbc.Dispose();

@@ -7,6 +7,7 @@ namespace TimeMesh.Core.Auth;
 /// <summary>What checking a packet's MAC found.</summary>
 public enum MacCheck : byte
 {
+    /// <summary>The key id is known and the digest matches over the whole packet before the MAC.</summary>
     Valid,
     /// <summary>The key id is not in the keyring (or not the key this source uses).</summary>
     UnknownKey,
@@ -23,9 +24,13 @@ public enum MacCheck : byte
 /// </summary>
 public static class NtpMac
 {
+    /// <summary>Bytes of the key id that starts the MAC (a 32-bit big-endian integer).</summary>
     public const int KeyIdLength = 4;
+    /// <summary>Shortest digest a received MAC may carry (MD5 and CMAC length); shorter trailers are <see cref="MacCheck.BadMac"/>.</summary>
     public const int MinDigestLength = 16;
+    /// <summary>Digest bytes sent in an NTPv4 MAC, longer digests being truncated (chrony's NTP_MAX_V4_MAC_LENGTH minus the key id).</summary>
     public const int MaxV4DigestLength = 20;
+    /// <summary>Most digest bytes a MAC carries in other NTP versions: a whole SHA-512 or SHA3-512 digest.</summary>
     public const int MaxDigestLength = 64;
 
     /// <summary>How many digest bytes go on the wire for this key in a packet of this version.</summary>

@@ -14,6 +14,12 @@ public sealed class SymmetricKey : IDisposable
     private readonly byte[] _value;
     private readonly AesCmac? _cmac;
 
+    /// <summary>Copies the key bytes and, for CMAC types, prepares the AES-CMAC state.</summary>
+    /// <param name="id">The key id carried in the MAC trailer, 1 to 2^32−1.</param>
+    /// <param name="algorithm">How digests are computed.</param>
+    /// <param name="value">The secret: any non-empty length for hash types, exactly 16 or 32 bytes for AES128 or AES256.</param>
+    /// <exception cref="ArgumentException">The id is 0, the key is empty, or a CMAC key has the wrong length.</exception>
+    /// <exception cref="PlatformNotSupportedException">The platform cannot compute the type (SHA-3 without OpenSSL support).</exception>
     public SymmetricKey(uint id, MacAlgorithm algorithm, ReadOnlySpan<byte> value)
     {
         if (id == 0) throw new ArgumentException("key ids start at 1", nameof(id));
@@ -29,8 +35,11 @@ public sealed class SymmetricKey : IDisposable
         if (MacAlgorithms.IsCmac(algorithm)) _cmac = new AesCmac(value);
     }
 
+    /// <summary>The id NTP packets name this key by, from the first word of the keyfile line.</summary>
     public uint Id { get; }
+    /// <summary>The MAC type the keyfile gave (MD5 when the line left it out).</summary>
     public MacAlgorithm Algorithm { get; }
+    /// <summary>The key's length in bits; chrony and <see cref="KeyFile"/> warn below <see cref="KeyFile.MinSecureKeyBits"/>.</summary>
     public int LengthBits => _value.Length * 8;
     /// <summary>Untruncated digest length, bytes.</summary>
     public int DigestLength => MacAlgorithms.DigestLength(Algorithm);
@@ -63,8 +72,10 @@ public sealed class SymmetricKey : IDisposable
         return written;
     }
 
+    /// <summary>Id, type and length for logs, e.g. "key 5 (SHA1, 160 bits)"; never the secret.</summary>
     public override string ToString() => $"key {Id} ({MacAlgorithms.Name(Algorithm)}, {LengthBits} bits)";
 
+    /// <summary>Wipes the key bytes and releases the CMAC state; the key must not be used afterwards.</summary>
     public void Dispose()
     {
         _cmac?.Dispose();

@@ -30,8 +30,19 @@ public sealed record DisciplineSettings
 }
 
 /// <summary>What one update did.</summary>
-public enum DisciplineAction : byte { Slewed, Stepped }
+public enum DisciplineAction : byte
+{
+    /// <summary>The gap was left to be slewed out gradually, at no more than the maximum slew rate.</summary>
+    Slewed,
+    /// <summary>The served time jumped straight to the estimate, as makestep allowed for an offset over its threshold.</summary>
+    Stepped,
+}
 
+/// <summary>The outcome of one <see cref="ClockDiscipline.Update"/>, for logs and the tracking report.</summary>
+/// <param name="Action">Whether the gap was stepped or is being slewed.</param>
+/// <param name="OffsetSeconds">Served minus estimated true time just before the update, in seconds; positive means the served clock was fast.</param>
+/// <param name="FrequencyPpm">The frequency correction after combining the old and new estimates, ppm (positive: the raw clock runs slow and is sped up).</param>
+/// <param name="SkewPpm">The estimated error of <paramref name="FrequencyPpm"/> after the update, ppm.</param>
 public readonly record struct DisciplineUpdate(
     DisciplineAction Action,
     // Served − estimated true time just before the update, seconds (positive: we were fast).
@@ -54,20 +65,34 @@ public sealed class ClockDiscipline(DisciplineSettings settings, long startRawNs
     /// <summary>The skew of a frequency nobody has measured: 2000 ppm.</summary>
     public const double UnknownSkewPpm = 2000;
 
+    /// <summary>The makestep, slew rate, correction time ratio and wander settings this discipline was built with.</summary>
     public DisciplineSettings Settings { get; } = settings;
+    /// <summary>
+    /// The mapping from raw to served time now in force: offset, frequency and any slew still in progress.
+    /// Replaced on each update and when the raw clock is stepped; before the first update it only carries the initial frequency.
+    /// </summary>
     public ClockCorrection Correction { get; private set; } = initialFrequencyPpm == 0
         ? ClockCorrection.Identity
         : new ClockCorrection(startRawNs, 0, initialFrequencyPpm);
 
     /// <summary>The correction's frequency: how much the raw clock must be sped up, ppm (chrony's "Frequency", sign flipped: raw slow = positive).</summary>
     public double FrequencyPpm { get; private set; } = initialFrequencyPpm;
+    /// <summary>
+    /// The estimated error of <see cref="FrequencyPpm"/>, ppm (chrony's "Skew"). Each update weighs the old and the new
+    /// frequency by the inverse square of their skews, the old skew first grown by the frequency wander since the last update.
+    /// </summary>
     public double SkewPpm { get; private set; } = initialSkewPpm;
+    /// <summary>Updates applied since construction, steps included; makestep's limit counts against this.</summary>
     public int Updates { get; private set; }
+    /// <summary>How many of the <see cref="Updates"/> stepped the served time.</summary>
     public int Steps { get; private set; }
+    /// <summary>Raw-clock time of the last update, Unix nanoseconds; 0 before the first. Moved along when the raw clock is stepped.</summary>
     public long LastUpdateNs { get; private set; }
+    /// <summary>The offset the last update found (served minus estimated true time), seconds; 0 before the first update.</summary>
     public double LastOffsetSeconds { get; private set; }
     private double _offsetSquares;
 
+    /// <summary>Root mean square of the offsets of all updates so far, seconds (chrony's "RMS offset"); 0 before the first update.</summary>
     public double RmsOffsetSeconds => Updates == 0 ? 0 : Math.Sqrt(_offsetSquares / Updates);
 
     /// <summary>Served − estimated true time at <paramref name="rawNowNs"/>, seconds, given the source's view.</summary>
@@ -85,12 +110,17 @@ public sealed class ClockDiscipline(DisciplineSettings settings, long startRawNs
         if (LastUpdateNs != 0) LastUpdateNs += deltaNs;
     }
 
+    /// <summary>
+    /// Takes a new estimate of true time from the sources: combines the frequency with the current one, then either steps
+    /// the served time onto the estimate (makestep) or slews the gap out over at least the next interval.
+    /// </summary>
     /// <param name="rawNowNs">When, on the raw clock.</param>
     /// <param name="sourceOffsetSeconds">True − raw at that instant (from the selected/combined sources).</param>
     /// <param name="sourceFrequency">d(true − raw)/dt (s/s).</param>
     /// <param name="sourceSkew">Uncertainty of that frequency (s/s).</param>
     /// <param name="nextUpdateSeconds">Expected time to the next update (the poll interval).</param>
     /// <param name="sourceOffsetSdSeconds">Standard error of <paramref name="sourceOffsetSeconds"/>; 0 when unknown (then the gap is slewed over one interval).</param>
+    /// <returns>What was done, the offset found before the update and the new frequency and skew.</returns>
     public DisciplineUpdate Update(long rawNowNs, double sourceOffsetSeconds, double sourceFrequency, double sourceSkew, double nextUpdateSeconds,
         double sourceOffsetSdSeconds = 0)
     {

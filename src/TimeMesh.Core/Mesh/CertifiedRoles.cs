@@ -7,7 +7,9 @@ public enum CertifiedRole : byte
     NotSeen,
     /// <summary>Its certificate carries no role, or is not issued for the node's address.</summary>
     None,
+    /// <summary>Its certificate carries the member role: its status counts, but not as a master's.</summary>
     Member,
+    /// <summary>Its certificate carries the master role and is issued for its address: a master status from it is believed.</summary>
     Master,
 }
 
@@ -20,6 +22,8 @@ public enum CertifiedRole : byte
 public static class CertifiedRoles
 {
     /// <summary>A status that says master and what the certificate said instead.</summary>
+    /// <param name="Status">The status as received, still saying master.</param>
+    /// <param name="Certified">What the sender's certificate grants instead: never <see cref="CertifiedRole.Master"/>.</param>
     public sealed record Refusal(TimeStatus Status, CertifiedRole Certified);
 
     /// <summary>The statuses as the election and the follow policy should see them, and the masters refused.</summary>

@@ -1,5 +1,6 @@
 namespace TimeMesh.Core.Mesh;
 
+/// <summary>How reluctant the stratum election is to change a healthy leader (see <see cref="LeaderElection"/>).</summary>
 public sealed record ElectionSettings
 {
     /// <summary>A challenger must be clearly better for this long before it claims leadership from a healthy leader.</summary>
@@ -22,14 +23,17 @@ public sealed class LeaderElection(ElectionSettings settings)
 {
     private long _betterSinceNs = -1;
 
+    /// <summary>Cluster address of the node the last <see cref="Elect"/> chose; null before the first call and when no reachable master is serving.</summary>
     public string? Leader { get; private set; }
 
     /// <summary>Whether this node's next status should claim leadership.</summary>
     public bool ShouldClaim { get; private set; }
 
+    /// <summary>Picks the leader from the given statuses and works out whether this node should claim leadership next (<see cref="ShouldClaim"/>).</summary>
     /// <param name="reachable">The statuses of the reachable nodes, this node's own included.</param>
     /// <param name="nowNs">Now, in nanoseconds: the hysteresis is timed on it.</param>
     /// <param name="self">This node's name (null for an observer).</param>
+    /// <returns>The new <see cref="Leader"/>: the best-ranked serving master that claims, else the best-ranked serving master, else null.</returns>
     public string? Elect(IEnumerable<TimeStatus> reachable, long nowNs, string? self = null)
     {
         var candidates = reachable.Where(s => s.Role == MeshRole.Master && s.Serving).ToList();

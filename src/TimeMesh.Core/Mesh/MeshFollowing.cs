@@ -5,6 +5,8 @@ using TimeMesh.Core.Sources;
 namespace TimeMesh.Core.Mesh;
 
 /// <summary>The mesh masters a node polls over NTP, and the one it prefers (the leader); see <see cref="MeshFollowing"/>.</summary>
+/// <param name="Sources">The masters' NTP endpoints to poll, in endpoint order; empty when the node follows no master.</param>
+/// <param name="Preferred">The leader's endpoint when it is among <paramref name="Sources"/> and not demoted; null for no preference.</param>
 public sealed record FollowPlan(IReadOnlyList<IPEndPoint> Sources, IPEndPoint? Preferred)
 {
     /// <summary>
@@ -14,6 +16,7 @@ public sealed record FollowPlan(IReadOnlyList<IPEndPoint> Sources, IPEndPoint? P
     /// </summary>
     public IReadOnlyList<IPEndPoint> Demoted { get; init; } = [];
 
+    /// <summary>Poll no mesh master: the plan of a master while one of its own upstream sources is selected, or while there is no other trusted leader to follow (it may lead itself).</summary>
     public static FollowPlan None { get; } = new([], null);
 }
 

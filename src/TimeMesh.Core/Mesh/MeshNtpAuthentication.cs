@@ -27,6 +27,10 @@ public enum MeshNtpDecision : byte
 /// <summary>The start-up decision for mesh NTP: a pure function, so every combination is tested without a node.</summary>
 public static class MeshNtpAuthentication
 {
+    /// <summary>Maps the configured mode and whether the cluster runs over mutual TLS to what the node does with mesh NTP.</summary>
+    /// <param name="mode">The value of <c>timemesh.mesh.authenticate</c>.</param>
+    /// <param name="clusterTls">Whether the cluster transport has TLS certificates, which NTS-KE reuses.</param>
+    /// <returns><see cref="MeshNtpDecision.Authenticated"/> whenever TLS is there and the mode is not off; <see cref="MeshNtpDecision.Refused"/> only for on without TLS.</returns>
     public static MeshNtpDecision Decide(MeshAuthenticationMode mode, bool clusterTls) => (mode, clusterTls) switch
     {
         (MeshAuthenticationMode.Off, true) => MeshNtpDecision.PlainByChoice,

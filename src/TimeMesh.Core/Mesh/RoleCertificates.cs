@@ -12,8 +12,10 @@ namespace TimeMesh.Core.Mesh;
 /// </summary>
 public static class RoleCertificates
 {
+    /// <summary>The start of every role URI in a subject alternative name; the role's lower-case name follows.</summary>
     public const string RoleUriPrefix = "timemesh:role:";
 
+    /// <summary>The URI a CA puts in a node's certificate to grant <paramref name="role"/>: <c>timemesh:role:master</c> or <c>timemesh:role:member</c>.</summary>
     public static string RoleUri(MeshRole role) => RoleUriPrefix + role.ToString().ToLowerInvariant();
 
     /// <summary>The role the certificate carries; null when it carries none or more than one.</summary>

@@ -36,6 +36,7 @@ public readonly record struct StatusEvidence(
 /// </param>
 public readonly record struct StatusVerdict(string? Reason, bool AsMemberOnly = false)
 {
+    /// <summary>True when the status is used; false when it was dropped for <see cref="Reason"/>.</summary>
     public bool Taken => Reason is null;
 }
 
@@ -119,6 +120,7 @@ public sealed class ReplayWindow
 
     private readonly Dictionary<string, (long Incarnation, long Sequence)> _last = new(StringComparer.Ordinal);
 
+    /// <summary>How many nodes the window remembers a sequence number for; at most <see cref="MaxNodes"/>.</summary>
     public int Count => _last.Count;
 
     /// <summary>True (and remembered) when <paramref name="sequence"/> is newer than the last taken from this incarnation, or the incarnation is new to it.</summary>
@@ -131,5 +133,6 @@ public sealed class ReplayWindow
         return true;
     }
 
+    /// <summary>Drops what is remembered about <paramref name="node"/> (its cluster address), when it leaves the cluster; its next status is then taken whatever its sequence number.</summary>
     public void Forget(string node) => _last.Remove(node);
 }

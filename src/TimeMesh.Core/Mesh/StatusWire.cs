@@ -11,6 +11,9 @@ public sealed class StatusFormatException(string message) : Exception(message);
 /// status is read from (<see cref="StatusWire.DecodeSigned"/>), <see cref="Certificate"/> the signer's certificate
 /// (DER), <see cref="Signature"/> its key's signature over the payload.
 /// </summary>
+/// <param name="Payload">The signed bytes from <see cref="StatusWire.SigningPayload"/>, at most <see cref="StatusWire.MaxPayloadBytes"/> on the wire.</param>
+/// <param name="Certificate">The signer's X.509 certificate, DER-encoded, at most <see cref="StatusWire.MaxCertificateBytes"/>.</param>
+/// <param name="Signature">The signature by the certificate's key over <paramref name="Payload"/>, at most <see cref="StatusWire.MaxSignatureBytes"/>.</param>
 public sealed record SignedStatus(byte[] Payload, byte[] Certificate, byte[] Signature);
 
 /// <summary>
@@ -31,6 +34,7 @@ public sealed record SignedStatus(byte[] Payload, byte[] Certificate, byte[] Sig
 /// </summary>
 public static class StatusWire
 {
+    /// <summary>The first byte of a message: 1 for a bare status (<see cref="Encode"/>), 2 for a signed one (<see cref="EncodeSigned"/>).</summary>
     public const byte Version1 = 1, Version2 = 2;
     private const int FixedLength = 1 + 1 + 1 + 8 + 1 + 1 + 4 + 8 + 8;
     private static ReadOnlySpan<byte> PayloadTag => "TMSTAT2\0"u8;
@@ -39,6 +43,8 @@ public static class StatusWire
     /// <summary>Bounds of a version-2 message's parts: larger than any certificate or signature of ours, small enough to refuse junk early.</summary>
     public const int MaxPayloadBytes = 1024, MaxCertificateBytes = 8192, MaxSignatureBytes = 1024;
 
+    /// <summary>The version-1 bytes of a status: what unsigned meshes send and what a signed payload wraps.</summary>
+    /// <exception cref="ArgumentException">The node name or NTP endpoint is longer than 65535 bytes in UTF-8.</exception>
     public static byte[] Encode(TimeStatus s)
     {
         byte[] node = Encoding.UTF8.GetBytes(s.Node);
@@ -60,6 +66,8 @@ public static class StatusWire
         return bytes;
     }
 
+    /// <summary>Reads a version-1 status. Bytes after the two strings are ignored, and the role byte is taken as it is.</summary>
+    /// <exception cref="StatusFormatException">The version byte is not 1, or the message is shorter than its fields say.</exception>
     public static TimeStatus Decode(ReadOnlySpan<byte> span)
     {
         if (span.Length < FixedLength + 4 || span[0] != Version1)
@@ -103,6 +111,8 @@ public static class StatusWire
         return (Decode(payload[PayloadHeaderLength..]), BinaryPrimitives.ReadInt64BigEndian(payload[8..]), BinaryPrimitives.ReadInt64BigEndian(payload[16..]));
     }
 
+    /// <summary>The version-2 message carrying a signed status: version byte, then payload, certificate and signature, each with a 16-bit length.</summary>
+    /// <exception cref="ArgumentException">A part is larger than its bound (<see cref="MaxPayloadBytes"/>, <see cref="MaxCertificateBytes"/>, <see cref="MaxSignatureBytes"/>).</exception>
     public static byte[] EncodeSigned(SignedStatus s)
     {
         if (s.Payload.Length > MaxPayloadBytes || s.Certificate.Length > MaxCertificateBytes || s.Signature.Length > MaxSignatureBytes)
@@ -115,6 +125,8 @@ public static class StatusWire
         return bytes;
     }
 
+    /// <summary>Splits a version-2 message into its parts, copying them; neither the payload nor the signature is checked here.</summary>
+    /// <exception cref="StatusFormatException">The version byte is not 2, the message is truncated or has trailing bytes, or a part is over its bound.</exception>
     public static SignedStatus DecodeSignedMessage(ReadOnlySpan<byte> span)
     {
         if (span.Length < 7 || span[0] != Version2) throw new StatusFormatException($"not a version-{Version2} signed TimeStatus ({span.Length} bytes)");

@@ -1,5 +1,6 @@
 namespace TimeMesh.Core.Mesh;
 
+/// <summary>A node's configured place in the mesh; with cluster TLS a master role only counts when the certificate grants it (<see cref="CertifiedRoles"/>).</summary>
 public enum MeshRole : byte
 {
     /// <summary>Syncs upstream; may lead the mesh.</summary>
@@ -16,6 +17,7 @@ public sealed record TimeStatus
 {
     /// <summary>The node's cluster address, e.g. "akka.tcp://timemesh@127.0.0.1:4053": unique and stable.</summary>
     public required string Node { get; init; }
+    /// <summary>The role the node says it has; only masters are elected and followed.</summary>
     public required MeshRole Role { get; init; }
     /// <summary>Where the node serves NTP, "127.0.0.1:11123" (the first listen address other nodes can reach).</summary>
     public required string NtpEndpoint { get; init; }

@@ -11,7 +11,9 @@ namespace TimeMesh.Core.Nts;
 /// </summary>
 public sealed class AesSivCmac256 : IDisposable
 {
+    /// <summary>Key length in bytes: two AES-128 keys, the first for S2V (CMAC), the second for CTR (RFC 5297 section 2.2).</summary>
     public const int KeyLength = 32;
+    /// <summary>Length of the synthetic IV that starts every sealed output and authenticates it, bytes.</summary>
     public const int TagLength = 16;
     private const int Block = 16;
 
@@ -31,6 +33,9 @@ public sealed class AesSivCmac256 : IDisposable
     [ThreadStatic] private static byte[]? t_input;
     [ThreadStatic] private static byte[]? t_output;
 
+    /// <summary>Splits the key into its CMAC and CTR halves and precomputes the CMAC subkeys and CMAC(0) that S2V starts from.</summary>
+    /// <param name="key">Exactly <see cref="KeyLength"/> bytes, e.g. a C2S or S2C key exported from the NTS-KE TLS session; it is copied.</param>
+    /// <exception cref="ArgumentException">The key is not 32 bytes long.</exception>
     public AesSivCmac256(ReadOnlySpan<byte> key)
     {
         if (key.Length != KeyLength) throw new ArgumentException($"AES-SIV-CMAC-256 takes a {KeyLength}-byte key, not {key.Length}", nameof(key));
@@ -102,6 +107,11 @@ public sealed class AesSivCmac256 : IDisposable
         Ctr(iv, plaintext, output[TagLength..(TagLength + plaintext.Length)]);
     }
 
+    /// <summary>Opens what the general <see cref="Seal(ReadOnlySpan{ReadOnlyMemory{byte}}, ReadOnlySpan{byte}, Span{byte})"/> made, with the same components in the same order.</summary>
+    /// <param name="associated">The associated-data components, at most <see cref="MaxAssociatedComponents"/>.</param>
+    /// <param name="sealedData">Synthetic IV followed by ciphertext.</param>
+    /// <param name="plaintext">Receives the plaintext; must hold at least <c>sealedData.Length - TagLength</c> bytes.</param>
+    /// <returns>True when the tag matches; false (and the plaintext cleared) when the data is shorter than a tag or anything was altered.</returns>
     public bool Open(ReadOnlySpan<ReadOnlyMemory<byte>> associated, ReadOnlySpan<byte> sealedData, Span<byte> plaintext)
     {
         if (sealedData.Length < TagLength) return false;
@@ -225,6 +235,7 @@ public sealed class AesSivCmac256 : IDisposable
         for (int i = 0; i < Block; i++) target[i] ^= other[i];
     }
 
+    /// <summary>Releases the AES instances and wipes the CMAC subkeys; the instance must not be used afterwards.</summary>
     public void Dispose()
     {
         _cbcMac.Dispose();

@@ -28,6 +28,11 @@ public sealed class NtsClientSession : IDisposable
     private readonly byte[] _uniqueId = new byte[NtsFields.UniqueIdentifierLength];
     private bool _pending;
 
+    /// <summary>Starts a session from what one NTS-KE exchange gave the client.</summary>
+    /// <param name="c2sKey">The client-to-server AEAD key exported from the TLS session (32 bytes for AES-SIV-CMAC-256); seals requests.</param>
+    /// <param name="s2cKey">The server-to-client key; opens replies. It is copied.</param>
+    /// <param name="cookies">The cookies from the server's New Cookie records; empty or over-long ones are skipped and only the first 8 kept.</param>
+    /// <exception cref="ArgumentException">A key is not 32 bytes long.</exception>
     public NtsClientSession(ReadOnlySpan<byte> c2sKey, ReadOnlySpan<byte> s2cKey, IEnumerable<byte[]> cookies)
     {
         _c2s = new AesSivCmac256(c2sKey);
@@ -36,8 +41,11 @@ public sealed class NtsClientSession : IDisposable
         foreach (var cookie in cookies) AddCookie(cookie);
     }
 
+    /// <summary>Cookies left in the jar, 0 to 8. Each request spends one; each authentic reply refills what it carries. At 0 a new key exchange is needed.</summary>
     public int CookieCount => _cookies.Count;
+    /// <summary>Replies that <see cref="CheckReply"/> found authentic since the session began.</summary>
     public long AuthenticReplies { get; private set; }
+    /// <summary>Replies <see cref="CheckReply"/> refused as <see cref="NtsReplyCheck.Bogus"/>, including any that came with no request outstanding. NTSN kisses count in neither total.</summary>
     public long RejectedReplies { get; private set; }
 
     /// <summary>Longest request this session writes: header, unique id, cookie, 7 placeholders, authenticator.</summary>
@@ -71,6 +79,12 @@ public sealed class NtsClientSession : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Checks a reply against the request last written by <see cref="TryAppendRequestFields"/>: it must echo that request's
+    /// unique id and carry an authenticator that opens under the S2C key. An authentic reply's encrypted cookies go into the
+    /// jar. The first authentic reply or NTSN kiss ends the request, so a copy that arrives later is bogus.
+    /// </summary>
+    /// <returns><see cref="NtsReplyCheck.CookieNotRecognised"/> for an NTSN kiss carrying our unique id; otherwise authentic or bogus.</returns>
     public NtsReplyCheck CheckReply(ReadOnlySpan<byte> reply)
     {
         if (!_pending) return Reject();
@@ -147,6 +161,7 @@ public sealed class NtsClientSession : IDisposable
         return NtsReplyCheck.Bogus;
     }
 
+    /// <summary>Releases both ciphers and wipes the session's copy of the S2C key.</summary>
     public void Dispose()
     {
         _c2s.Dispose();
@@ -175,6 +190,7 @@ public sealed class NtsReplyFilter : IDisposable
     /// <summary>Datagrams refused so far.</summary>
     public int Refused { get; private set; }
 
+    /// <summary>Whether the datagram is the reply to the request: our unique id plus a valid authenticator, or an NTSN kiss with our unique id. Refused datagrams are counted in <see cref="Refused"/>; the session is not touched, so cookies are taken only when the owner calls <see cref="NtsClientSession.CheckReply"/>.</summary>
     public bool Accepts(ReadOnlySpan<byte> datagram)
     {
         Span<byte> plaintext = stackalloc byte[NtpPacket.MaxExtensionFieldsLength];
@@ -183,5 +199,6 @@ public sealed class NtsReplyFilter : IDisposable
         return false;
     }
 
+    /// <summary>Releases the filter's own copy of the S2C cipher.</summary>
     public void Dispose() => _s2c.Dispose();
 }

@@ -8,6 +8,11 @@ namespace TimeMesh.Core.Nts;
 /// <summary>One server master key: cookies name it by id, so a rotated-out key can still open its cookies.</summary>
 public sealed class NtsMasterKey
 {
+    /// <summary>Wraps a master key and builds its AES-SIV cipher. The array is kept, not copied.</summary>
+    /// <param name="id">The id written at the front of every cookie sealed under this key.</param>
+    /// <param name="key">The secret, <see cref="AesSivCmac256.KeyLength"/> (32) bytes.</param>
+    /// <param name="createdUnixSeconds">When the key was made, Unix seconds; rotation is timed from it.</param>
+    /// <exception cref="ArgumentException">The key is not 32 bytes long.</exception>
     public NtsMasterKey(uint id, byte[] key, long createdUnixSeconds)
     {
         if (key.Length != AesSivCmac256.KeyLength) throw new ArgumentException($"a master key is {AesSivCmac256.KeyLength} bytes", nameof(key));
@@ -17,11 +22,18 @@ public sealed class NtsMasterKey
         Siv = new AesSivCmac256(key);
     }
 
+    /// <summary>The key's id, the first 4 bytes (big-endian) of each cookie it seals, so the server can find the key again.</summary>
     public uint Id { get; }
+    /// <summary>The 32-byte secret itself, exposed so <see cref="NtsServerKeys.Serialize"/> can write it to the key file.</summary>
     public byte[] Key { get; }
+    /// <summary>When the key was generated, Unix seconds, as saved in the key file.</summary>
     public long CreatedUnixSeconds { get; }
+    /// <summary>The cipher under this key that seals and opens cookies.</summary>
     public AesSivCmac256 Siv { get; }
 
+    /// <summary>A fresh random key with a random id.</summary>
+    /// <param name="nowUnixSeconds">Recorded as the key's creation time.</param>
+    /// <param name="avoidId">An id the new key must not take, so that it differs from the key it replaces.</param>
     public static NtsMasterKey Generate(long nowUnixSeconds, uint avoidId = 0)
     {
         uint id;
@@ -37,16 +49,25 @@ public sealed class NtsMasterKey
 /// </summary>
 public sealed class NtsServerKeys(NtsMasterKey current, NtsMasterKey? previous)
 {
+    /// <summary>The newest key: it seals every new cookie and opens cookies that name it.</summary>
     public NtsMasterKey Current { get; } = current;
+    /// <summary>The key before the last rotation, kept only to open cookies clients still hold; null until the first rotation (or when the key file held one key).</summary>
     public NtsMasterKey? Previous { get; } = previous;
 
+    /// <summary>A first key set: one new random key and no previous key.</summary>
     public static NtsServerKeys Generate(long nowUnixSeconds) => new(NtsMasterKey.Generate(nowUnixSeconds), null);
 
+    /// <summary>
+    /// Whether the current key should be replaced: it is at least <paramref name="intervalSeconds"/> old, or its creation
+    /// time lies more than an interval in the future (the clock went back), which would otherwise keep a key for too long.
+    /// </summary>
     public bool RotationDue(long nowUnixSeconds, long intervalSeconds) =>
         nowUnixSeconds - Current.CreatedUnixSeconds >= intervalSeconds || nowUnixSeconds < Current.CreatedUnixSeconds - intervalSeconds;
 
+    /// <summary>A new set in which a fresh key (with a different id) is current and today's current becomes previous; the old previous key is dropped, so its cookies stop working.</summary>
     public NtsServerKeys Rotate(long nowUnixSeconds) => new(NtsMasterKey.Generate(nowUnixSeconds, Current.Id), Current);
 
+    /// <summary>The key a cookie names by its id: the current or the previous one; null when neither has that id (the cookie is too old or not ours).</summary>
     public NtsMasterKey? Find(uint id) =>
         Current.Id == id ? Current : Previous is { } p && p.Id == id ? p : null;
 
@@ -96,11 +117,18 @@ public sealed class NtsServerKeys(NtsMasterKey current, NtsMasterKey? previous)
 /// </summary>
 public static class NtsCookie
 {
+    /// <summary>Length of each of the two session keys (C2S and S2C) a cookie carries, bytes.</summary>
     public const int KeyLength = AesSivCmac256.KeyLength;
     private const int NonceLength = 16;
     private const int PlaintextLength = 2 * KeyLength;
+    /// <summary>Length of every cookie this server makes: 4-byte key id, 16-byte nonce, 16-byte SIV tag and the two encrypted keys, 100 bytes in all.</summary>
     public const int Length = 4 + NonceLength + AesSivCmac256.TagLength + PlaintextLength;
 
+    /// <summary>Writes a cookie holding a client's session keys, sealed under the current master key with a random nonce. The key id and nonce are authenticated as associated data.</summary>
+    /// <param name="keys">The server's key set; only <see cref="NtsServerKeys.Current"/> is used.</param>
+    /// <param name="c2s">The client's C2S key, <see cref="KeyLength"/> bytes.</param>
+    /// <param name="s2c">The client's S2C key, <see cref="KeyLength"/> bytes.</param>
+    /// <param name="cookie">Receives the cookie; needs at least <see cref="Length"/> bytes.</param>
     public static void Seal(NtsServerKeys keys, ReadOnlySpan<byte> c2s, ReadOnlySpan<byte> s2c, Span<byte> cookie)
     {
         var key = keys.Current;
@@ -114,6 +142,7 @@ public static class NtsCookie
         CryptographicOperations.ZeroMemory(plaintext);
     }
 
+    /// <summary>Like the span overload, returning a new <see cref="Length"/>-byte cookie, e.g. for a New Cookie record of NTS-KE.</summary>
     public static byte[] Seal(NtsServerKeys keys, ReadOnlySpan<byte> c2s, ReadOnlySpan<byte> s2c)
     {
         var cookie = new byte[Length];

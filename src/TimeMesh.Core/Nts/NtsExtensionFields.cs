@@ -7,20 +7,26 @@ namespace TimeMesh.Core.Nts;
 /// <summary>The NTS extension field types of NTPv4 (RFC 8915 section 5).</summary>
 public static class NtsFieldType
 {
+    /// <summary>Unique Identifier: random bytes the client sends and the server echoes, tying a reply to its request (and guarding against replay).</summary>
     public const ushort UniqueIdentifier = 0x0104;
+    /// <summary>NTS Cookie: one cookie the client returns to the server in a request, or a fresh one inside the server's encrypted fields.</summary>
     public const ushort Cookie = 0x0204;
+    /// <summary>NTS Cookie Placeholder: a zero-filled field the size of a cookie, asking for one more cookie in the reply without the reply outgrowing the request.</summary>
     public const ushort CookiePlaceholder = 0x0304;
+    /// <summary>NTS Authenticator and Encrypted Extension Fields: nonce plus AES-SIV output that authenticates everything before it and may carry encrypted fields.</summary>
     public const ushort Authenticator = 0x0404;
 }
 
 /// <summary>Writing and reading the NTS extension fields; shared by the server and the client.</summary>
 public static class NtsFields
 {
+    /// <summary>Bytes of random unique identifier the client sends: 32, the minimum RFC 8915 section 5.3 allows.</summary>
     public const int UniqueIdentifierLength = 32;
     /// <summary>RFC 8915 5.6: a nonce of at least 16 bytes for AES-SIV.</summary>
     public const int NonceLength = 16;
     private const int FieldHeader = 4;
 
+    /// <summary>Rounds a value length up to the next multiple of 4, the alignment NTP extension fields need (RFC 7822).</summary>
     public static int Padded(int length) => (length + 3) & ~3;
 
     /// <summary>Writes a field whose value is padded with zeros to a multiple of 4; returns its length.</summary>

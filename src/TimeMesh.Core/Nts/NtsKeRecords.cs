@@ -6,21 +6,32 @@ namespace TimeMesh.Core.Nts;
 /// <summary>NTS-KE record types (RFC 8915 section 4).</summary>
 public static class NtsKeRecordType
 {
+    /// <summary>End of Message: closes every request and response; critical, empty body.</summary>
     public const ushort EndOfMessage = 0;
+    /// <summary>NTS Next Protocol Negotiation: a list of 16-bit protocol ids; only NTPv4 (<see cref="NtsIds.ProtocolNtpV4"/>) is spoken here. Empty in a response means none was acceptable.</summary>
     public const ushort NextProtocol = 1;
+    /// <summary>Error: a 16-bit <see cref="NtsKeErrorCode"/>; the exchange has failed.</summary>
     public const ushort Error = 2;
+    /// <summary>Warning: a 16-bit code; RFC 8915 defines none, so a client here treats any as a failure.</summary>
     public const ushort Warning = 3;
+    /// <summary>AEAD Algorithm Negotiation: a list of 16-bit IANA AEAD ids; only <see cref="NtsIds.AeadAesSivCmac256"/> is supported.</summary>
     public const ushort AeadAlgorithm = 4;
+    /// <summary>New Cookie for NTPv4: one opaque cookie per record, sent by the server only.</summary>
     public const ushort NewCookie = 5;
+    /// <summary>NTPv4 Server Negotiation: the host name or address (ASCII) to send NTP to, when not the KE server's own host.</summary>
     public const ushort Server = 6;
+    /// <summary>NTPv4 Port Negotiation: the 16-bit UDP port to send NTP to, when not 123.</summary>
     public const ushort Port = 7;
 }
 
 /// <summary>NTS-KE error codes (RFC 8915 section 4.1.3).</summary>
 public static class NtsKeErrorCode
 {
+    /// <summary>The request held a record with the critical bit set whose type the server does not know.</summary>
     public const ushort UnrecognisedCriticalRecord = 0;
+    /// <summary>The request was malformed or broke the protocol (duplicate or missing records, truncation, records a client must not send).</summary>
     public const ushort BadRequest = 1;
+    /// <summary>The server failed for reasons of its own; the request itself may be fine.</summary>
     public const ushort InternalServerError = 2;
 }
 
@@ -31,8 +42,11 @@ public static class NtsIds
     public const ushort ProtocolNtpV4 = 0;
     /// <summary>AEAD_AES_SIV_CMAC_256 in the IANA AEAD registry.</summary>
     public const ushort AeadAesSivCmac256 = 15;
+    /// <summary>The TLS ALPN protocol id both sides must agree on for NTS-KE (RFC 8915 section 4).</summary>
     public const string Alpn = "ntske/1";
+    /// <summary>The TLS exporter label from which the C2S and S2C keys are derived (RFC 8915 section 5.1), with <see cref="ExporterContext"/> choosing the direction.</summary>
     public const string ExporterLabel = "EXPORTER-network-time-security";
+    /// <summary>The IANA TCP port for NTS-KE; the mesh's own NTS-KE listener defaults to the port after it.</summary>
     public const int DefaultKePort = 4460;
     /// <summary>Cookies a server hands out per key exchange and a client keeps at most (RFC 8915 recommends 8).</summary>
     public const int CookiesPerExchange = 8;
@@ -45,13 +59,18 @@ public static class NtsIds
 /// <summary>One record: the critical bit, the type and the body.</summary>
 public readonly ref struct NtsKeRecord(bool critical, ushort type, ReadOnlySpan<byte> body)
 {
+    /// <summary>The record's critical bit: a receiver that does not know the type must reject the message rather than skip the record.</summary>
     public bool Critical { get; } = critical;
+    /// <summary>The record type, the low 15 bits of the first word (see <see cref="NtsKeRecordType"/>).</summary>
     public ushort Type { get; } = type;
+    /// <summary>The record's body, a slice of the buffer it was read from (no copy), 0 to 65535 bytes.</summary>
     public ReadOnlySpan<byte> Body { get; } = body;
 }
 
+/// <summary>What <see cref="NtsKeCodec.TryRead"/> found at the start of a buffer.</summary>
 public enum NtsKeReadResult : byte
 {
+    /// <summary>A whole record was read; the record and the bytes it took are in the out parameters.</summary>
     Record,
     /// <summary>The buffer ends inside a record: read more from the stream.</summary>
     NeedMore,
@@ -60,8 +79,13 @@ public enum NtsKeReadResult : byte
 /// <summary>The record wire format: 1 critical bit and 15 type bits, a 16-bit body length, the body.</summary>
 public static class NtsKeCodec
 {
+    /// <summary>Bytes before each record body: critical bit and type (16 bits), then the body length (16 bits).</summary>
     public const int HeaderLength = 4;
 
+    /// <summary>Reads the record at the start of <paramref name="buffer"/> without copying its body. Types are not checked here.</summary>
+    /// <param name="buffer">Bytes received so far, starting at a record boundary.</param>
+    /// <param name="record">The record read; default when more bytes are needed.</param>
+    /// <param name="consumed">Header plus body length of the record read; 0 when more bytes are needed.</param>
     public static NtsKeReadResult TryRead(ReadOnlySpan<byte> buffer, out NtsKeRecord record, out int consumed)
     {
         record = default;
@@ -86,6 +110,7 @@ public static class NtsKeCodec
         return HeaderLength + body.Length;
     }
 
+    /// <summary>Writes a record whose body is one big-endian 16-bit value (a protocol id, an AEAD id, a port, an error code); returns its length, 6.</summary>
     public static int WriteU16(Span<byte> destination, bool critical, ushort type, ushort value)
     {
         Span<byte> body = stackalloc byte[2];
@@ -125,15 +150,20 @@ public static class NtsKeCodec
 /// <summary>A violation of the NTS-KE protocol, with the error code to send back (servers) or report (clients).</summary>
 public sealed class NtsKeProtocolException(ushort errorCode, string message) : Exception(message)
 {
+    /// <summary>The <see cref="NtsKeErrorCode"/> a server sends back in its Error record, or the code a client received or assigned.</summary>
     public ushort ErrorCode { get; } = errorCode;
 }
 
 /// <summary>What a server makes of a client's request (RFC 8915 section 4.1).</summary>
+/// <param name="NtpV4Offered">The client's Next Protocol record lists NTPv4; when false the server answers with an empty Next Protocol record.</param>
+/// <param name="AesSivOffered">The client's AEAD Algorithm record lists AEAD_AES_SIV_CMAC_256; when false the server answers with an empty AEAD record.</param>
 public sealed record NtsKeRequest(bool NtpV4Offered, bool AesSivOffered)
 {
     /// <summary>Requests are small; a longer one is refused before it is buffered further.</summary>
     public const int MaxLength = 4096;
 
+    /// <summary>Reads a client's whole request (up to and including End of Message) and notes which of our protocol and algorithm it offers. Server and Port records are accepted and ignored.</summary>
+    /// <exception cref="NtsKeProtocolException">With <see cref="NtsKeErrorCode.BadRequest"/> for a truncated or malformed request, a duplicate or missing Next Protocol or AEAD record, or a record a client must not send; with <see cref="NtsKeErrorCode.UnrecognisedCriticalRecord"/> for an unknown critical record.</exception>
     public static NtsKeRequest Parse(ReadOnlySpan<byte> message)
     {
         bool sawNextProtocol = false, sawAead = false, ntp = false, siv = false, sawEnd = false;
@@ -201,12 +231,18 @@ public sealed record NtsKeRequest(bool NtpV4Offered, bool AesSivOffered)
 }
 
 /// <summary>A server's answer as a client reads it.</summary>
+/// <param name="Cookies">The cookies from the New Cookie records, at least one and at most <see cref="NtsIds.CookiesPerExchange"/> (more are dropped).</param>
+/// <param name="Server">Where to send NTP instead of the KE server's host; null when the response named none.</param>
+/// <param name="Port">Which UDP port to send NTP to; null when the response named none (then 123).</param>
 public sealed record NtsKeResponse(IReadOnlyList<byte[]> Cookies, string? Server, int? Port)
 {
+    /// <summary>Longest response a client reads before giving up, bytes: room for 8 cookies of the largest size and more.</summary>
     public const int MaxLength = 65536;
     /// <summary>Longest cookie we keep (chrony's limit is 256 bytes).</summary>
     public const int MaxCookieLength = 256;
 
+    /// <summary>Reads a server's whole response as a client, requiring NTPv4, AES-SIV-CMAC-256 and at least one cookie.</summary>
+    /// <exception cref="NtsKeProtocolException">The server sent an Error (its code is kept) or a Warning, the response is malformed, a cookie is empty or longer than <see cref="MaxCookieLength"/>, the protocol or algorithm was refused, or no cookie came; an unknown critical record gives <see cref="NtsKeErrorCode.UnrecognisedCriticalRecord"/>.</exception>
     public static NtsKeResponse Parse(ReadOnlySpan<byte> message)
     {
         bool sawEnd = false, ntp = false, siv = false, sawNext = false, sawAead = false;

@@ -20,11 +20,15 @@ public enum NtsCheck : byte
 /// <summary>What the check learnt about an NTS request, for writing its reply. Lives on the caller's stack.</summary>
 public struct NtsRequestState
 {
+    /// <summary>Where the request's Unique Identifier field starts (its 4-byte header included), bytes from the start of the datagram; the reply echoes this field.</summary>
     public int UniqueIdOffset;
+    /// <summary>The whole Unique Identifier field's length, header and padding included, as copied into the reply.</summary>
     public int UniqueIdFieldLength;
     /// <summary>Cookies the client asked for: its cookie plus its placeholders.</summary>
     public int CookiesWanted;
+    /// <summary>The client-to-server key recovered from the cookie, which verifies the request; filled only when the cookie opens.</summary>
     public KeyBytes C2S;
+    /// <summary>The server-to-client key recovered from the cookie, which seals the reply and goes into its fresh cookies; filled only when the cookie opens.</summary>
     public KeyBytes S2C;
 }
 
@@ -38,6 +42,7 @@ public sealed class NtsServerExtension(NtsServerKeys keys)
 {
     private volatile NtsServerKeys _keys = keys;
 
+    /// <summary>The master keys that open cookies and seal new ones. The driver replaces the whole set on rotation; the swap is atomic, so checks in flight use either the old or the new set.</summary>
     public NtsServerKeys Keys
     {
         get => _keys;
@@ -47,6 +52,14 @@ public sealed class NtsServerExtension(NtsServerKeys keys)
     /// <summary>Longest plaintext of encrypted fields we open from a client (we understand none, but must verify them).</summary>
     private const int MaxRequestPlaintext = 512;
 
+    /// <summary>
+    /// Decides how to answer a request: exactly one unique identifier (at least 32 bytes), one cookie and one authenticator,
+    /// placeholders as long as the cookie, and no MAC; the cookie must open under the current or previous master key and
+    /// the authenticator must verify under the C2S key it holds. Fields after the authenticator are ignored.
+    /// </summary>
+    /// <param name="request">The received datagram.</param>
+    /// <param name="trailer">What <see cref="NtpPacket"/> parsing found after the header (extension fields, MAC).</param>
+    /// <param name="state">Filled with what <see cref="CompleteReply"/> or <see cref="CompleteNak"/> needs, unless the result is <see cref="NtsCheck.NotNts"/> or an early <see cref="NtsCheck.Drop"/>.</param>
     public NtsCheck Check(ReadOnlySpan<byte> request, NtpTrailer trailer, ref NtsRequestState state)
     {
         if (trailer.ExtensionFieldCount == 0) return NtsCheck.NotNts;
