@@ -50,6 +50,9 @@ public class SyncEngineTests
         public bool Answering { get; set; } = true;
         public int Requests { get; private set; }
 
+        /// <summary>From now on answer as a server that lost its sources: leap 3, which gives no sample.</summary>
+        public void LoseSync() => _snapshot = _snapshot with { Reference = ReferenceState.Unsynchronised };
+
         public byte[]? Answer(ReadOnlySpan<byte> request, long trueArrivalNs, long processingNs)
         {
             Requests++;
@@ -106,6 +109,11 @@ public class SyncEngineTests
             return id;
         }
 
+        /// <summary>What each reply came to, in order.</summary>
+        public List<ReplyOutcome> Outcomes { get; } = new();
+        /// <summary>Every reply must give a sample (the default); off for a test whose server stops giving them.</summary>
+        public bool RequireSamples { get; set; } = true;
+
         /// <summary>Runs every poll due up to <paramref name="untilTrueNs"/>, each answered (or not) by its server.</summary>
         public void RunUntil(long untilTrueNs, Action<long>? afterPolls = null)
         {
@@ -132,7 +140,9 @@ public class SyncEngineTests
                     var reply = _servers[id].Answer(bytes, t + outbound, processing);
                     if (reply is null) continue;
                     long back = t + outbound + processing + inbound;
-                    Assert.Equal(ReplyOutcome.Sample, Engine.HandleReply(id, reply, Raw(back)));
+                    var outcome = Engine.HandleReply(id, reply, Raw(back));
+                    Outcomes.Add(outcome);
+                    if (RequireSamples) Assert.Equal(ReplyOutcome.Sample, outcome);
                     TrueNs = Math.Max(TrueNs, back);
                 }
                 afterPolls?.Invoke(t);
@@ -198,6 +208,28 @@ public class SyncEngineTests
     }
 
     [Fact]
+    public void LastRxCountsFromTheLastSampleNotFromAReplyThatGaveNone()
+    {
+        var world = new World(rawErrorNs: 50 * Ms);
+        var server = new FakeServer();
+        int id = world.Add(server, IdA, "192.0.2.1");
+        while (world.Polls.Count < 8) world.RunUntil(TrueOfNextPoll(world));
+        long lastGoodTrueNs = world.Polls[^1].TrueNs;
+        server.LoseSync();
+        world.RequireSamples = false;
+        while (world.Polls.Count < 11) world.RunUntil(TrueOfNextPoll(world));
+        Assert.Equal([ReplyOutcome.Unsynchronised, ReplyOutcome.Unsynchronised, ReplyOutcome.Unsynchronised], world.Outcomes[^3..]);
+        long now = world.TrueNs + Second;
+
+        var source = Assert.Single(world.Engine.Sources(world.Raw(now)));
+        Assert.Equal(id, source.Id);
+        // Three leap-3 replies came in since, none of them a sample: LastRx still counts from the last good one.
+        double sinceLastGood = (now - lastGoodTrueNs) * 1e-9;
+        Assert.InRange(source.LastRxAgoSeconds!.Value, sinceLastGood - 0.05, sinceLastGood + 0.05);
+        Assert.True(source.LastRxAgoSeconds > (now - world.Polls[^1].TrueNs) * 1e-9 + 1);
+    }
+
+    [Fact]
     public void ReportsAfterEightGoodPolls()
     {
         var world = new World(rawErrorNs: 50 * Ms);
@@ -215,7 +247,8 @@ public class SyncEngineTests
         Assert.Equal(0xFF, source.Reach); // 377 octal
         Assert.Equal(1, source.Stratum);
         Assert.Equal(world.Engine.Poller(id).PollLog2, source.PollLog2);
-        Assert.InRange(source.LastRxAgoSeconds!.Value, 2.98, 3.0);
+        // chronyc's LastRx: from the last sample (the exchange's midpoint, ~5 ms before its reply came in).
+        Assert.InRange(source.LastRxAgoSeconds!.Value, 3.0, 3.01);
         Assert.InRange(source.AdjustedOffsetSeconds, -1e-3, 1e-3);
         // Error bound: half the ~10 ms round trip plus dispersions.
         Assert.InRange(source.ErrorSeconds, 0.005, 0.006);

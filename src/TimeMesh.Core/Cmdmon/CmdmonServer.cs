@@ -170,8 +170,9 @@ public static class CmdmonServer
                 {
                     if (source.Address != request.Address) continue;
                     body[..256].Clear();
-                    // chronyc needs the name to end within the field and to be printable.
-                    int written = System.Text.Encoding.UTF8.GetBytes(source.Name.AsSpan(0, Math.Min(source.Name.Length, 255)), body[..255]);
+                    // chronyc needs the name to end within the field and to be printable. The longest prefix of whole
+                    // characters that fits in 255 bytes: a name of non-ASCII characters takes more bytes than characters.
+                    System.Text.Unicode.Utf8.FromUtf16(source.Name, body[..255], out _, out int written);
                     body[written..256].Clear();
                     Finish(request, Reply.NtpSourceName, CmdmonWire.Status.Success, reply, out length);
                     return length;

@@ -384,7 +384,7 @@ public sealed class SyncEngine
             error = l.DelaySeconds / 2 + l.DispersionSeconds + l.RootDelaySeconds / 2 + l.RootDispersionSeconds;
         }
         return new SourceReport(s.Id, s.Poller.Settings.Name, '^', state, last?.Stratum ?? 0, s.Poller.PollLog2, s.Poller.Reach,
-            last is null ? null : (nowRawNs - s.Poller.LastReplyNs) * 1e-9, adjusted, measured, error);
+            last is null ? null : (nowRawNs - last.Value.LocalTimeNs) * 1e-9, adjusted, measured, error);
     }).ToList();
 
     /// <summary>

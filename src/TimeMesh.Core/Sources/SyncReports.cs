@@ -11,8 +11,8 @@ namespace TimeMesh.Core.Sources;
 /// <param name="PollLog2">Its current poll interval, log2 seconds.</param>
 /// <param name="Reach">The reachability register: the last 8 polls, newest in bit 0, 1 = answered (chronyc prints it in octal).</param>
 /// <param name="LastRxAgoSeconds">
-/// Seconds since the last reply that answered a request of ours (any outcome, so possibly newer than the last
-/// sample); null before the first sample.
+/// Seconds since the last sample (the midpoint of its exchange), as chronyc's LastRx: a reply that gave no sample
+/// (a kiss code, leap 3, too long a delay) does not count; null before the first sample.
 /// </param>
 /// <param name="AdjustedOffsetSeconds">
 /// The source's offset against the served clock now, predicted from its fit, so corrections since the last sample are

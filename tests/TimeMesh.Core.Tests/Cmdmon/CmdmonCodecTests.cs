@@ -181,6 +181,37 @@ public class CmdmonCodecTests
         Assert.Equal(127, (sbyte)body[12 + 46]);                            // no command interval: "-"
     }
 
+    [Theory]
+    [InlineData("ntp1.example.net", 16)]
+    [InlineData("a name of three hundred ASCII characters", 255)]
+    [InlineData("zeit-übertragung-äöü", 24)]
+    [InlineData("long non-ASCII", 254)]
+    public void A_source_name_is_cut_to_whole_characters_within_the_field(string kind, int expectedBytes)
+    {
+        string name = kind switch
+        {
+            "a name of three hundred ASCII characters" => new string('a', 300),
+            "long non-ASCII" => new string('é', 200), // 400 bytes in UTF-8: cut at 127 characters, 254 bytes
+            _ => kind,
+        };
+        var address = CmdmonAddress.FromIp(IpAddress128.FromIPv4(0x7F000001));
+        var ntpData = First(CmdmonWire.Request.NtpData).Request;
+        var request = new byte[CmdmonWire.RequestLength(CmdmonWire.Request.NtpSourceName, ntpData[0])];
+        ntpData.AsSpan(0, CmdmonWire.RequestHeaderLength + CmdmonWire.AddressLength).CopyTo(request);
+        BinaryPrimitives.WriteUInt16BigEndian(request.AsSpan(4), CmdmonWire.Request.NtpSourceName);
+        var data = new CmdmonData { Sources = [new CmdmonSource(address, name, SourceState.Selected, 2, 6, 0xFF, 3, 0, 0, 1e-3)] };
+
+        byte[] reply = Serve(request, data);
+
+        Assert.Equal(CmdmonWire.ReplyLength(CmdmonWire.Reply.NtpSourceName), reply.Length);
+        var field = reply.AsSpan(CmdmonWire.ReplyHeaderLength, 256);
+        int end = field.IndexOf((byte)0);
+        Assert.Equal(expectedBytes, end);
+        string got = System.Text.Encoding.UTF8.GetString(field[..end]);
+        Assert.StartsWith(got, name);
+        Assert.DoesNotContain('\uFFFD', got);
+    }
+
     [Fact]
     public void A_source_asked_for_by_an_address_we_do_not_have_is_no_such_source()
     {
