@@ -8,14 +8,23 @@ namespace TimeMesh.Core.Access;
 /// a prefix ("10.0.0.0/8", "fd00::/8") or chrony's shortened IPv4 form ("192.168" = 192.168.0.0/16).
 /// IPv4 subnets are kept in IPv4-mapped form; IPv6 subnets never match IPv4 clients.
 /// </summary>
+/// <param name="Network">
+/// The network address with its host bits cleared; <see cref="Contains"/> never matches if host bits are set,
+/// so build subnets through <see cref="Create"/> or the parse methods.
+/// </param>
+/// <param name="PrefixLength">Prefix length over the 128-bit value, so an IPv4 /24 is held as 120.</param>
+/// <param name="IsIPv4">True for an IPv4 subnet, which only matches IPv4 (mapped) addresses.</param>
 public readonly record struct Subnet(IpAddress128 Network, int PrefixLength, bool IsIPv4)
 {
+    /// <summary>Every IPv4 address (0.0.0.0/0); the IPv4 half of chrony's "all".</summary>
     public static readonly Subnet AllIPv4 = new(IpAddress128.FromIPv4(0), 96, true);
+    /// <summary>Every IPv6 address (::/0); IPv4-mapped clients are not included, as for any IPv6 subnet.</summary>
     public static readonly Subnet AllIPv6 = new(new IpAddress128(0, 0), 0, false);
 
     /// <summary>Prefix length in the address's own family (0-32 for IPv4, 0-128 for IPv6).</summary>
     public int FamilyPrefixLength => IsIPv4 ? PrefixLength - 96 : PrefixLength;
 
+    /// <summary>True when the address is of this subnet's family and its leading prefix bits equal the network's.</summary>
     public bool Contains(IpAddress128 address)
     {
         if (address.IsIPv4Mapped != IsIPv4) return false;
@@ -39,6 +48,15 @@ public readonly record struct Subnet(IpAddress128 Network, int PrefixLength, boo
         throw new FormatException(why);
     }
 
+    /// <summary>
+    /// Parses one subnet text without throwing. Accepts "all" (any case), an IPv4 address that may be shortened
+    /// ("10" = 10.0.0.0/8; its octets are read as decimal even with leading zeros), or an IPv6 address, each with
+    /// an optional "/prefix". Without a prefix a full IPv4 or IPv6 address is a single host.
+    /// </summary>
+    /// <param name="text">The text; surrounding white space is ignored.</param>
+    /// <param name="subnets">The parsed subnets (two for "all", else one); empty on failure.</param>
+    /// <param name="why">On failure, a message naming the bad text and what was expected; null on success.</param>
+    /// <returns>True if the text was valid.</returns>
     public static bool TryParseSpec(string text, out IReadOnlyList<Subnet> subnets, out string? why)
     {
         subnets = [];
@@ -116,5 +134,6 @@ public readonly record struct Subnet(IpAddress128 Network, int PrefixLength, boo
         return new Subnet(new IpAddress128(value.High & maskHigh, value.Low & maskLow), prefixLength, isIPv4);
     }
 
+    /// <summary>Network and family prefix length, e.g. "10.0.0.0/8" or "fd00::/8".</summary>
     public override string ToString() => $"{Network}/{FamilyPrefixLength}";
 }

@@ -6,10 +6,19 @@ namespace TimeMesh.Core.RateLimit;
 /// <summary>What the client log says about one request.</summary>
 public enum RateDecision : byte
 {
+    /// <summary>
+    /// Answer normally: the client had credit for one more request (which this one spent), or there is no limit,
+    /// or the client is exempt.
+    /// </summary>
     Answer,
     /// <summary>Over the limit, but the leak lets this one through.</summary>
     AnswerLeaked,
+    /// <summary>Over the limit and not leaked: send nothing. The client's drop count goes up.</summary>
     Drop,
+    /// <summary>
+    /// Over the limit with <c>kod</c> on, and no kiss sent to this client within the last interval: reply with a RATE
+    /// kiss-o'-death instead of the time. Counted as a drop.
+    /// </summary>
     KissOfDeath,
 }
 
@@ -23,6 +32,10 @@ public sealed class ClientLog
 {
     /// <summary>The bytes one record is charged against clientloglimit (chrony's default 524288 ≈ 4096 clients).</summary>
     public const int RecordBytes = 128;
+    /// <summary>
+    /// Records per hash bucket: a client can only live in its address's bucket, and a new client evicts the least
+    /// recently heard of those 16. A table smaller than that is a single bucket.
+    /// </summary>
     public const int SlotsPerBucket = 16;
 
     private readonly Record[] _records;
@@ -50,6 +63,16 @@ public sealed class ClientLog
         public long Drops;
     }
 
+    /// <summary>Allocates the whole table up front.</summary>
+    /// <param name="clientLogLimitBytes">
+    /// chrony's <c>clientloglimit</c>: the memory budget, at <see cref="RecordBytes"/> a client. The record count is
+    /// clamped to 1-16777216 and, from 16 up, rounded down to a whole number of buckets.
+    /// </param>
+    /// <param name="limit">The rate limit to enforce; null to count requests without ever limiting them.</param>
+    /// <param name="seed">
+    /// Keys the address hash (so that outsiders cannot aim at one bucket) and drives the leak's random choice;
+    /// the same seed gives the same decisions.
+    /// </param>
     public ClientLog(long clientLogLimitBytes, RateLimitSettings? limit, ulong seed)
     {
         int capacity = (int)Math.Clamp(clientLogLimitBytes / RecordBytes, 1, 1 << 24);
@@ -68,7 +91,9 @@ public sealed class ClientLog
         }
     }
 
+    /// <summary>How many clients the table can hold at once.</summary>
     public int Capacity => _records.Length;
+    /// <summary>The rate limit this log enforces; null when it only counts requests.</summary>
     public RateLimitSettings? Limit => _limit;
 
     /// <summary>Records evicted to make room for new clients (chronyc serverstats' "Client log records dropped").</summary>

@@ -26,6 +26,8 @@ public sealed class InterleavedTimestamps
     private long _next;       // sequence number of the next exchange; exchange s lives in slot s % capacity
     private int _count;       // exchanges held: sequence numbers _next - _count .. _next - 1
 
+    /// <summary>Allocates a ring of <paramref name="capacity"/> exchanges (<see cref="EntryBytes"/> each).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="capacity"/> is less than 1.</exception>
     public InterleavedTimestamps(int capacity)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
@@ -33,6 +35,7 @@ public sealed class InterleavedTimestamps
         _transmit = new ulong[capacity];
     }
 
+    /// <summary>The most exchanges held at once; when full, each new one evicts the oldest.</summary>
     public int Capacity => _receive.Length;
 
     /// <summary>Exchanges held now.</summary>

@@ -10,11 +10,23 @@ namespace TimeMesh.Core.Server;
 /// <summary>What the server does with one datagram; the drop reasons are what the counters count.</summary>
 public enum ServerVerdict : byte
 {
+    /// <summary>A basic-mode reply; <see cref="NtpServerHandler.FinishReply"/> stamps its transmit time just before it is sent.</summary>
     Respond,
+    /// <summary>
+    /// A kiss-o'-death (RATE, or NTSN for an NTS cookie the server cannot use), complete as written: it carries no
+    /// time and is not restamped.
+    /// </summary>
     RespondKissOfDeath,
+    /// <summary>The access list refuses the client (chrony's <c>deny</c>, or no <c>allow</c> covers it): no reply.</summary>
     DroppedAccess,
+    /// <summary>The client is over its rate limit and this request was neither leaked nor kissed: no reply.</summary>
     DroppedRateLimit,
+    /// <summary>Not a well-formed NTP packet (see <see cref="NtpParseError"/>): no reply.</summary>
     DroppedMalformed,
+    /// <summary>
+    /// Well formed but not a client (mode 3) request: symmetric, server, broadcast, control and private packets get
+    /// no reply.
+    /// </summary>
     DroppedUnsupportedMode,
     /// <summary>An authenticated reply (NTS): its transmit time is sealed in, so it is never restamped.</summary>
     RespondAuthenticated,
@@ -38,8 +50,13 @@ public enum ServerVerdict : byte
 /// into a buffer the caller owns. No I/O, no clock reads, no allocation: the caller passes the receive
 /// time and stamps the transmit time with <see cref="StampTransmitTime"/> right before sending.
 /// </summary>
+/// <param name="clientLog">The client log to count and rate limit requests in; see <see cref="ClientLog"/>.</param>
 public sealed class NtpServerHandler(ClientLog clientLog)
 {
+    /// <summary>
+    /// The per-client table every allowed, well-formed client request is counted in and rate limited by; its
+    /// <see cref="ClientLog.Limit"/> also sets the poll value that replies tell limited clients.
+    /// </summary>
     public ClientLog ClientLog { get; } = clientLog;
 
     /// <summary>The symmetric keys (the keyfile); requests with a MAC are answered only under one of these.</summary>
