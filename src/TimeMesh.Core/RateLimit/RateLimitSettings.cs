@@ -3,7 +3,8 @@ namespace TimeMesh.Core.RateLimit;
 /// <summary>
 /// chrony's <c>ratelimit interval I burst B leak L</c>: a client may send on average one request every
 /// 2^I seconds with bursts of up to B; over the limit, on average 1 in 2^L requests is still answered
-/// (so that a spoofed source cannot silence its victim). <c>kod</c> answers the rest with a RATE kiss-o'-death.
+/// (so that a spoofed source cannot silence its victim). With <c>kod</c> a limited client also gets a RATE
+/// kiss-o'-death, at most one per interval; the rest are dropped.
 /// </summary>
 /// <param name="IntervalLog2">
 /// The average interval a client must keep between requests, log2 seconds (3 = 8 s; negative values are

@@ -232,6 +232,6 @@ public sealed class NtpServerHandler(ClientLog clientLog)
     public static void StampTransmitTime(Span<byte> reply, long transmitUnixNs) =>
         BinaryPrimitives.WriteUInt64BigEndian(reply[NtpHeader.TransmitTimeOffset..], NtpTimestamp.FromUnixNanoseconds(transmitUnixNs).Value);
 
-    /// <summary>True for verdicts whose reply must not be restamped (a kiss-o'-death carries no time).</summary>
+    /// <summary>True for the verdicts whose reply carries time and so needs its transmit stamp (a kiss-o'-death carries none).</summary>
     public static bool NeedsTransmitStamp(ServerVerdict verdict) => verdict is ServerVerdict.Respond or ServerVerdict.RespondWithMac;
 }
