@@ -62,6 +62,20 @@ public class StatusAuthenticationTests
     }
 
     [Fact]
+    public void A_status_with_bytes_after_it_or_an_unknown_role_is_refused_not_read_in_part()
+    {
+        byte[] good = StatusWire.Encode(Status());
+        Assert.Equal(Status(), StatusWire.Decode(good));
+        Assert.Throws<StatusFormatException>(() => StatusWire.Decode([.. good, 0]));
+        byte[] badRole = [.. good];
+        badRole[1] = 7;
+        Assert.Throws<StatusFormatException>(() => StatusWire.Decode(badRole));
+        // Inside a signed payload too: the signature covers the bytes, so trailing junk there was signed junk.
+        byte[] payload = StatusWire.SigningPayload(Status(), 1, 1);
+        Assert.Throws<StatusFormatException>(() => StatusWire.DecodeSigned([.. payload, 0]));
+    }
+
+    [Fact]
     public void Malformed_signed_messages_are_refused_at_the_parse_boundary()
     {
         byte[] good = StatusWire.EncodeSigned(new SignedStatus(StatusWire.SigningPayload(Status(), 1, 1), new byte[500], new byte[64]));

@@ -66,15 +66,22 @@ public static class StatusWire
         return bytes;
     }
 
-    /// <summary>Reads a version-1 status. Bytes after the two strings are ignored, and the role byte is taken as it is.</summary>
-    /// <exception cref="StatusFormatException">The version byte is not 1, or the message is shorter than its fields say.</exception>
+    /// <summary>Reads a version-1 status, exactly as <see cref="Encode"/> writes one.</summary>
+    /// <exception cref="StatusFormatException">
+    /// The version byte is not 1, the message is shorter or longer than its fields say, or the role byte names no
+    /// <see cref="MeshRole"/>: a message that is not exactly a status is refused, not read in part.
+    /// </exception>
     public static TimeStatus Decode(ReadOnlySpan<byte> span)
     {
         if (span.Length < FixedLength + 4 || span[0] != Version1)
             throw new StatusFormatException($"not a version-{Version1} TimeStatus ({span.Length} bytes)");
+        if (!Enum.IsDefined((MeshRole)span[1]))
+            throw new StatusFormatException($"role byte {span[1]} names no mesh role");
         int o = FixedLength;
         string node = Encoding.UTF8.GetString(ReadBlock(span, ref o));
         string endpoint = Encoding.UTF8.GetString(ReadBlock(span, ref o));
+        if (o != span.Length)
+            throw new StatusFormatException($"{span.Length - o} bytes after the status's last field");
         return new TimeStatus
         {
             Role = (MeshRole)span[1],
