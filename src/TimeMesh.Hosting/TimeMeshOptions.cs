@@ -97,18 +97,18 @@ public sealed record TimeMeshOptions
         if (ServesNtp) Line(sb, "listen", List(NtpListen));
         if (Allow.Count > 0) Line(sb, "allow", List(Allow));
         if (LocalStratum is { } stratum) Line(sb, "local", $"{{ stratum = {stratum.ToString(CultureInfo.InvariantCulture)} }}");
-        if (DataDir is not null) Line(sb, "data-dir", Quote(DataDir));
+        if (DataDir is not null) Line(sb, "data-dir", HoconText.Quote(DataDir));
         if (Servers.Count > 0) Line(sb, "server", "[" + string.Join(", ", Servers.Select(Server)) + "]");
         if (Masters.Count > 0) Line(sb, "mesh.masters", List(Masters));
         if (StatusInterval is { } status) Line(sb, "mesh.status-interval", Duration(status));
         if (Hysteresis is { } hysteresis) Line(sb, "mesh.hysteresis", Duration(hysteresis));
         if (Persistence is { } p)
         {
-            Line(sb, "persistence.provider", Quote(p.Provider));
-            if (p.ConnectionString is not null) Line(sb, "persistence.connection-string", Quote(p.ConnectionString));
+            Line(sb, "persistence.provider", HoconText.Quote(p.Provider));
+            if (p.ConnectionString is not null) Line(sb, "persistence.connection-string", HoconText.Quote(p.ConnectionString));
             if (p.WriteInterval is { } w) Line(sb, "persistence.write-interval", Duration(w));
         }
-        if (ControlListen is not null) Line(sb, "control.listen", Quote(ControlListen));
+        if (ControlListen is not null) Line(sb, "control.listen", HoconText.Quote(ControlListen));
         sb.AppendLine("}");
         if (!string.IsNullOrWhiteSpace(ExtraHocon)) sb.AppendLine(ExtraHocon);
         return sb.ToString();
@@ -120,7 +120,7 @@ public sealed record TimeMeshOptions
     {
         var parts = new List<string>
         {
-            "address = " + Quote(s.Address),
+            "address = " + HoconText.Quote(s.Address),
             "port = " + s.Port.ToString(CultureInfo.InvariantCulture),
             "iburst = " + (s.IBurst ? "on" : "off"),
             "prefer = " + (s.Prefer ? "on" : "off"),
@@ -130,9 +130,7 @@ public sealed record TimeMeshOptions
         return "{ " + string.Join(", ", parts) + " }";
     }
 
-    private static string List(IEnumerable<string> items) => "[" + string.Join(", ", items.Select(Quote)) + "]";
-
-    private static string Quote(string s) => HoconText.Quote(s);
+    private static string List(IEnumerable<string> items) => "[" + string.Join(", ", items.Select(HoconText.Quote)) + "]";
 
     private static string Duration(TimeSpan t) => Math.Max(0, (long)Math.Ceiling(t.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture) + "ms";
 }

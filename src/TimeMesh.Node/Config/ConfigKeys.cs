@@ -102,14 +102,18 @@ public static class ConfigKeys
         var sb = new System.Text.StringBuilder(path.Length);
         for (int i = 0; i < path.Length; i++)
         {
-            int j = i + 1;
-            if (path[i] == '[') while (j < path.Length && char.IsAsciiDigit(path[j])) j++;
-            if (path[i] == '[' && j > i + 1 && j < path.Length && path[j] == ']')
+            if (path[i] == '[')
             {
-                sb.Append("[]");
-                i = j;
+                int j = i + 1;
+                while (j < path.Length && char.IsAsciiDigit(path[j])) j++;
+                if (j > i + 1 && j < path.Length && path[j] == ']')
+                {
+                    sb.Append("[]");
+                    i = j;
+                    continue;
+                }
             }
-            else sb.Append(path[i]);
+            sb.Append(path[i]);
         }
         return sb.ToString();
     }

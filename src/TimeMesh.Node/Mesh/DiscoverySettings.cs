@@ -135,9 +135,6 @@ public sealed record DiscoverySettings
         };
     }
 
-
-    private static string Quote(string s) => HoconText.Quote(s);
-
     /// <summary>
     /// What these settings mean in Akka.Management's and Akka.Discovery's own keys; the node puts it under the user's
     /// config, so an <c>akka.management.*</c> key the user sets wins (and keys not mapped here keep Akka's defaults).
@@ -146,27 +143,27 @@ public sealed record DiscoverySettings
     {
         if (!Enabled) return Akka.Configuration.Config.Empty;
         var hocon = new System.Text.StringBuilder();
-        hocon.AppendLine($"akka.management.http.hostname = {Quote(ManagementHostname)}");
+        hocon.AppendLine($"akka.management.http.hostname = {HoconText.Quote(ManagementHostname)}");
         hocon.AppendLine($"akka.management.http.port = {ManagementPort}");
         hocon.AppendLine("akka.management.cluster.bootstrap.contact-point-discovery {");
-        hocon.AppendLine($"  service-name = {Quote(ServiceName)}");
+        hocon.AppendLine($"  service-name = {HoconText.Quote(ServiceName)}");
         hocon.AppendLine($"  required-contact-point-nr = {RequiredContactPoints}");
         hocon.AppendLine($"  contact-with-all-contact-points = {(ContactWithAllContactPoints ? "on" : "off")}");
         hocon.AppendLine($"  stable-margin = {(long)StableMargin.TotalMilliseconds}ms");
-        if (Method == DiscoveryMethod.Kubernetes) hocon.AppendLine($"  port-name = {Quote(PortName)}");
+        if (Method == DiscoveryMethod.Kubernetes) hocon.AppendLine($"  port-name = {HoconText.Quote(PortName)}");
         hocon.AppendLine("}");
         if (Method == DiscoveryMethod.Config)
         {
             // Each endpoint names its own port; no filtering on the local management port.
             hocon.AppendLine("akka.management.cluster.bootstrap.contact-point.filter-on-fallback-port = off");
             hocon.AppendLine("akka.discovery.method = config");
-            hocon.AppendLine($"akka.discovery.config.services.{Quote(ServiceName)}.endpoints = [{string.Join(", ", Endpoints.Select(e => Quote(new MasterAddress(e.Host, e.Port).ToString())))}]");
+            hocon.AppendLine($"akka.discovery.config.services.{HoconText.Quote(ServiceName)}.endpoints = [{string.Join(", ", Endpoints.Select(e => HoconText.Quote(new MasterAddress(e.Host, e.Port).ToString())))}]");
         }
         else
         {
             hocon.AppendLine("akka.discovery.method = kubernetes-api");
-            hocon.AppendLine($"akka.discovery.kubernetes-api.pod-label-selector = {Quote(LabelSelector)}");
-            if (Namespace.Length > 0) hocon.AppendLine($"akka.discovery.kubernetes-api.pod-namespace = {Quote(Namespace)}");
+            hocon.AppendLine($"akka.discovery.kubernetes-api.pod-label-selector = {HoconText.Quote(LabelSelector)}");
+            if (Namespace.Length > 0) hocon.AppendLine($"akka.discovery.kubernetes-api.pod-namespace = {HoconText.Quote(Namespace)}");
         }
         return Akka.Configuration.ConfigurationFactory.ParseString(hocon.ToString());
     }

@@ -179,7 +179,7 @@ public sealed partial record PersistenceSettings
     /// </summary>
     public string ToAkkaHocon()
     {
-        string cs = Quote(ConnectionString), provider = Quote(ProviderName);
+        string cs = HoconText.Quote(ConnectionString), provider = HoconText.Quote(ProviderName);
         // The plugins' circuit breakers open after 10 failures for reset-timeout; keep that no longer than
         // the longest back-off so that a database that came back is used at the next attempt.
         string reset = Milliseconds(Min(BackoffMax, TimeSpan.FromSeconds(30)));
@@ -249,6 +249,4 @@ public sealed partial record PersistenceSettings
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     private static string Milliseconds(TimeSpan t) => Math.Max(1, (long)Math.Ceiling(t.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture) + "ms";
-
-    internal static string Quote(string s) => HoconText.Quote(s);
 }

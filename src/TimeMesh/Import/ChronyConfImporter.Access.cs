@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using TimeMesh.Node.Config;
 
 namespace TimeMesh.Cli.Import;
 
@@ -149,7 +150,7 @@ public static partial class ChronyConfImporter
             {
                 if (_cmdBind4 is { } b4) Comment(body, b4.Line, b4.Text);
                 if (_cmdBind6 is { } b6) Comment(body, b6.Line, b6.Text);
-                body.Add($"bindcmdaddress = [{Quote(_cmdBind4?.Address.ToString() ?? "127.0.0.1")}, {Quote(_cmdBind6?.Address.ToString() ?? "::1")}]");
+                body.Add($"bindcmdaddress = [{HoconText.Quote(_cmdBind4?.Address.ToString() ?? "127.0.0.1")}, {HoconText.Quote(_cmdBind6?.Address.ToString() ?? "::1")}]");
             }
             if (_cmdAccessLines.Count == 0) return;
             foreach (var (line, text) in _cmdAccessLines)
@@ -160,8 +161,8 @@ public static partial class ChronyConfImporter
             }
             var rules = _cmdAccess.Rules();
             body.Add("# chronyd's cmdallow/cmddeny applied in file order, as most-specific-wins lists (127.0.0.1 and ::1 may always ask).");
-            body.Add("cmdallow = [" + string.Join(", ", rules.Where(r => r.Allow).Select(r => Quote(r.Subnet))) + "]");
-            body.Add("cmddeny = [" + string.Join(", ", rules.Where(r => !r.Allow).Select(r => Quote(r.Subnet))) + "]");
+            body.Add("cmdallow = [" + string.Join(", ", rules.Where(r => r.Allow).Select(r => HoconText.Quote(r.Subnet))) + "]");
+            body.Add("cmddeny = [" + string.Join(", ", rules.Where(r => !r.Allow).Select(r => HoconText.Quote(r.Subnet))) + "]");
         }
 
         private static void Comment(List<string> body, int line, string text) => body.Add($"# line {line}: {text}");
@@ -178,8 +179,8 @@ public static partial class ChronyConfImporter
             }
             var rules = _access.Rules();
             body.Add("# chronyd's allow/deny applied in file order, written as TimeMesh's most-specific-wins lists.");
-            body.Add("allow = [" + string.Join(", ", rules.Where(r => r.Allow).Select(r => Quote(r.Subnet))) + "]");
-            body.Add("deny = [" + string.Join(", ", rules.Where(r => !r.Allow).Select(r => Quote(r.Subnet))) + "]");
+            body.Add("allow = [" + string.Join(", ", rules.Where(r => r.Allow).Select(r => HoconText.Quote(r.Subnet))) + "]");
+            body.Add("deny = [" + string.Join(", ", rules.Where(r => !r.Allow).Select(r => HoconText.Quote(r.Subnet))) + "]");
         }
 
         /// <summary>allow, deny, port, bindaddress and their command-port counterparts.</summary>

@@ -1,3 +1,5 @@
+using TimeMesh.Node.Config;
+
 namespace TimeMesh.Cli.Import;
 
 /// <summary>How the clock is disciplined and sources selected: makestep, maxslewrate, minsources, maxdistance, maxjitter, combinelimit, reselectdist, driftfile.</summary>
@@ -42,7 +44,7 @@ public static partial class ChronyConfImporter
             {
                 $"# chronyd kept its frequency in {path}; TimeMesh keeps its drift state (frequency, skew, last",
                 $"# offset, stratum, leap) in SQLite in data-dir: {dir}/timemesh.db. The drift file itself is not read.",
-                $"data-dir = {Quote(dir)}",
+                $"data-dir = {HoconText.Quote(dir)}",
                 "persistence { provider = sqlite }",
             };
             if (interval is { } i)

@@ -1,3 +1,5 @@
+using TimeMesh.Node.Config;
+
 namespace TimeMesh.Cli.Import;
 
 /// <summary>
@@ -101,7 +103,7 @@ public static partial class ChronyConfImporter
             body.Add($"# line {keyFile.Line}: {keyFile.Text}");
             body.Add("# The same file, unchanged: TimeMesh reads chrony's key format. It must be readable by the node's user only");
             body.Add("# (chmod 600; chrony's usual 0640 root:_chrony is refused at start, docs/security.md).");
-            body.Add($"keyfile = {Quote(keyFile.Path)}");
+            body.Add($"keyfile = {HoconText.Quote(keyFile.Path)}");
             _machineFileKeys.Add("timemesh.keyfile");
         }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using TimeMesh.Node.Config;
 
 namespace TimeMesh.Cli.Import;
 
@@ -112,7 +113,7 @@ public static partial class ChronyConfImporter
                 var line = _trustedCerts.First(t => t.Path == trusted);
                 nts.Add($"# line {line.Line}: {line.Text}");
                 nts.Add("# A PEM file of CAs (chronyd also takes a directory; TimeMesh needs the file).");
-                nts.Add($"trusted-certificates = {Quote(trusted)}");
+                nts.Add($"trusted-certificates = {HoconText.Quote(trusted)}");
                 _machineFileKeys.Add("timemesh.nts.trusted-certificates");
             }
             RenderNtsServer(nts);
@@ -136,8 +137,8 @@ public static partial class ChronyConfImporter
             nts.Add($"# line {_serverCerts[0].Line}: {_serverCerts[0].Text}");
             nts.Add($"# line {_serverKeys[0].Line}: {_serverKeys[0].Text}");
             nts.Add("enabled = on");
-            nts.Add($"certificate = {Quote(_serverCerts[0].Value)}");
-            nts.Add($"key = {Quote(_serverKeys[0].Value)}");
+            nts.Add($"certificate = {HoconText.Quote(_serverCerts[0].Value)}");
+            nts.Add($"key = {HoconText.Quote(_serverKeys[0].Value)}");
             _machineFileKeys.Add("timemesh.nts.certificate");
             _machineFileKeys.Add("timemesh.nts.key");
             for (int i = 1; i < _serverCerts.Count; i++)
@@ -153,8 +154,8 @@ public static partial class ChronyConfImporter
             // chronyd's NTS-KE server listens where its NTP server does (bindaddress).
             if (_ntsPort is not null) nts.Add($"# line {_ntsPort.Line}: {_ntsPort.Text}");
             string v4 = _bind4?.Address.ToString() ?? "0.0.0.0";
-            var listen = new List<string> { Quote($"{v4}:{port}") };
-            if (_bind6 is { } b6) listen.Add(Quote($"[{b6.Address}]:{port}"));
+            var listen = new List<string> { HoconText.Quote($"{v4}:{port}") };
+            if (_bind6 is { } b6) listen.Add(HoconText.Quote($"[{b6.Address}]:{port}"));
             nts.Add($"listen = [{string.Join(", ", listen)}]");
             if (_bind6 is null && (_ntsPort ?? _serverCerts[0]) is { } where)
                 Note(where.Line, where.Text, $"chronyd's NTS-KE server also listens on IPv6 (::); TimeMesh's listens on {v4} only unless you add \"[::]:{port}\" to nts.listen");
@@ -188,7 +189,7 @@ public static partial class ChronyConfImporter
                 if (ntpServer.Value.Length <= 255)
                 {
                     nts.Add($"# line {ntpServer.Line}: {ntpServer.Text}");
-                    nts.Add($"ntp-server = {Quote(ntpServer.Value)}");
+                    nts.Add($"ntp-server = {HoconText.Quote(ntpServer.Value)}");
                 }
                 else
                     Note(ntpServer.Line, ntpServer.Text, "not translated: longer than a host name (255 characters)");

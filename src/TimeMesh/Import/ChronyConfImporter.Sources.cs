@@ -1,4 +1,5 @@
 using System.Globalization;
+using TimeMesh.Node.Config;
 
 namespace TimeMesh.Cli.Import;
 
@@ -174,7 +175,7 @@ public static partial class ChronyConfImporter
             if (effectiveMax != clampedMax)
                 Note(line, $"maxpoll {clampedMax} ({kind} {address})", $"below minpoll {effectiveMin}: chronyd raises it to {effectiveMax}; translated as that");
 
-            var fields = new List<string> { $"address = {Quote(address)}", $"port = {port}" };
+            var fields = new List<string> { $"address = {HoconText.Quote(address)}", $"port = {port}" };
             if (isPool)
             {
                 int clamped = Math.Clamp(maxSources, 1, 16);

@@ -1,3 +1,5 @@
+using TimeMesh.Node.Config;
+
 namespace TimeMesh.Cli.Import;
 
 /// <summary>hwtimestamp: the interfaces whose NICs stamp NTP packets in hardware (timemesh.hwtimestamp).</summary>
@@ -62,7 +64,7 @@ public static partial class ChronyConfImporter
         {
             if (_hwTimestamps.Count == 0) return;
             foreach (var (line, text, _) in _hwTimestamps) body.Add($"# line {line}: {text}");
-            body.Add($"hwtimestamp = [{string.Join(", ", _hwTimestamps.Select(h => Quote(h.Interface)))}]");
+            body.Add($"hwtimestamp = [{string.Join(", ", _hwTimestamps.Select(h => HoconText.Quote(h.Interface)))}]");
         }
     }
 }

@@ -168,8 +168,6 @@ public static partial class ChronyConfImporter
         private static int? ParseInt(string token) =>
             int.TryParse(token, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int value) ? value : null;
 
-
-
         private string Render()
         {
             var body = new List<string>();
@@ -237,6 +235,4 @@ public static partial class ChronyConfImporter
         value == Math.Floor(value) && Math.Abs(value) < 1e15
             ? value.ToString("0.0", CultureInfo.InvariantCulture)
             : value.ToString("R", CultureInfo.InvariantCulture);
-
-    private static string Quote(string text) => HoconText.Quote(text);
 }
